@@ -1,0 +1,89 @@
+//! HTTP API (axum). Handlers parse input into domain types, check who may
+//! do what, and call the planner, store and dispatcher; no SQL here.
+
+mod error;
+mod extract;
+mod health;
+mod notices;
+mod organisations;
+mod residents;
+mod webhooks;
+mod zones;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::dispatch::Dispatcher;
+use crate::links::Links;
+use crate::planner::Planner;
+use crate::providers::ChannelSet;
+use crate::store::Store;
+pub use error::{ApiError, FieldError};
+
+/// Everything a handler may use. Cheap to clone (all `Arc`s).
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub directory: Arc<Directory>,
+    pub planner: Arc<Planner>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub channels: Arc<ChannelSet>,
+    pub links: Arc<Links>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let limits = &state.config.limits;
+    let bulk = DefaultBodyLimit::max(limits.max_import_bytes);
+    let api = Router::new()
+        .route(
+            "/organisations",
+            post(organisations::create).get(organisations::list),
+        )
+        .route("/zones", post(zones::create).layer(bulk).get(zones::list))
+        .route("/zones/{id}", get(zones::get).delete(zones::delete))
+        .route("/residents", post(residents::create))
+        .route("/residents/import", post(residents::import).layer(bulk))
+        .route(
+            "/residents/{id}",
+            get(residents::get).delete(residents::delete),
+        )
+        .route("/notices", post(notices::create).get(notices::list))
+        .route("/notices/{id}", get(notices::get))
+        .route("/notices/{id}/update", post(notices::update))
+        .route("/notices/{id}/close", post(notices::close))
+        .route("/notices/{id}/deliveries", get(notices::deliveries))
+        .route("/notices/{id}/deliveries/summary", get(notices::summary))
+        .route("/simulated/outbox", get(notices::outbox));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/ack/{token}", get(webhooks::ack_page).post(webhooks::ack))
+        .route("/webhooks/twilio/sms/{id}", post(webhooks::sms_status))
+        .route("/webhooks/twilio/voice/{id}", post(webhooks::voice_status))
+        .route(
+            "/webhooks/twilio/voice/{id}/gather",
+            post(webhooks::voice_gather),
+        )
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(TraceLayer::new_for_http().make_span_with(span_for))
+        .with_state(state)
+}
+
+/// Logs the route pattern, never the concrete path: acknowledgement links
+/// carry capability tokens that must not end up in logs.
+fn span_for(req: &Request) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(unmatched)", |p| p.as_str());
+    tracing::info_span!("http", method = %req.method(), route = %route)
+}

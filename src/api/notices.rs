@@ -1,0 +1,389 @@
+//! Work notices: publish, update, close, and follow their deliveries.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tocsin_channels::{Address, ChannelKind};
+use tocsin_zones::{Circle, GeoPoint, Region};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, Caller, IdPath};
+use crate::domain::text::Text;
+use crate::domain::{Category, DeliveryId, DeliveryState, EventKind, NoticeId, NoticeKind, ZoneId};
+use crate::store::{DeliveryFilter, DeliveryRecord, NewEvent, NewNotice, Notice, NoticeEvent};
+
+const MAX_AREA_ZONES: usize = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeIn {
+    kind: NoticeKind,
+    category: Category,
+    title: String,
+    cause: Option<String>,
+    starts_at: DateTime<FixedOffset>,
+    expected_end: Option<DateTime<FixedOffset>>,
+    area: AreaIn,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AreaIn {
+    #[serde(default)]
+    zones: Vec<i64>,
+    geometry: Option<Value>,
+    circle: Option<CircleIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CircleIn {
+    lat: f64,
+    lon: f64,
+    radius_m: f64,
+}
+
+fn text<const N: usize>(field: &str, raw: &str) -> Result<Text<N>, ApiError> {
+    Text::parse(raw).map_err(|e| ApiError::invalid(field, e))
+}
+
+fn optional_text<const N: usize>(
+    field: &str,
+    raw: Option<&str>,
+) -> Result<Option<Text<N>>, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(r) => text(field, r).map(Some),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NoticeIn>,
+) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
+    let title = text("title", &body.title)?;
+    let cause = optional_text("cause", body.cause.as_deref())?;
+    let starts_at = body.starts_at.with_timezone(&Utc);
+    let expected_end = body.expected_end.map(|t| t.with_timezone(&Utc));
+    if let Some(end) = expected_end
+        && end <= starts_at
+    {
+        return Err(ApiError::invalid("expected_end", "must be after starts_at"));
+    }
+    let limits = state.config.limits.zones();
+    let area = body.area;
+    if area.zones.len() > MAX_AREA_ZONES {
+        return Err(ApiError::invalid(
+            "area.zones",
+            format!("at most {MAX_AREA_ZONES} zones"),
+        ));
+    }
+    let regions = area
+        .geometry
+        .map(|g| Region::from_geojson(&g, &limits))
+        .transpose()
+        .map_err(|e| ApiError::invalid("area.geometry", e))?;
+    let circle = area
+        .circle
+        .map(|c| GeoPoint::new(c.lat, c.lon).and_then(|p| Circle::new(p, c.radius_m, &limits)))
+        .transpose()
+        .map_err(|e| ApiError::invalid("area.circle", e))?;
+    if area.zones.is_empty() && regions.is_none() && circle.is_none() {
+        return Err(ApiError::invalid(
+            "area",
+            "give at least one of zones, geometry or circle",
+        ));
+    }
+    let zones: Vec<ZoneId> = area.zones.into_iter().map(ZoneId).collect();
+    let plan = state
+        .planner
+        .plan(
+            &zones,
+            regions.into_iter().collect(),
+            circle.into_iter().collect(),
+        )
+        .await?;
+    let principal = &caller.0;
+    if let Some(territory) = &principal.territory
+        && !plan.area.is_within(territory)
+    {
+        return Err(ApiError::Forbidden(
+            "the notice area extends outside your organisation's service territory".to_owned(),
+        ));
+    }
+    let new = NewNotice {
+        organisation: principal.organisation,
+        kind: body.kind,
+        category: body.category,
+        title,
+        cause,
+        starts_at,
+        expected_end,
+        area: plan.area,
+        zones: plan.named_zones,
+    };
+    let (notice, event) = state.store.create_notice(&new, &plan.candidates).await?;
+    state.dispatcher.spawn_enqueue(event.id);
+    tracing::info!(notice = %notice.id, kind = %notice.kind, recipients = notice.recipients, deliveries = event.deliveries, "notice published");
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/notices/{}", notice.id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    let body = json!({
+        "id": notice.id,
+        "recipients": notice.recipients,
+        "deliveries": event.deliveries,
+        "simulated_channels": state.channels.simulated(),
+    });
+    Ok((StatusCode::CREATED, headers, Json(body)))
+}
+
+fn notice_json(n: &Notice, events: Option<&[NoticeEvent]>) -> Value {
+    let mut v = json!({
+        "id": n.id,
+        "organisation_id": n.organisation,
+        "kind": n.kind,
+        "category": n.category,
+        "title": n.title,
+        "cause": n.cause,
+        "starts_at": n.starts_at,
+        "expected_end": n.expected_end,
+        "status": n.status,
+        "zones": n.zones,
+        "recipients": n.recipients,
+        "created_at": n.created_at,
+        "updated_at": n.updated_at,
+        "closed_at": n.closed_at,
+    });
+    if let Some(events) = events {
+        v["area"] = n.area.clone();
+        v["events"] = json!(events);
+    }
+    v
+}
+
+/// The notice, if the caller may see it. An executor asking for another
+/// organisation's notice gets 404, not 403: it should not learn it exists.
+async fn visible_notice(state: &AppState, caller: &Caller, id: i64) -> Result<Notice, ApiError> {
+    state
+        .store
+        .get_notice(NoticeId(id))
+        .await?
+        .filter(|n| caller.0.may_see_organisation(n.organisation))
+        .ok_or_else(|| ApiError::NotFound(format!("notice {id} not found")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let org = if caller.0.is_admin() {
+        None
+    } else {
+        caller.0.organisation
+    };
+    let notices = state
+        .store
+        .list_notices(org, q.before.map(NoticeId), limit)
+        .await?;
+    let next = (notices.len() == limit as usize)
+        .then(|| notices.last().map(|n| n.id))
+        .flatten();
+    Ok(Json(json!({
+        "notices": notices.iter().map(|n| notice_json(n, None)).collect::<Vec<_>>(),
+        "next_before": next,
+    })))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<Value>, ApiError> {
+    let notice = visible_notice(&state, &caller, id).await?;
+    let events = state.store.notice_events(notice.id).await?;
+    Ok(Json(notice_json(&notice, Some(&events))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventIn {
+    message: Option<String>,
+    expected_end: Option<DateTime<FixedOffset>>,
+}
+
+async fn add_event(
+    state: AppState,
+    caller: Caller,
+    id: i64,
+    kind: EventKind,
+    body: EventIn,
+) -> Result<Json<Value>, ApiError> {
+    let notice = visible_notice(&state, &caller, id).await?;
+    let message = optional_text("message", body.message.as_deref())?;
+    let expected_end = body.expected_end.map(|t| t.with_timezone(&Utc));
+    if kind == EventKind::Closed && expected_end.is_some() {
+        return Err(ApiError::invalid(
+            "expected_end",
+            "a closed notice has no expected end",
+        ));
+    }
+    if kind == EventKind::Updated && message.is_none() && expected_end.is_none() {
+        return Err(ApiError::invalid(
+            "message",
+            "an update needs a message or a new expected_end",
+        ));
+    }
+    if let Some(end) = expected_end
+        && end <= notice.starts_at
+    {
+        return Err(ApiError::invalid(
+            "expected_end",
+            "must be after the notice's starts_at",
+        ));
+    }
+    let event = NewEvent {
+        kind,
+        message,
+        expected_end,
+    };
+    let (notice, event) = state.store.add_event(notice.id, &event).await?;
+    state.dispatcher.spawn_enqueue(event.id);
+    tracing::info!(notice = %notice.id, event = %kind.as_str(), deliveries = event.deliveries, "notice event");
+    Ok(Json(json!({
+        "notice": notice_json(&notice, None),
+        "event": event,
+    })))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<EventIn>,
+) -> Result<Json<Value>, ApiError> {
+    add_event(state, caller, id, EventKind::Updated, body).await
+}
+
+pub async fn close(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<EventIn>,
+) -> Result<Json<Value>, ApiError> {
+    add_event(state, caller, id, EventKind::Closed, body).await
+}
+
+pub async fn summary(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<Value>, ApiError> {
+    let notice = visible_notice(&state, &caller, id).await?;
+    let summary = state.store.delivery_summary(notice.id).await?;
+    Ok(Json(json!({
+        "notice_id": notice.id,
+        "recipients": notice.recipients,
+        "total": summary.total,
+        "by_state": summary.by_state,
+        "by_channel": summary.by_channel,
+        "by_event": summary.by_event,
+        "simulated_channels": state.channels.simulated(),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveriesQuery {
+    state: Option<String>,
+    channel: Option<String>,
+    cursor: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// Executors get masked addresses: they need to see that a message went
+/// out, not whom to call.
+fn mask(record: &mut DeliveryRecord) {
+    if record.address.is_empty() {
+        return;
+    }
+    record.address = match Address::parse(record.channel, &record.address) {
+        Ok(a) => a.masked(),
+        Err(_) => "***".to_owned(),
+    };
+}
+
+pub async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    Query(q): Query<DeliveriesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let notice = visible_notice(&state, &caller, id).await?;
+    let filter = DeliveryFilter {
+        state: q
+            .state
+            .map(|s| s.parse::<DeliveryState>())
+            .transpose()
+            .map_err(|e| ApiError::invalid("state", e))?,
+        channel: q
+            .channel
+            .map(|c| c.parse::<ChannelKind>())
+            .transpose()
+            .map_err(|e| ApiError::invalid("channel", e))?,
+        after: q.cursor.map(DeliveryId),
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    let mut records = state.store.list_deliveries(notice.id, &filter).await?;
+    if !caller.0.is_admin() {
+        records.iter_mut().for_each(mask);
+    }
+    let next = (records.len() == filter.limit as usize)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
+    Ok(Json(json!({ "deliveries": records, "next_cursor": next })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    channel: Option<String>,
+    notice: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// What the simulated providers "sent" (newest last). Contains addresses
+/// and message text, so it is for admins.
+pub async fn outbox(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<OutboxQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let channel = q
+        .channel
+        .map(|c| c.parse::<ChannelKind>())
+        .transpose()
+        .map_err(|e| ApiError::invalid("channel", e))?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let messages = state.channels.outbox().entries(channel, q.notice, limit);
+    Ok(Json(json!({
+        "simulated": true,
+        "simulated_channels": state.channels.simulated(),
+        "messages": messages,
+    })))
+}

@@ -1,0 +1,358 @@
+//! Configuration: defaults, then an optional `tocsin.toml`, then `TOCSIN_*`
+//! environment variables (nested keys split by `__`, e.g.
+//! `TOCSIN_CHANNELS__SMS__AUTH_TOKEN`), then command-line flags.
+//!
+//! A channel without a section runs on the simulated provider, so a fresh
+//! checkout works with no credentials at all.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tocsin_channels::{
+    ApnsConfig, ChannelKind, FcmConfig, Secret, SmtpConfig, TwilioSmsConfig, TwilioVoiceConfig,
+};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Where the SQLite database lives in embedded mode.
+    pub data_dir: PathBuf,
+    /// The URL residents and providers reach this service at, for
+    /// acknowledgement links and provider status callbacks. Defaults to
+    /// `http://{listen}`, which only works on this machine.
+    pub public_url: Option<String>,
+    /// Admin bearer token (`TOCSIN_ADMIN_TOKEN`); when absent one is
+    /// generated and printed once on first start.
+    pub admin_token: Option<Secret>,
+    pub log_format: LogFormat,
+    pub city: CityConfig,
+    pub dispatch: DispatchConfig,
+    pub limits: LimitsConfig,
+    pub simulated: SimulatedConfig,
+    pub channels: ChannelsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("tocsin-data"),
+            public_url: None,
+            admin_token: None,
+            log_format: LogFormat::Text,
+            city: CityConfig::default(),
+            dispatch: DispatchConfig::default(),
+            limits: LimitsConfig::default(),
+            simulated: SimulatedConfig::default(),
+            channels: ChannelsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CityConfig {
+    /// IANA time zone in which times are written in messages.
+    pub timezone: String,
+}
+
+impl Default for CityConfig {
+    fn default() -> Self {
+        Self {
+            timezone: "Europe/Kyiv".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchConfig {
+    /// Deliveries per queue job. Larger batches cost less per delivery;
+    /// smaller ones let an urgent job overtake sooner.
+    pub batch_size: usize,
+    /// Provider calls in flight per channel.
+    pub concurrency: usize,
+    /// Attempts before a transient error becomes a failure.
+    pub max_attempts: u32,
+    /// First retry delay in seconds; doubles per attempt, capped at 5 min.
+    pub retry_base_secs: u64,
+    /// Upper bound for one provider call, in seconds.
+    pub send_timeout_secs: u64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 200,
+            concurrency: 32,
+            max_attempts: 5,
+            retry_base_secs: 2,
+            send_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Vertices in one zone or notice geometry.
+    pub max_vertices: usize,
+    /// Largest circle radius in metres (a region-wide alert uses zones).
+    pub max_circle_radius_m: f64,
+    /// JSON request bodies, in bytes.
+    pub max_body_bytes: usize,
+    /// NDJSON import and zone collections, in bytes.
+    pub max_import_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_vertices: 20_000,
+            max_circle_radius_m: 200_000.0,
+            max_body_bytes: 2 * 1024 * 1024,
+            max_import_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn zones(&self) -> tocsin_zones::Limits {
+        tocsin_zones::Limits {
+            max_vertices: self.max_vertices,
+            max_circle_radius_m: self.max_circle_radius_m,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatedConfig {
+    /// Messages kept per simulated outbox (oldest dropped first).
+    pub outbox_capacity: usize,
+}
+
+impl Default for SimulatedConfig {
+    fn default() -> Self {
+        Self {
+            outbox_capacity: 10_000,
+        }
+    }
+}
+
+/// One optional section per channel; `provider` picks the implementation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsConfig {
+    pub fcm: Option<FcmSection>,
+    pub apns: Option<ApnsSection>,
+    pub sms: Option<SmsSection>,
+    pub email: Option<EmailSection>,
+    pub voice: Option<VoiceSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum FcmSection {
+    Fcm(FcmConfig),
+    Simulated,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum ApnsSection {
+    Apns(ApnsConfig),
+    Simulated,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum SmsSection {
+    Twilio(TwilioSmsConfig),
+    Simulated,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum EmailSection {
+    Smtp(SmtpConfig),
+    Simulated,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum VoiceSection {
+    Twilio(TwilioVoiceConfig),
+    Simulated,
+}
+
+impl ChannelsConfig {
+    /// The Twilio auth token that signs status callbacks for `kind`, if that
+    /// channel runs on Twilio.
+    pub fn twilio_auth_token(&self, kind: ChannelKind) -> Option<&Secret> {
+        match kind {
+            ChannelKind::Sms => match &self.sms {
+                Some(SmsSection::Twilio(c)) => Some(&c.auth_token),
+                _ => None,
+            },
+            ChannelKind::Voice => match &self.voice {
+                Some(VoiceSection::Twilio(c)) => Some(&c.auth_token),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults ← file ← environment. Flags are applied by the caller.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("TOCSIN_").split("__").ignore(&["config"]));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.city.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return invalid(format!(
+                "city.timezone \"{}\" is not an IANA time zone such as \"Europe/Kyiv\"",
+                self.city.timezone
+            ));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return invalid(format!(
+                "public_url \"{url}\" must start with http:// or https://"
+            ));
+        }
+        let d = &self.dispatch;
+        if d.batch_size == 0 || d.concurrency == 0 || d.max_attempts == 0 {
+            return invalid(
+                "dispatch.batch_size, concurrency and max_attempts must be at least 1".into(),
+            );
+        }
+        if self.simulated.outbox_capacity == 0 {
+            return invalid("simulated.outbox_capacity must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.city.timezone.parse().unwrap_or(chrono_tz::Tz::UTC)
+    }
+
+    /// Base URL for links and callbacks, without a trailing slash.
+    pub fn public_base(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("tocsin.sqlite3")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml: &str) -> Result<Config, String> {
+        Figment::new()
+            .merge(Toml::string(toml))
+            .extract::<Config>()
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_file_gives_defaults_and_simulated_channels() {
+        let c = parse("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.channels.sms.is_none());
+        assert_eq!(c.public_base(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn provider_sections_parse() {
+        let c = parse(
+            r#"
+            [channels.sms]
+            provider = "twilio"
+            base_url = "http://127.0.0.1:9999"
+            account_sid = "AC123"
+            auth_token = "secret"
+            from = "+380501234567"
+
+            [channels.email]
+            provider = "simulated"
+            "#,
+        )
+        .unwrap();
+        match &c.channels.sms {
+            Some(SmsSection::Twilio(t)) => assert_eq!(t.account_sid, "AC123"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(c.channels.email, Some(EmailSection::Simulated)));
+        assert!(!format!("{c:?}").contains("secret"));
+        assert_eq!(
+            c.channels
+                .twilio_auth_token(ChannelKind::Sms)
+                .unwrap()
+                .expose(),
+            "secret"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_providers_are_refused() {
+        let err = parse("[channels.sms]\nprovider = \"carrier-pigeon\"").unwrap_err();
+        assert!(err.contains("carrier-pigeon"), "{err}");
+        let err = parse("lisen = \"127.0.0.1:1\"").unwrap_err();
+        assert!(err.contains("lisen"), "{err}");
+        let err = parse(
+            "[channels.sms]\nprovider = \"twilio\"\naccount_sid = \"AC1\"\nauth_token = \"t\"\nfrom = \"+1\"\ntypo = 1",
+        )
+        .unwrap_err();
+        assert!(err.contains("typo"), "{err}");
+    }
+
+    #[test]
+    fn bad_time_zone_is_named() {
+        let c = parse("[city]\ntimezone = \"Mars/Olympus\"").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("Mars/Olympus"), "{err}");
+    }
+}

@@ -1,0 +1,162 @@
+//! The dispatcher: hands deliveries to the queue and runs the workers that
+//! send them.
+//!
+//! Flow: the store writes pending deliveries at fan-out → `enqueue` pages
+//! through them, marks them queued and publishes jobs (batches of ids per
+//! channel and lane) → one worker per channel takes jobs, highest lane
+//! first, claims the deliveries, renders and sends them with bounded
+//! concurrency, and records the outcomes through the batching writer.
+
+mod worker;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tocsin_channels::ChannelKind;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DispatchConfig;
+use crate::domain::{DeliveryId, EventId, Lane};
+use crate::links::Links;
+use crate::providers::ChannelSet;
+use crate::queue::{Job, Queue, QueueError};
+use crate::render::Renderer;
+use crate::store::{Store, StoreError};
+pub use writer::OutcomeWriter;
+
+/// Deliveries read from the store per page while enqueueing.
+const ENQUEUE_PAGE: u32 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+#[derive(Debug)]
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    channels: Arc<ChannelSet>,
+    renderer: Arc<Renderer>,
+    links: Arc<Links>,
+    config: DispatchConfig,
+    /// Prefix of idempotency keys, unique per installation: two
+    /// installations sharing one provider account (staging and production)
+    /// must never suppress each other's messages.
+    instance: String,
+}
+
+/// Handles of the running workers and the outcome writer.
+#[derive(Debug)]
+pub struct Running {
+    workers: Vec<JoinHandle<()>>,
+    writer: JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until every worker has finished its current job and the last
+    /// outcomes are written.
+    pub async fn wait(self) {
+        for w in self.workers {
+            let _ = w.await;
+        }
+        let _ = self.writer.await;
+    }
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue>,
+        channels: Arc<ChannelSet>,
+        renderer: Arc<Renderer>,
+        links: Arc<Links>,
+        config: DispatchConfig,
+        instance: String,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            channels,
+            renderer,
+            links,
+            config,
+            instance,
+        }
+    }
+
+    pub fn queue(&self) -> &Arc<dyn Queue> {
+        &self.queue
+    }
+
+    /// Publishes the pending deliveries of `event`, or with `None` every
+    /// unfinished delivery (after a restart). Returns how many it handed
+    /// to the queue.
+    pub async fn enqueue(&self, event: Option<EventId>) -> Result<usize, DispatchError> {
+        let mut after = DeliveryId(0);
+        let mut total = 0;
+        loop {
+            let page = self
+                .store
+                .deliveries_to_queue(event, after, ENQUEUE_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            let mut groups: BTreeMap<(Lane, ChannelKind), Vec<DeliveryId>> = BTreeMap::new();
+            for d in &page {
+                groups.entry((d.lane, d.channel)).or_default().push(d.id);
+            }
+            let jobs: Vec<Job> = groups
+                .into_iter()
+                .flat_map(|((lane, channel), ids)| {
+                    ids.chunks(self.config.batch_size)
+                        .map(|chunk| Job {
+                            channel,
+                            lane,
+                            deliveries: chunk.to_vec(),
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let ids: Vec<DeliveryId> = page.iter().map(|d| d.id).collect();
+            self.store.mark_queued(&ids).await?;
+            self.queue.publish(jobs).await?;
+            total += page.len();
+        }
+        Ok(total)
+    }
+
+    /// Enqueues in the background so the API can answer at once; if this
+    /// fails the deliveries stay pending and the next start re-queues them.
+    pub fn spawn_enqueue(self: &Arc<Self>, event: EventId) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            match this.enqueue(Some(event)).await {
+                Ok(n) => tracing::debug!(%event, deliveries = n, "event enqueued"),
+                Err(e) => {
+                    tracing::error!(%event, error = %e, "enqueueing event failed; will retry at next start")
+                }
+            }
+        });
+    }
+
+    /// Starts one worker per channel and the outcome writer.
+    pub fn start(self: &Arc<Self>, shutdown: CancellationToken) -> Running {
+        let (writer, writer_task) = OutcomeWriter::start(Arc::clone(&self.store));
+        let workers = ChannelKind::ALL
+            .into_iter()
+            .map(|channel| {
+                let worker = worker::Worker::new(Arc::clone(self), writer.clone(), channel);
+                tokio::spawn(worker.run(shutdown.clone()))
+            })
+            .collect();
+        Running {
+            workers,
+            writer: writer_task,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Domain types: parsed at the edge (API, config), trusted everywhere inside.
+//!
+//! Nothing here talks to the network or the database; the store and the
+//! API convert between these types and their own representations.
+
+pub mod auth;
+pub mod delivery;
+pub mod ids;
+pub mod notice;
+pub mod resident;
+pub mod text;
+
+pub use delivery::DeliveryState;
+pub use ids::{ContactId, DeliveryId, EventId, NoticeId, OrgId, ResidentId, ZoneId};
+pub use notice::{Category, CategorySet, EventKind, Lane, NoticeKind, NoticeStatus};
+pub use resident::Language;

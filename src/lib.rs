@@ -1,0 +1,33 @@
+//! Tocsin: a notification and mass-alerting broadcast service.
+//!
+//! Map of the crate, in the order a notice flows through it:
+//!
+//! - [`api`]: HTTP handlers (axum); parse input into [`domain`] types.
+//! - [`planner`]: turns a notice's area into its audience, using the
+//!   in-memory [`directory`] of resident locations and zone subscriptions.
+//! - [`store`]: the only place with SQL; writes the notice, its audience
+//!   and one pending delivery per contact in one transaction.
+//! - [`dispatch`]: hands deliveries to the [`queue`] and runs one worker per
+//!   channel that renders ([`render`]) and sends through the providers of
+//!   `tocsin_channels` ([`providers`]), recording outcomes in batches.
+//! - [`links`]: acknowledgement links and provider callback URLs.
+//! - [`app`] wires it all from a [`config::Config`]; `main.rs` is the CLI.
+//!
+//! Geometry lives in the `tocsin_zones` crate and provider wire formats in
+//! `tocsin_channels`; neither knows about HTTP servers or databases.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod directory;
+pub mod dispatch;
+pub mod domain;
+pub mod links;
+pub mod planner;
+pub mod providers;
+pub mod queue;
+pub mod render;
+pub mod store;
+
+pub use app::Application;
+pub use config::Config;

@@ -1,0 +1,151 @@
+//! In-process queue for the embedded mode: one unbounded FIFO per channel
+//! and lane. It is not durable by itself — the deliveries table is; on
+//! start the dispatcher re-queues every unfinished delivery.
+
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tocsin_channels::ChannelKind;
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::{Job, Queue, QueueError, Received};
+use crate::domain::Lane;
+
+#[derive(Debug)]
+struct Lanes {
+    senders: [mpsc::UnboundedSender<Job>; 3],
+    /// A tokio mutex because a consumer holds it across the await of
+    /// `recv`; several workers of one channel take turns.
+    receivers: Mutex<[mpsc::UnboundedReceiver<Job>; 3]>,
+    depth: [AtomicUsize; 3],
+}
+
+impl Lanes {
+    fn new() -> Self {
+        let (s0, r0) = mpsc::unbounded_channel();
+        let (s1, r1) = mpsc::unbounded_channel();
+        let (s2, r2) = mpsc::unbounded_channel();
+        Self {
+            senders: [s0, s1, s2],
+            receivers: Mutex::new([r0, r1, r2]),
+            depth: Default::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct MemoryQueue {
+    channels: HashMap<ChannelKind, Lanes>,
+}
+
+impl Default for MemoryQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        let channels = ChannelKind::ALL
+            .into_iter()
+            .map(|k| (k, Lanes::new()))
+            .collect();
+        Self { channels }
+    }
+
+    fn lanes(&self, channel: ChannelKind) -> &Lanes {
+        &self.channels[&channel]
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn publish(&self, jobs: Vec<Job>) -> Result<(), QueueError> {
+        for job in jobs {
+            let lanes = self.lanes(job.channel);
+            let lane = job.lane as usize;
+            lanes.depth[lane].fetch_add(1, Ordering::Relaxed);
+            lanes.senders[lane]
+                .send(job)
+                .map_err(|_| QueueError::Closed)?;
+        }
+        Ok(())
+    }
+
+    async fn next(
+        &self,
+        channel: ChannelKind,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Received>, QueueError> {
+        let lanes = self.lanes(channel);
+        let mut rx = tokio::select! {
+            guard = lanes.receivers.lock() => guard,
+            _ = shutdown.cancelled() => return Ok(None),
+        };
+        let [urgent, normal, routine] = &mut *rx;
+        // `biased` makes the select poll lanes in priority order, so an
+        // urgent job is always taken before any waiting routine one.
+        let job = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(None),
+            Some(job) = urgent.recv() => job,
+            Some(job) = normal.recv() => job,
+            Some(job) = routine.recv() => job,
+            else => return Err(QueueError::Closed),
+        };
+        lanes.depth[job.lane as usize].fetch_sub(1, Ordering::Relaxed);
+        Ok(Some(Received { job, tag: 0 }))
+    }
+
+    async fn ack(&self, _channel: ChannelKind, _tag: u64) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    fn depth(&self, channel: ChannelKind) -> [usize; 3] {
+        let d = &self.lanes(channel).depth;
+        Lane::ALL.map(|l| d[l as usize].load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DeliveryId;
+
+    fn job(lane: Lane, id: i64) -> Job {
+        Job {
+            channel: ChannelKind::Sms,
+            lane,
+            deliveries: vec![DeliveryId(id)],
+        }
+    }
+
+    #[tokio::test]
+    async fn urgent_jobs_overtake_waiting_routine_ones() {
+        let q = MemoryQueue::new();
+        let stop = CancellationToken::new();
+        q.publish(vec![job(Lane::Routine, 1), job(Lane::Routine, 2)])
+            .await
+            .unwrap();
+        q.publish(vec![job(Lane::Normal, 3), job(Lane::Urgent, 4)])
+            .await
+            .unwrap();
+        assert_eq!(q.depth(ChannelKind::Sms), [1, 1, 2]);
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            let r = q.next(ChannelKind::Sms, &stop).await.unwrap().unwrap();
+            order.push(r.job.deliveries[0].0);
+        }
+        assert_eq!(order, vec![4, 3, 1, 2]);
+        assert_eq!(q.depth(ChannelKind::Sms), [0, 0, 0]);
+    }
+
+    #[tokio::test]
+    async fn shutdown_wakes_a_waiting_consumer() {
+        let q = MemoryQueue::new();
+        let stop = CancellationToken::new();
+        stop.cancel();
+        assert!(q.next(ChannelKind::Email, &stop).await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,225 @@
+use chrono::TimeZone;
+use serde_json::json;
+
+use super::*;
+use crate::domain::{Category, EventId, EventKind, NoticeId, NoticeKind, NoticeStatus};
+
+fn notice(kind: NoticeKind, cause: Option<&str>, end: bool) -> Notice {
+    let start = Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap();
+    Notice {
+        id: NoticeId(7),
+        organisation: None,
+        kind,
+        category: Category::Water,
+        title: "Ремонт водогону на вул. Лесі Українки".to_owned(),
+        cause: cause.map(str::to_owned),
+        starts_at: start,
+        expected_end: end.then(|| start + chrono::Duration::hours(8)),
+        status: NoticeStatus::Active,
+        area: json!({}),
+        zones: vec![],
+        recipients: 1,
+        created_at: start,
+        updated_at: start,
+        closed_at: None,
+    }
+}
+
+fn event(kind: EventKind, message: Option<&str>) -> NoticeEvent {
+    NoticeEvent {
+        id: EventId(1),
+        notice_id: NoticeId(7),
+        seq: 0,
+        kind,
+        message: message.map(str::to_owned),
+        expected_end: None,
+        deliveries: 1,
+        created_at: Utc::now(),
+    }
+}
+
+fn render(r: &Renderer, lang: &str, channel: ChannelKind, n: &Notice, e: &NoticeEvent) -> Content {
+    let language = Language::parse(lang).unwrap();
+    let input = MessageInput {
+        notice: n,
+        event: e,
+        language: &language,
+        ack_url: Some("https://alerts.example/ack/1.x"),
+        gather_url: Some("https://alerts.example/g/1"),
+    };
+    r.render(channel, &input)
+        .unwrap_or_else(|err| panic!("{lang} {channel}: {err}"))
+}
+
+fn texts(c: &Content) -> Vec<&str> {
+    match c {
+        Content::Push { title, body, .. } => vec![title, body],
+        Content::Sms { body } => vec![body],
+        Content::Email { subject, body } => vec![subject, body],
+        Content::Voice { speech, prompt, .. } => vec![speech, prompt],
+    }
+}
+
+#[test]
+fn every_language_kind_event_and_channel_renders() {
+    let r = Renderer::new(chrono_tz::Europe::Kyiv);
+    for lang in ["uk", "pl", "en", "de"] {
+        for kind in NoticeKind::ALL {
+            for ev in EventKind::ALL {
+                for (cause, message, end) in [
+                    (None, None, false),
+                    (Some("пошкодження"), Some("бригада на місці"), true),
+                ] {
+                    let n = notice(kind, cause, end);
+                    let e = event(ev, message);
+                    for channel in ChannelKind::ALL {
+                        let content = render(&r, lang, channel, &n, &e);
+                        for t in texts(&content) {
+                            assert!(!t.is_empty(), "{lang} {kind:?} {ev:?} {channel}: empty");
+                            assert!(
+                                !t.contains("none") && !t.contains("None"),
+                                "{lang} {channel}: {t}"
+                            );
+                            assert!(
+                                !t.contains("{{") && !t.contains(".."),
+                                "{lang} {channel}: {t}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn ukrainian_sms_reads_naturally_in_city_time() {
+    let r = Renderer::new(chrono_tz::Europe::Kyiv);
+    let n = notice(NoticeKind::Planned, Some("Планова заміна засувки"), true);
+    let Content::Sms { body } = render(
+        &r,
+        "uk",
+        ChannelKind::Sms,
+        &n,
+        &event(EventKind::Published, None),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        body,
+        "Планові роботи (водопостачання): Ремонт водогону на вул. Лесі Українки. \
+         Причина: Планова заміна засувки. З 23.11.2026 10:00 до 23.11.2026 18:00."
+    );
+}
+
+#[test]
+fn emergency_override_and_english_fallback() {
+    let r = Renderer::new(chrono_tz::UTC);
+    let n = notice(NoticeKind::Emergency, None, false);
+    let e = event(EventKind::Published, None);
+    let Content::Sms { body } = render(&r, "uk", ChannelKind::Sms, &n, &e) else {
+        panic!()
+    };
+    assert!(body.starts_with("АВАРІЯ, водопостачання:"), "{body}");
+    let Content::Sms { body } = render(&r, "de", ChannelKind::Sms, &n, &e) else {
+        panic!()
+    };
+    assert!(body.starts_with("EMERGENCY, water supply:"), "{body}");
+    let update = event(EventKind::Updated, Some("Repair extended to 18:00"));
+    let Content::Sms { body } = render(&r, "en", ChannelKind::Sms, &n, &update) else {
+        panic!()
+    };
+    assert_eq!(
+        body,
+        "Update: Ремонт водогону на вул. Лесі Українки. Repair extended to 18:00."
+    );
+}
+
+#[test]
+fn lookup_prefers_language_and_kind_specific_templates() {
+    let mut r = Renderer::new(chrono_tz::UTC);
+    r.add_template(
+        "de/sms.j2",
+        "{% block body %}Wasser: {{ notice.title }}{% endblock %}",
+    );
+    r.add_template(
+        "de/planned.sms.j2",
+        "{% block body %}Geplant: {{ notice.title }}{% endblock %}",
+    );
+    let e = event(EventKind::Published, None);
+    let planned = render(
+        &r,
+        "de",
+        ChannelKind::Sms,
+        &notice(NoticeKind::Planned, None, false),
+        &e,
+    );
+    let unplanned = render(
+        &r,
+        "de",
+        ChannelKind::Sms,
+        &notice(NoticeKind::Unplanned, None, false),
+        &e,
+    );
+    assert_eq!(
+        texts(&planned)[0],
+        "Geplant: Ремонт водогону на вул. Лесі Українки"
+    );
+    assert_eq!(
+        texts(&unplanned)[0],
+        "Wasser: Ремонт водогону на вул. Лесі Українки"
+    );
+}
+
+#[test]
+fn hostile_titles_are_text_not_template_code_and_subjects_stay_one_line() {
+    let r = Renderer::new(chrono_tz::UTC);
+    let mut n = notice(NoticeKind::Planned, None, false);
+    n.title = "{{ 7*7 }} {% raw %}\nBcc: victim@example.com".to_owned();
+    let Content::Email { subject, body } = render(
+        &r,
+        "en",
+        ChannelKind::Email,
+        &n,
+        &event(EventKind::Published, None),
+    ) else {
+        panic!()
+    };
+    assert!(
+        subject.contains("{{ 7*7 }}") && !subject.contains('\n'),
+        "{subject}"
+    );
+    assert!(!body.contains("49"));
+    assert!(body.contains("https://alerts.example/ack/1.x"));
+}
+
+#[test]
+fn voice_uses_the_residents_locale_and_asks_for_a_keypress() {
+    let r = Renderer::new(chrono_tz::UTC);
+    let n = notice(NoticeKind::Emergency, None, false);
+    let Content::Voice {
+        language,
+        prompt,
+        gather_url,
+        ..
+    } = render(
+        &r,
+        "pl",
+        ChannelKind::Voice,
+        &n,
+        &event(EventKind::Published, None),
+    )
+    else {
+        panic!()
+    };
+    assert_eq!(language, "pl-PL");
+    assert!(prompt.contains('1'));
+    assert_eq!(gather_url.as_deref(), Some("https://alerts.example/g/1"));
+}
+
+#[test]
+fn sentence_filter() {
+    assert_eq!(sentence("Pipe burst".into()), "Pipe burst.");
+    assert_eq!(sentence("Pipe burst!  ".into()), "Pipe burst!");
+    assert_eq!(sentence(String::new()), "");
+}

@@ -1,0 +1,136 @@
+//! The store seam: every SQL statement in Tocsin lives below this module.
+//! Handlers, the planner and the dispatcher call the `Store` trait; the
+//! embedded backend is SQLite (`sqlite`), the cluster backend PostgreSQL.
+
+pub mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use std::collections::HashSet;
+use tocsin_zones::GeoPoint;
+
+use crate::domain::auth::{Principal, TokenHash};
+use crate::domain::{DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId};
+pub use model::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A row that our own code wrote no longer parses: a bug or a
+    /// hand-edited database, never user input.
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// A named server secret (e.g. the key for acknowledgement links),
+    /// created randomly on first use and identical for every process
+    /// sharing the database.
+    async fn secret(&self, name: &str) -> StoreResult<Vec<u8>>;
+
+    // --- auth ---
+    async fn has_admin(&self) -> StoreResult<bool>;
+    /// Adds an admin token unless the same one exists.
+    async fn add_admin_token(&self, token: &TokenHash, label: &str) -> StoreResult<()>;
+    /// Replaces every admin token carrying `label` with this one.
+    async fn replace_admin_token(&self, token: &TokenHash, label: &str) -> StoreResult<()>;
+    async fn principal(&self, token: &TokenHash) -> StoreResult<Option<Principal>>;
+    async fn create_organisation(
+        &self,
+        org: &NewOrganisation,
+        token: &TokenHash,
+    ) -> StoreResult<Organisation>;
+    async fn list_organisations(&self) -> StoreResult<Vec<Organisation>>;
+
+    // --- zones ---
+    /// All or nothing.
+    async fn insert_zones(&self, zones: &[NewZone]) -> StoreResult<Vec<ZoneId>>;
+    async fn list_zones(&self) -> StoreResult<Vec<Zone>>;
+    async fn get_zone(&self, id: ZoneId) -> StoreResult<Option<Zone>>;
+    /// Removes the zone and its subscriptions; notices keep their own copy
+    /// of the area they targeted.
+    async fn delete_zone(&self, id: ZoneId) -> StoreResult<bool>;
+    async fn existing_zones(&self, ids: &[ZoneId]) -> StoreResult<HashSet<ZoneId>>;
+
+    // --- residents ---
+    /// All or nothing; ids in input order.
+    async fn insert_residents(&self, residents: &[NewResident]) -> StoreResult<Vec<ResidentId>>;
+    async fn get_resident(&self, id: ResidentId) -> StoreResult<Option<Resident>>;
+    /// Deletes the resident and their contacts, stops their unsent
+    /// deliveries and blanks the addresses kept in delivery history.
+    /// Returns the location the resident had, if the resident existed.
+    async fn delete_resident(&self, id: ResidentId) -> StoreResult<Option<Option<GeoPoint>>>;
+    async fn resident_locations(&self) -> StoreResult<Vec<(ResidentId, GeoPoint)>>;
+    async fn residents_in_zones(&self, zones: &[ZoneId]) -> StoreResult<Vec<ResidentId>>;
+
+    // --- notices ---
+    /// Writes the notice, its `published` event, its audience (the given
+    /// residents that want this category) and one pending delivery per
+    /// active contact — in one transaction.
+    async fn create_notice(
+        &self,
+        notice: &NewNotice,
+        candidates: &[ResidentId],
+    ) -> StoreResult<(Notice, NoticeEvent)>;
+    /// Adds an update or close event and its deliveries to the notice's
+    /// original audience. `Conflict` if the notice is closed.
+    async fn add_event(
+        &self,
+        notice: NoticeId,
+        event: &NewEvent,
+    ) -> StoreResult<(Notice, NoticeEvent)>;
+    async fn get_notice(&self, id: NoticeId) -> StoreResult<Option<Notice>>;
+    /// Newest first; `before` pages backwards by id.
+    async fn list_notices(
+        &self,
+        organisation: Option<OrgId>,
+        before: Option<NoticeId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Notice>>;
+    async fn notice_events(&self, notice: NoticeId) -> StoreResult<Vec<NoticeEvent>>;
+    async fn event_context(&self, event: EventId) -> StoreResult<Option<(Notice, NoticeEvent)>>;
+
+    // --- deliveries ---
+    /// Deliveries to hand to the queue, by ascending id after `after`:
+    /// the pending ones of one event, or (with `None`) every unfinished one.
+    async fn deliveries_to_queue(
+        &self,
+        event: Option<EventId>,
+        after: DeliveryId,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedDelivery>>;
+    async fn mark_queued(&self, ids: &[DeliveryId]) -> StoreResult<()>;
+    /// Moves unfinished deliveries to `sending` and returns them; ids that
+    /// are already sent or final are skipped, which is what makes a
+    /// re-delivered queue job harmless.
+    async fn claim(&self, ids: &[DeliveryId]) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records many outcomes in one transaction.
+    async fn record_outcomes(&self, outcomes: &[Outcome]) -> StoreResult<()>;
+    /// Applies a provider receipt or a resident acknowledgement.
+    async fn report(
+        &self,
+        id: DeliveryId,
+        state: DeliveryState,
+        detail: Option<&str>,
+        deactivate_contact: bool,
+    ) -> StoreResult<ReportResult>;
+    async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<DeliveryRecord>>;
+    async fn delivery_summary(&self, notice: NoticeId) -> StoreResult<DeliverySummary>;
+    async fn list_deliveries(
+        &self,
+        notice: NoticeId,
+        filter: &DeliveryFilter,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+}

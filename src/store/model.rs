@@ -1,0 +1,240 @@
+//! Records the store reads and writes. Inputs (`New*`) hold parsed domain
+//! types, so the store never validates user input itself.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use tocsin_channels::{Address, ChannelKind};
+use tocsin_zones::{Area, GeoPoint, Region};
+
+use crate::domain::text::Text;
+use crate::domain::{
+    Category, CategorySet, ContactId, DeliveryId, DeliveryState, EventId, EventKind, Lane,
+    Language, NoticeId, NoticeKind, NoticeStatus, OrgId, ResidentId, ZoneId,
+};
+
+#[derive(Debug, Clone)]
+pub struct NewOrganisation {
+    pub name: Text<200>,
+    pub territory: Option<Region>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Organisation {
+    pub id: OrgId,
+    pub name: String,
+    pub territory: Option<Region>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewZone {
+    pub name: String,
+    pub region: Region,
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Zone {
+    pub id: ZoneId,
+    pub name: String,
+    pub region: Region,
+    pub properties: serde_json::Map<String, serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewResident {
+    pub language: Language,
+    pub location: Option<GeoPoint>,
+    pub zones: Vec<ZoneId>,
+    pub categories: CategorySet,
+    pub contacts: Vec<Address>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resident {
+    pub id: ResidentId,
+    pub language: Language,
+    pub location: Option<GeoPoint>,
+    pub zones: Vec<ZoneId>,
+    pub categories: CategorySet,
+    pub contacts: Vec<Contact>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Contact {
+    pub id: ContactId,
+    pub channel: ChannelKind,
+    pub address: String,
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deactivated_reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewNotice {
+    pub organisation: Option<OrgId>,
+    pub kind: NoticeKind,
+    pub category: Category,
+    pub title: Text<200>,
+    pub cause: Option<Text<1000>>,
+    pub starts_at: DateTime<Utc>,
+    pub expected_end: Option<DateTime<Utc>>,
+    pub area: Area,
+    pub zones: Vec<ZoneId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub id: NoticeId,
+    pub organisation: Option<OrgId>,
+    pub kind: NoticeKind,
+    pub category: Category,
+    pub title: String,
+    pub cause: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub expected_end: Option<DateTime<Utc>>,
+    pub status: NoticeStatus,
+    /// `Area::to_json` of the targeted area.
+    pub area: serde_json::Value,
+    pub zones: Vec<ZoneId>,
+    pub recipients: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl Notice {
+    pub fn lane(&self) -> Lane {
+        self.kind.lane()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    pub message: Option<Text<1000>>,
+    pub expected_end: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeEvent {
+    pub id: EventId,
+    pub notice_id: NoticeId,
+    pub seq: i64,
+    pub kind: EventKind,
+    pub message: Option<String>,
+    pub expected_end: Option<DateTime<Utc>>,
+    pub deliveries: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A delivery to hand to the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedDelivery {
+    pub id: DeliveryId,
+    pub channel: ChannelKind,
+    pub lane: Lane,
+}
+
+/// A delivery a worker now owns (state `sending`), with what it needs to
+/// render and send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: DeliveryId,
+    pub notice_id: NoticeId,
+    pub event_id: EventId,
+    pub contact_id: Option<ContactId>,
+    pub channel: ChannelKind,
+    pub address: String,
+    pub language: Language,
+    /// Including the current one.
+    pub attempts: i64,
+}
+
+/// What happened when a worker tried to send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutcomeKind {
+    Sent {
+        provider_id: Option<String>,
+    },
+    Delivered {
+        provider_id: Option<String>,
+    },
+    Retry {
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+    /// Also deactivates the contact so no later notice tries it again.
+    InvalidAddress {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub delivery: DeliveryId,
+    pub contact: Option<ContactId>,
+    pub at: DateTime<Utc>,
+    pub kind: OutcomeKind,
+}
+
+/// Result of applying a provider receipt or an acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportResult {
+    Applied,
+    /// The delivery exists but is already past that state.
+    Ignored {
+        current: DeliveryState,
+    },
+    NotFound,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRecord {
+    pub id: DeliveryId,
+    pub notice_id: NoticeId,
+    pub event_seq: i64,
+    pub event: EventKind,
+    pub resident_id: Option<ResidentId>,
+    pub contact_id: Option<ContactId>,
+    pub channel: ChannelKind,
+    pub address: String,
+    pub language: String,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    pub provider_id: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub state: Option<DeliveryState>,
+    pub channel: Option<ChannelKind>,
+    pub after: Option<DeliveryId>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub total: i64,
+    pub by_state: BTreeMap<DeliveryState, i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeliverySummary {
+    pub total: i64,
+    pub by_state: BTreeMap<DeliveryState, i64>,
+    pub by_channel: BTreeMap<ChannelKind, BTreeMap<DeliveryState, i64>>,
+    /// Per notice event (published, each update, closed), by `seq`.
+    pub by_event: BTreeMap<i64, Counts>,
+}

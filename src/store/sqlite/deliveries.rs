@@ -1,0 +1,333 @@
+//! Delivery rows: queueing, claiming, outcomes, receipts and reports.
+//!
+//! Every state change is a conditional UPDATE whose `WHERE state IN (…)`
+//! comes from `DeliveryState::predecessors`, so the state machine in
+//! `domain::delivery` is the only place transitions are defined.
+
+use chrono::Utc;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+use std::collections::BTreeMap;
+
+use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms, state_list};
+use crate::domain::DeliveryState::{self, *};
+use crate::domain::{ContactId, DeliveryId, EventId, Lane, Language, NoticeId, ResidentId};
+use crate::store::{
+    ClaimedDelivery, Counts, DeliveryFilter, DeliveryRecord, DeliverySummary, Outcome, OutcomeKind,
+    QueuedDelivery, ReportResult, StoreResult,
+};
+
+const RECORD_COLUMNS: &str = "d.id, d.notice_id, e.seq, e.kind, d.resident_id, d.contact_id, \
+     d.channel, d.address, d.language, d.state, d.attempts, d.provider_id, d.error, \
+     d.created_at, d.updated_at, d.sent_at, d.delivered_at, d.acknowledged_at";
+
+fn record_from_row(row: &SqliteRow) -> StoreResult<DeliveryRecord> {
+    let parse_err = |e: &dyn std::fmt::Display| corrupt("deliveries", e);
+    let event: String = row.get(3);
+    let channel: String = row.get(6);
+    let state: String = row.get(9);
+    Ok(DeliveryRecord {
+        id: DeliveryId(row.get(0)),
+        notice_id: NoticeId(row.get(1)),
+        event_seq: row.get(2),
+        event: event.parse().map_err(|e| parse_err(&e))?,
+        resident_id: row.get::<Option<i64>, _>(4).map(ResidentId),
+        contact_id: row.get::<Option<i64>, _>(5).map(ContactId),
+        channel: channel.parse().map_err(|e| parse_err(&e))?,
+        address: row.get(7),
+        language: row.get(8),
+        state: state.parse().map_err(|e| parse_err(&e))?,
+        attempts: row.get(10),
+        provider_id: row.get(11),
+        error: row.get(12),
+        created_at: from_ms(row.get(13)),
+        updated_at: from_ms(row.get(14)),
+        sent_at: opt_from_ms(row.get(15)),
+        delivered_at: opt_from_ms(row.get(16)),
+        acknowledged_at: opt_from_ms(row.get(17)),
+    })
+}
+
+/// Moves one delivery to `next` if the state machine allows it from its
+/// current state; returns whether it did.
+async fn transition(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: DeliveryId,
+    next: DeliveryState,
+    error: Option<&str>,
+    now: i64,
+) -> StoreResult<bool> {
+    let from = state_list(&DeliveryState::predecessors(next));
+    let stamp = match next {
+        Sent => ", sent_at = COALESCE(sent_at, ?3)",
+        Delivered => ", delivered_at = COALESCE(delivered_at, ?3)",
+        Acknowledged => ", acknowledged_at = COALESCE(acknowledged_at, ?3)",
+        _ => "",
+    };
+    let done = sqlx::query(&format!(
+        "UPDATE deliveries SET state = ?1, error = COALESCE(?2, error), updated_at = ?3 {stamp}
+         WHERE id = ?4 AND state IN ({from})"
+    ))
+    .bind(next.as_str())
+    .bind(error)
+    .bind(now)
+    .bind(id.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn deactivate(
+    tx: &mut Transaction<'_, Sqlite>,
+    contact: ContactId,
+    reason: &str,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE contacts SET active = 0, deactivated_reason = ? WHERE id = ?")
+        .bind(reason)
+        .bind(contact.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl SqliteStore {
+    pub(super) async fn deliveries_to_queue_page(
+        &self,
+        event: Option<EventId>,
+        after: DeliveryId,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedDelivery>> {
+        let rows = match event {
+            Some(event) => {
+                sqlx::query(
+                    "SELECT id, channel, lane FROM deliveries
+                     WHERE event_id = ? AND state = 'pending' AND id > ? ORDER BY id LIMIT ?",
+                )
+                .bind(event.0)
+                .bind(after.0)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await?
+            }
+            None => {
+                let unfinished = state_list(&DeliveryState::UNFINISHED);
+                sqlx::query(&format!(
+                    "SELECT id, channel, lane FROM deliveries
+                     WHERE state IN ({unfinished}) AND id > ? ORDER BY id LIMIT ?"
+                ))
+                .bind(after.0)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                let channel: String = r.get(1);
+                Ok(QueuedDelivery {
+                    id: DeliveryId(r.get(0)),
+                    channel: channel.parse().map_err(|e| corrupt("deliveries", e))?,
+                    lane: Lane::from_i64(r.get(2)),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn deliveries_mark_queued(&self, ids: &[DeliveryId]) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE deliveries SET state = 'queued', updated_at = ?
+             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+        )
+        .bind(ms(Utc::now()))
+        .bind(id_array(ids.iter().map(|d| d.0)))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn deliveries_claim(
+        &self,
+        ids: &[DeliveryId],
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        // `sending` is claimable too: after a crash those are re-queued and
+        // their worker is gone. This is the at-least-once window.
+        let unfinished = state_list(&DeliveryState::UNFINISHED);
+        let rows = sqlx::query(&format!(
+            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?
+             WHERE id IN (SELECT value FROM json_each(?)) AND state IN ({unfinished})
+             RETURNING id, notice_id, event_id, contact_id, channel, address, language, attempts"
+        ))
+        .bind(ms(Utc::now()))
+        .bind(id_array(ids.iter().map(|d| d.0)))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let channel: String = r.get(4);
+                let language: String = r.get(6);
+                Ok(ClaimedDelivery {
+                    id: DeliveryId(r.get(0)),
+                    notice_id: NoticeId(r.get(1)),
+                    event_id: EventId(r.get(2)),
+                    contact_id: r.get::<Option<i64>, _>(3).map(ContactId),
+                    channel: channel.parse().map_err(|e| corrupt("deliveries", e))?,
+                    address: r.get(5),
+                    language: Language::parse(&language).unwrap_or_else(|_| Language::english()),
+                    attempts: r.get(7),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn deliveries_record(&self, outcomes: &[Outcome]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        for o in outcomes {
+            let now = ms(o.at);
+            match &o.kind {
+                OutcomeKind::Sent { provider_id } | OutcomeKind::Delivered { provider_id } => {
+                    // The provider id is kept even when a receipt already
+                    // moved the state further.
+                    sqlx::query(
+                        "UPDATE deliveries SET provider_id = COALESCE(provider_id, ?) WHERE id = ?",
+                    )
+                    .bind(provider_id.as_deref())
+                    .bind(o.delivery.0)
+                    .execute(&mut *tx)
+                    .await?;
+                    let next = if matches!(o.kind, OutcomeKind::Sent { .. }) {
+                        Sent
+                    } else {
+                        Delivered
+                    };
+                    if next == Delivered {
+                        sqlx::query(
+                            "UPDATE deliveries SET sent_at = COALESCE(sent_at, ?) WHERE id = ?",
+                        )
+                        .bind(now)
+                        .bind(o.delivery.0)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    transition(&mut tx, o.delivery, next, None, now).await?;
+                }
+                OutcomeKind::Retry { reason } => {
+                    transition(&mut tx, o.delivery, Queued, Some(reason), now).await?;
+                }
+                OutcomeKind::Failed { reason } => {
+                    transition(&mut tx, o.delivery, Failed, Some(reason), now).await?;
+                }
+                OutcomeKind::InvalidAddress { reason } => {
+                    transition(&mut tx, o.delivery, Failed, Some(reason), now).await?;
+                    if let Some(contact) = o.contact {
+                        deactivate(&mut tx, contact, reason).await?;
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn deliveries_report(
+        &self,
+        id: DeliveryId,
+        state: DeliveryState,
+        detail: Option<&str>,
+        deactivate_contact: bool,
+    ) -> StoreResult<ReportResult> {
+        let now = ms(Utc::now());
+        let mut tx = self.writer.begin().await?;
+        let Some(row) = sqlx::query("SELECT state, contact_id FROM deliveries WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(ReportResult::NotFound);
+        };
+        let current: String = row.get(0);
+        let current: DeliveryState = current.parse().map_err(|e| corrupt("deliveries", e))?;
+        if !transition(&mut tx, id, state, detail, now).await? {
+            return Ok(ReportResult::Ignored { current });
+        }
+        if let (true, Some(contact)) = (deactivate_contact, row.get::<Option<i64>, _>(1)) {
+            deactivate(
+                &mut tx,
+                ContactId(contact),
+                detail.unwrap_or("invalid address"),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ReportResult::Applied)
+    }
+
+    pub(super) async fn deliveries_get(
+        &self,
+        id: DeliveryId,
+    ) -> StoreResult<Option<DeliveryRecord>> {
+        sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM deliveries d JOIN notice_events e ON e.id = d.event_id
+             WHERE d.id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(|r| record_from_row(&r))
+        .transpose()
+    }
+
+    pub(super) async fn deliveries_summary(
+        &self,
+        notice: NoticeId,
+    ) -> StoreResult<DeliverySummary> {
+        let rows = sqlx::query(
+            "SELECT e.seq, d.channel, d.state, COUNT(*) FROM deliveries d
+             JOIN notice_events e ON e.id = d.event_id
+             WHERE d.notice_id = ? GROUP BY e.seq, d.channel, d.state",
+        )
+        .bind(notice.0)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut summary = DeliverySummary::default();
+        for row in rows {
+            let channel: String = row.get(1);
+            let state: String = row.get(2);
+            let channel = channel.parse().map_err(|e| corrupt("deliveries", e))?;
+            let state: DeliveryState = state.parse().map_err(|e| corrupt("deliveries", e))?;
+            let n: i64 = row.get(3);
+            summary.total += n;
+            *summary.by_state.entry(state).or_default() += n;
+            *summary
+                .by_channel
+                .entry(channel)
+                .or_insert_with(BTreeMap::new)
+                .entry(state)
+                .or_default() += n;
+            let event: &mut Counts = summary.by_event.entry(row.get(0)).or_default();
+            event.total += n;
+            *event.by_state.entry(state).or_default() += n;
+        }
+        Ok(summary)
+    }
+
+    pub(super) async fn deliveries_list(
+        &self,
+        notice: NoticeId,
+        f: &DeliveryFilter,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM deliveries d JOIN notice_events e ON e.id = d.event_id
+             WHERE d.notice_id = ?1 AND d.id > ?2
+               AND (?3 IS NULL OR d.state = ?3) AND (?4 IS NULL OR d.channel = ?4)
+             ORDER BY d.id LIMIT ?5"
+        ))
+        .bind(notice.0)
+        .bind(f.after.map_or(0, |d| d.0))
+        .bind(f.state.map(|s| s.as_str()))
+        .bind(f.channel.map(|c| c.as_str()))
+        .bind(i64::from(f.limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+}

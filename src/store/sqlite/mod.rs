@@ -1,0 +1,268 @@
+//! SQLite backend for the embedded mode.
+//!
+//! One file in the data directory, WAL mode. All writes go through a
+//! single-connection pool: SQLite allows one writer at a time anyway, and
+//! serialising writes in the pool (instead of in SQLite's lock) means a
+//! transaction never fails with SQLITE_BUSY halfway. Reads use a separate
+//! pool and run concurrently with the writer thanks to WAL.
+//!
+//! Id lists are passed as one JSON array parameter and expanded with
+//! `json_each`, so a fan-out to a million residents is one statement with
+//! one bound value, not a million placeholders.
+
+mod auth;
+mod deliveries;
+mod notices;
+mod residents;
+mod zones;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+use tocsin_zones::GeoPoint;
+
+use super::*;
+use crate::domain::auth::{Principal, TokenHash, random_bytes};
+use crate::domain::{DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId};
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn migrator() -> Migrator {
+    let core = Migration::new(
+        1,
+        Cow::Borrowed("core"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!("../../../migrations/sqlite/0001_core.sql")),
+        false,
+    );
+    Migrator {
+        migrations: Cow::Owned(vec![core]),
+        ..Migrator::DEFAULT
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `path` and applies migrations.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode survives a process crash (kill -9); only a
+            // power loss can drop the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        migrator().run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+pub(crate) fn opt_from_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
+    v.map(from_ms)
+}
+
+/// A JSON array of integer ids, for `json_each(?)`.
+pub(crate) fn id_array<I: IntoIterator<Item = i64>>(ids: I) -> String {
+    let mut out = String::from("[");
+    for (i, id) in ids.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&id.to_string());
+    }
+    out.push(']');
+    out
+}
+
+/// `'a','b'` for `state IN (...)`. The values are our own enum names, never
+/// user input, which is why building SQL text from them is safe.
+pub(crate) fn state_list(states: &[DeliveryState]) -> String {
+    states
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(crate) fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        detail: detail.to_string(),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
+        sqlx::query("INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)")
+            .bind(name)
+            .bind(random_bytes(32))
+            .execute(&self.writer)
+            .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn has_admin(&self) -> StoreResult<bool> {
+        self.auth_has_admin().await
+    }
+    async fn add_admin_token(&self, token: &TokenHash, label: &str) -> StoreResult<()> {
+        self.auth_add_admin(token, label, false).await
+    }
+    async fn replace_admin_token(&self, token: &TokenHash, label: &str) -> StoreResult<()> {
+        self.auth_add_admin(token, label, true).await
+    }
+    async fn principal(&self, token: &TokenHash) -> StoreResult<Option<Principal>> {
+        self.auth_principal(token).await
+    }
+    async fn create_organisation(
+        &self,
+        org: &NewOrganisation,
+        token: &TokenHash,
+    ) -> StoreResult<Organisation> {
+        self.auth_create_organisation(org, token).await
+    }
+    async fn list_organisations(&self) -> StoreResult<Vec<Organisation>> {
+        self.auth_list_organisations().await
+    }
+
+    async fn insert_zones(&self, zones: &[NewZone]) -> StoreResult<Vec<ZoneId>> {
+        self.zones_insert(zones).await
+    }
+    async fn list_zones(&self) -> StoreResult<Vec<Zone>> {
+        self.zones_list(None).await
+    }
+    async fn get_zone(&self, id: ZoneId) -> StoreResult<Option<Zone>> {
+        Ok(self.zones_list(Some(id)).await?.pop())
+    }
+    async fn delete_zone(&self, id: ZoneId) -> StoreResult<bool> {
+        self.zones_delete(id).await
+    }
+    async fn existing_zones(&self, ids: &[ZoneId]) -> StoreResult<HashSet<ZoneId>> {
+        self.zones_existing(ids).await
+    }
+
+    async fn insert_residents(&self, residents: &[NewResident]) -> StoreResult<Vec<ResidentId>> {
+        self.residents_insert(residents).await
+    }
+    async fn get_resident(&self, id: ResidentId) -> StoreResult<Option<Resident>> {
+        self.residents_get(id).await
+    }
+    async fn delete_resident(&self, id: ResidentId) -> StoreResult<Option<Option<GeoPoint>>> {
+        self.residents_delete(id).await
+    }
+    async fn resident_locations(&self) -> StoreResult<Vec<(ResidentId, GeoPoint)>> {
+        self.residents_locations().await
+    }
+    async fn residents_in_zones(&self, zones: &[ZoneId]) -> StoreResult<Vec<ResidentId>> {
+        self.residents_in(zones).await
+    }
+
+    async fn create_notice(
+        &self,
+        notice: &NewNotice,
+        candidates: &[ResidentId],
+    ) -> StoreResult<(Notice, NoticeEvent)> {
+        self.notices_create(notice, candidates).await
+    }
+    async fn add_event(
+        &self,
+        notice: NoticeId,
+        event: &NewEvent,
+    ) -> StoreResult<(Notice, NoticeEvent)> {
+        self.notices_add_event(notice, event).await
+    }
+    async fn get_notice(&self, id: NoticeId) -> StoreResult<Option<Notice>> {
+        self.notices_get(id).await
+    }
+    async fn list_notices(
+        &self,
+        organisation: Option<OrgId>,
+        before: Option<NoticeId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Notice>> {
+        self.notices_list(organisation, before, limit).await
+    }
+    async fn notice_events(&self, notice: NoticeId) -> StoreResult<Vec<NoticeEvent>> {
+        self.notices_events(notice, None).await
+    }
+    async fn event_context(&self, event: EventId) -> StoreResult<Option<(Notice, NoticeEvent)>> {
+        self.notices_event_context(event).await
+    }
+
+    async fn deliveries_to_queue(
+        &self,
+        event: Option<EventId>,
+        after: DeliveryId,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedDelivery>> {
+        self.deliveries_to_queue_page(event, after, limit).await
+    }
+    async fn mark_queued(&self, ids: &[DeliveryId]) -> StoreResult<()> {
+        self.deliveries_mark_queued(ids).await
+    }
+    async fn claim(&self, ids: &[DeliveryId]) -> StoreResult<Vec<ClaimedDelivery>> {
+        self.deliveries_claim(ids).await
+    }
+    async fn record_outcomes(&self, outcomes: &[Outcome]) -> StoreResult<()> {
+        self.deliveries_record(outcomes).await
+    }
+    async fn report(
+        &self,
+        id: DeliveryId,
+        state: DeliveryState,
+        detail: Option<&str>,
+        deactivate_contact: bool,
+    ) -> StoreResult<ReportResult> {
+        self.deliveries_report(id, state, detail, deactivate_contact)
+            .await
+    }
+    async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<DeliveryRecord>> {
+        self.deliveries_get(id).await
+    }
+    async fn delivery_summary(&self, notice: NoticeId) -> StoreResult<DeliverySummary> {
+        self.deliveries_summary(notice).await
+    }
+    async fn list_deliveries(
+        &self,
+        notice: NoticeId,
+        filter: &DeliveryFilter,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        self.deliveries_list(notice, filter).await
+    }
+}

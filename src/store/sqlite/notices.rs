@@ -1,0 +1,293 @@
+//! Notices, their events, their audience and the fan-out into deliveries.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms};
+use crate::domain::{EventId, EventKind, Lane, NoticeId, NoticeStatus, OrgId, ResidentId, ZoneId};
+use crate::store::{NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult};
+
+const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
+     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at";
+
+const EVENT_COLUMNS: &str =
+    "id, notice_id, seq, kind, message, expected_end, deliveries, created_at";
+
+fn notice_from_row(row: &SqliteRow) -> StoreResult<Notice> {
+    let text = |i: usize| -> String { row.get(i) };
+    let area: serde_json::Value =
+        serde_json::from_str(&text(9)).map_err(|e| corrupt("notices", e))?;
+    let zones: Vec<i64> = serde_json::from_str(&text(10)).map_err(|e| corrupt("notices", e))?;
+    Ok(Notice {
+        id: NoticeId(row.get(0)),
+        organisation: row.get::<Option<i64>, _>(1).map(OrgId),
+        kind: text(2).parse().map_err(|e| corrupt("notices", e))?,
+        category: text(3).parse().map_err(|e| corrupt("notices", e))?,
+        title: text(4),
+        cause: row.get(5),
+        starts_at: from_ms(row.get(6)),
+        expected_end: opt_from_ms(row.get(7)),
+        status: text(8).parse().map_err(|e| corrupt("notices", e))?,
+        area,
+        zones: zones.into_iter().map(ZoneId).collect(),
+        recipients: row.get(11),
+        created_at: from_ms(row.get(12)),
+        updated_at: from_ms(row.get(13)),
+        closed_at: opt_from_ms(row.get(14)),
+    })
+}
+
+fn event_from_row(row: &SqliteRow) -> StoreResult<NoticeEvent> {
+    let kind: String = row.get(3);
+    Ok(NoticeEvent {
+        id: EventId(row.get(0)),
+        notice_id: NoticeId(row.get(1)),
+        seq: row.get(2),
+        kind: kind.parse().map_err(|e| corrupt("notice_events", e))?,
+        message: row.get(4),
+        expected_end: opt_from_ms(row.get(5)),
+        deliveries: row.get(6),
+        created_at: from_ms(row.get(7)),
+    })
+}
+
+/// One pending delivery per active contact of the notice's audience, in a
+/// single INSERT … SELECT. The language is copied so the message is
+/// rendered in the language the resident had when the event happened.
+async fn fan_out(
+    tx: &mut Transaction<'_, Sqlite>,
+    notice: i64,
+    event: i64,
+    lane: Lane,
+    now: i64,
+) -> StoreResult<i64> {
+    let done = sqlx::query(
+        "INSERT INTO deliveries (notice_id, event_id, resident_id, contact_id, channel, address,
+                                 language, lane, state, created_at, updated_at)
+         SELECT ?1, ?2, c.resident_id, c.id, c.channel, c.address, res.language, ?3, 'pending', ?4, ?4
+         FROM notice_recipients r
+         JOIN contacts c ON c.resident_id = r.resident_id AND c.active = 1
+         JOIN residents res ON res.id = r.resident_id
+         WHERE r.notice_id = ?1
+         ORDER BY c.id",
+    )
+    .bind(notice)
+    .bind(event)
+    .bind(lane.as_i64())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let count = done.rows_affected() as i64;
+    sqlx::query("UPDATE notice_events SET deliveries = ? WHERE id = ?")
+        .bind(count)
+        .bind(event)
+        .execute(&mut **tx)
+        .await?;
+    Ok(count)
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'_, Sqlite>,
+    notice: i64,
+    kind: EventKind,
+    message: Option<&str>,
+    expected_end: Option<DateTime<Utc>>,
+    now: i64,
+) -> StoreResult<i64> {
+    let row = sqlx::query(
+        "INSERT INTO notice_events (notice_id, seq, kind, message, expected_end, created_at)
+         VALUES (?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM notice_events WHERE notice_id = ?1),
+                 ?2, ?3, ?4, ?5)
+         RETURNING id",
+    )
+    .bind(notice)
+    .bind(kind.as_str())
+    .bind(message)
+    .bind(expected_end.map(ms))
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.get(0))
+}
+
+impl SqliteStore {
+    pub(super) async fn notices_create(
+        &self,
+        n: &NewNotice,
+        candidates: &[ResidentId],
+    ) -> StoreResult<(Notice, NoticeEvent)> {
+        let now = ms(Utc::now());
+        let zones = serde_json::to_string(&n.zones.iter().map(|z| z.0).collect::<Vec<_>>())
+            .map_err(|e| corrupt("notices", e))?;
+        let mut tx = self.writer.begin().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO notices (organisation_id, kind, category, title, cause, starts_at,
+                                  expected_end, status, area, zone_ids, recipients,
+                                  created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, 0, ?, ?) RETURNING id",
+        )
+        .bind(n.organisation.map(|o| o.0))
+        .bind(n.kind.as_str())
+        .bind(n.category.as_str())
+        .bind(n.title.as_str())
+        .bind(n.cause.as_ref().map(|c| c.as_str()))
+        .bind(ms(n.starts_at))
+        .bind(n.expected_end.map(ms))
+        .bind(n.area.to_json().to_string())
+        .bind(zones)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        let event =
+            insert_event(&mut tx, id, EventKind::Published, None, n.expected_end, now).await?;
+        let audience = sqlx::query(
+            "INSERT INTO notice_recipients (notice_id, resident_id)
+             SELECT ?, id FROM residents
+             WHERE id IN (SELECT value FROM json_each(?)) AND (categories & ?) != 0",
+        )
+        .bind(id)
+        .bind(id_array(candidates.iter().map(|r| r.0)))
+        .bind(crate::domain::CategorySet::from_categories(&[n.category]).mask())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE notices SET recipients = ? WHERE id = ?")
+            .bind(audience as i64)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        fan_out(&mut tx, id, event, n.kind.lane(), now).await?;
+        tx.commit().await?;
+        self.notice_and_event(NoticeId(id), EventId(event)).await
+    }
+
+    pub(super) async fn notices_add_event(
+        &self,
+        id: NoticeId,
+        e: &NewEvent,
+    ) -> StoreResult<(Notice, NoticeEvent)> {
+        let now = ms(Utc::now());
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("notice"))?;
+        let notice = notice_from_row(&row)?;
+        if notice.status == NoticeStatus::Closed {
+            return Err(StoreError::Conflict(format!(
+                "notice {id} is already closed; publish a new notice instead"
+            )));
+        }
+        let expected_end = e.expected_end.or(notice.expected_end);
+        let message = e.message.as_ref().map(|m| m.as_str());
+        let event = insert_event(&mut tx, id.0, e.kind, message, expected_end, now).await?;
+        let closing = e.kind == EventKind::Closed;
+        sqlx::query(
+            "UPDATE notices SET updated_at = ?1, expected_end = ?2,
+                    status = CASE WHEN ?3 THEN 'closed' ELSE status END,
+                    closed_at = CASE WHEN ?3 THEN ?1 ELSE closed_at END
+             WHERE id = ?4",
+        )
+        .bind(now)
+        .bind(expected_end.map(ms))
+        .bind(closing)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        fan_out(&mut tx, id.0, event, notice.kind.lane(), now).await?;
+        tx.commit().await?;
+        self.notice_and_event(id, EventId(event)).await
+    }
+
+    /// Read back through the writer so the caller sees its own commit.
+    async fn notice_and_event(
+        &self,
+        id: NoticeId,
+        event: EventId,
+    ) -> StoreResult<(Notice, NoticeEvent)> {
+        let notice = sqlx::query(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = ?"
+        ))
+        .bind(id.0)
+        .fetch_one(&self.writer)
+        .await?;
+        let event = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM notice_events WHERE id = ?"
+        ))
+        .bind(event.0)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok((notice_from_row(&notice)?, event_from_row(&event)?))
+    }
+
+    pub(super) async fn notices_get(&self, id: NoticeId) -> StoreResult<Option<Notice>> {
+        sqlx::query(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(|r| notice_from_row(&r))
+        .transpose()
+    }
+
+    pub(super) async fn notices_list(
+        &self,
+        organisation: Option<OrgId>,
+        before: Option<NoticeId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Notice>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices
+             WHERE (?1 IS NULL OR organisation_id = ?1) AND (?2 IS NULL OR id < ?2)
+             ORDER BY id DESC LIMIT ?3"
+        ))
+        .bind(organisation.map(|o| o.0))
+        .bind(before.map(|b| b.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(notice_from_row).collect()
+    }
+
+    pub(super) async fn notices_events(
+        &self,
+        notice: NoticeId,
+        only: Option<EventId>,
+    ) -> StoreResult<Vec<NoticeEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM notice_events
+             WHERE notice_id = ?1 AND (?2 IS NULL OR id = ?2) ORDER BY seq"
+        ))
+        .bind(notice.0)
+        .bind(only.map(|e| e.0))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    pub(super) async fn notices_event_context(
+        &self,
+        event: EventId,
+    ) -> StoreResult<Option<(Notice, NoticeEvent)>> {
+        let Some(row) = sqlx::query("SELECT notice_id FROM notice_events WHERE id = ?")
+            .bind(event.0)
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let notice = NoticeId(row.get(0));
+        let Some(n) = self.notices_get(notice).await? else {
+            return Ok(None);
+        };
+        let e = self.notices_events(notice, Some(event)).await?.pop();
+        Ok(e.map(|e| (n, e)))
+    }
+}
