@@ -1,0 +1,176 @@
+//! Who may do what: tokens, roles, territories, and what executors see.
+
+mod support;
+
+use serde_json::json;
+use support::{ADMIN_TOKEN, TestApp, notice_body, rect};
+
+async fn organisation(app: &TestApp, name: &str, territory: Option<serde_json::Value>) -> String {
+    let mut body = json!({"name": name});
+    if let Some(t) = territory {
+        body["territory"] = t;
+    }
+    let r = app.post("/api/v1/organisations", &body).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    r.body["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_refused() {
+    let app = TestApp::spawn().await;
+    let r = app.send(app.client().get(app.url("/api/v1/zones"))).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body["error"]["code"], "unauthorized");
+    let r = app.get_as("tcn_not-a-real-token", "/api/v1/zones").await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn tokens_are_stored_only_as_hashes() {
+    let app = TestApp::spawn().await;
+    let token = organisation(&app, "Луцькводоканал", None).await;
+    let db = std::fs::read(app.dir.path().join("data/tocsin.sqlite3")).unwrap();
+    let wal = std::fs::read(app.dir.path().join("data/tocsin.sqlite3-wal")).unwrap_or_default();
+    for secret in [ADMIN_TOKEN, token.as_str()] {
+        let needle = secret.as_bytes();
+        for bytes in [&db, &wal] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "a token is stored in clear"
+            );
+        }
+    }
+    assert!(!app.logs().contains(&token), "a token was logged");
+}
+
+#[tokio::test]
+async fn executors_publish_only_inside_their_territory_and_see_only_their_notices() {
+    let app = TestApp::spawn().await;
+    let centre = app
+        .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
+        .await;
+    let outside = app
+        .create_zone("Далеко", &rect(25.50, 50.90, 25.55, 50.95))
+        .await;
+    app.create_resident(json!({"language": "uk", "zones": [centre],
+        "contacts": [{"channel": "sms", "address": "+380501234567"}]}))
+        .await;
+    let territory = json!({"type": "Polygon", "coordinates": [rect(25.25, 50.70, 25.40, 50.80)]});
+    let water = organisation(&app, "Луцькводоканал", Some(territory)).await;
+    let heat = organisation(&app, "Луцьктепло", None).await;
+
+    let r = app
+        .post("/api/v1/organisations", &json!({"name": "Луцькводоканал"}))
+        .await;
+    assert_eq!(r.status, 409, "{r:?}");
+
+    // Executors do not run the installation.
+    let r = app
+        .post_as(
+            &water,
+            "/api/v1/zones",
+            &support::zone_feature("X", &rect(25.3, 50.7, 25.31, 50.71)),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(app.get_as(&water, "/api/v1/residents/1").await.status, 403);
+    assert_eq!(
+        app.get_as(&water, "/api/v1/simulated/outbox").await.status,
+        403
+    );
+    assert_eq!(
+        app.get_as(&water, "/api/v1/organisations").await.status,
+        403
+    );
+    assert_eq!(
+        app.get_as(&water, "/api/v1/zones").await.status,
+        200,
+        "zones are readable to pick an area"
+    );
+
+    let r = app
+        .post_as(
+            &water,
+            "/api/v1/notices",
+            &notice_body("planned", json!({"zones": [outside]})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = app
+        .post_as(
+            &water,
+            "/api/v1/notices",
+            &notice_body(
+                "planned",
+                json!({"circle": {"lat": 50.75, "lon": 25.39, "radius_m": 2000}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 403, "a circle poking out of the territory: {r:?}");
+    assert_eq!(
+        app.get("/api/v1/notices").await.body["notices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let r = app
+        .post_as(
+            &water,
+            "/api/v1/notices",
+            &notice_body("planned", json!({"zones": [centre]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let id = r.body["id"].as_i64().unwrap();
+    app.wait_settled(id).await;
+
+    assert_eq!(
+        app.get_as(&water, &format!("/api/v1/notices/{id}"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.get_as(&heat, &format!("/api/v1/notices/{id}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.get_as(&heat, &format!("/api/v1/notices/{id}/deliveries"))
+            .await
+            .status,
+        404
+    );
+    let r = app
+        .post_as(&heat, &format!("/api/v1/notices/{id}/close"), &json!({}))
+        .await;
+    assert_eq!(r.status, 404, "{r:?}");
+    assert_eq!(
+        app.get_as(&heat, "/api/v1/notices").await.body["notices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        app.get_as(&water, "/api/v1/notices").await.body["notices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let mine = app
+        .get_as(&water, &format!("/api/v1/notices/{id}/deliveries"))
+        .await;
+    let address = mine.body["deliveries"][0]["address"].as_str().unwrap();
+    assert!(
+        address.contains('*') && !address.contains("1234567"),
+        "executors see masked numbers: {address}"
+    );
+    let admin = app.get(&format!("/api/v1/notices/{id}/deliveries")).await;
+    assert_eq!(admin.body["deliveries"][0]["address"], "+380501234567");
+}

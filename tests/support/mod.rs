@@ -1,0 +1,295 @@
+//! Test harness: starts the real `tocsin` binary on an ephemeral port with
+//! a temporary data directory and drives it over HTTP.
+
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+pub struct TestApp {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    config: Option<PathBuf>,
+    child: Child,
+    http: reqwest::Client,
+}
+
+/// A response: status and JSON body (Null when the body is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `error.field` of an error response.
+    pub fn field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+}
+
+async fn start(dir: &Path, config: Option<&Path>) -> (Child, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("tocsin.log"))
+        .expect("log file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    cmd.arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("TOCSIN_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", "info,sqlx=warn")
+        .env_remove("TOCSIN_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let mut child = cmd.spawn().expect("starting tocsin");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("reading stdout") {
+            if let Some(url) = line.strip_prefix("tocsin listening on ") {
+                return url.trim().to_owned();
+            }
+        }
+        let log = std::fs::read_to_string(dir.join("tocsin.log")).unwrap_or_default();
+        panic!("tocsin exited before listening; log:\n{log}");
+    })
+    .await
+    .expect("tocsin did not start within 60 s");
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with_config("").await
+    }
+
+    /// Starts with `toml` as the configuration file.
+    pub async fn spawn_with_config(toml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = (!toml.is_empty()).then(|| {
+            let path = dir.path().join("tocsin.toml");
+            std::fs::write(&path, toml).expect("writing config");
+            path
+        });
+        let (child, base) = start(dir.path(), config.as_deref()).await;
+        Self {
+            base,
+            dir,
+            config,
+            child,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Kills the process without warning (SIGKILL), as a crash would.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("killing tocsin");
+    }
+
+    /// Starts the service again on the same data directory.
+    pub async fn restart(&mut self) {
+        let (child, base) = start(self.dir.path(), self.config.as_deref()).await;
+        self.child = child;
+        self.base = base;
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running child");
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill -TERM");
+        tokio::time::timeout(Duration::from_secs(40), self.child.wait())
+            .await
+            .expect("tocsin did not stop within 40 s of SIGTERM")
+            .expect("waiting for tocsin")
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tocsin.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let resp = req.send().await.expect("request failed");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> Reply {
+        self.send(self.http.post(self.url(path)).bearer_auth(token).json(body))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_as(ADMIN_TOKEN, path, body).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let req = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", content_type)
+            .body(body);
+        self.send(req).await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> Reply {
+        self.send(self.http.get(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.get_as(ADMIN_TOKEN, path).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.http.delete(self.url(path)).bearer_auth(ADMIN_TOKEN))
+            .await
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    // --- domain helpers ---
+
+    pub async fn create_zone(&self, name: &str, ring: &[[f64; 2]]) -> i64 {
+        let r = self.post("/api/v1/zones", &zone_feature(name, ring)).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body["id"].as_i64().expect("zone id")
+    }
+
+    pub async fn create_resident(&self, body: Value) -> i64 {
+        let r = self.post("/api/v1/residents", &body).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body["id"].as_i64().expect("resident id")
+    }
+
+    pub async fn publish(&self, body: Value) -> Value {
+        let r = self.post("/api/v1/notices", &body).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body
+    }
+
+    pub async fn summary(&self, notice: i64) -> Value {
+        let r = self
+            .get(&format!("/api/v1/notices/{notice}/deliveries/summary"))
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body
+    }
+
+    /// Waits until no delivery of the notice is pending, queued or sending.
+    pub async fn wait_settled(&self, notice: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.summary(notice).await;
+            let busy: i64 = ["pending", "queued", "sending"]
+                .iter()
+                .map(|k| s["by_state"][k].as_i64().unwrap_or(0))
+                .sum();
+            if busy == 0 && s["total"].as_i64().unwrap_or(0) > 0 {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "notice {notice} did not settle: {s}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn outbox(&self, query: &str) -> Vec<Value> {
+        let r = self
+            .get(&format!("/api/v1/simulated/outbox?limit=10000&{query}"))
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Every delivery record of a notice, following the cursor.
+    pub async fn all_deliveries(&self, notice: i64) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let r = self
+                .get(&format!(
+                    "/api/v1/notices/{notice}/deliveries?limit=1000{cursor}"
+                ))
+                .await;
+            assert_eq!(r.status, 200, "{r:?}");
+            out.extend(r.body["deliveries"].as_array().cloned().unwrap_or_default());
+            match r.body["next_cursor"].as_i64() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => return out,
+            }
+        }
+    }
+}
+
+/// A GeoJSON Feature with one closed ring given as [lon, lat] pairs.
+pub fn zone_feature(name: &str, ring: &[[f64; 2]]) -> Value {
+    json!({
+        "type": "Feature",
+        "properties": { "name": name },
+        "geometry": { "type": "Polygon", "coordinates": [ring] },
+    })
+}
+
+/// A closed axis-aligned rectangle ring.
+pub fn rect(min_lon: f64, min_lat: f64, max_lon: f64, max_lat: f64) -> Vec<[f64; 2]> {
+    vec![
+        [min_lon, min_lat],
+        [max_lon, min_lat],
+        [max_lon, max_lat],
+        [min_lon, max_lat],
+        [min_lon, min_lat],
+    ]
+}
+
+pub fn notice_body(kind: &str, area: Value) -> Value {
+    json!({
+        "kind": kind,
+        "category": "water",
+        "title": "Ремонт водогону",
+        "cause": "Пошкодження труби",
+        "starts_at": "2026-11-23T08:00:00Z",
+        "expected_end": "2026-11-23T16:00:00Z",
+        "area": area,
+    })
+}
