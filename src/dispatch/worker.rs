@@ -90,22 +90,28 @@ impl Worker {
             }
         }
         let this = &*self;
-        let results: Vec<(Outcome, Option<Duration>)> = futures::stream::iter(work)
-            .map(|(d, ctx)| async move { this.deliver(d, &ctx).await })
+        // Each outcome is recorded as soon as its send returns (the writer
+        // merges concurrent ones into one transaction), so a crash can only
+        // repeat the sends whose answer arrived in the last few milliseconds,
+        // not the whole batch.
+        let results: Vec<(DeliveryId, bool, Option<Duration>)> = futures::stream::iter(work)
+            .map(|(d, ctx)| async move {
+                let (outcome, retry_in) = this.deliver(d, &ctx).await;
+                let id = outcome.delivery;
+                (id, this.writer.write(vec![outcome]).await, retry_in)
+            })
             .buffer_unordered(self.dispatcher.config.concurrency)
             .collect()
             .await;
         let mut retries: HashMap<Duration, Vec<DeliveryId>> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(results.len());
-        for (outcome, retry_in) in results {
-            if let Some(delay) = retry_in {
-                retries.entry(delay).or_default().push(outcome.delivery);
+        for (id, recorded, retry_in) in results {
+            if !recorded {
+                tracing::error!(channel = %self.channel, delivery = %id, "outcome not recorded; the delivery is sent again after a restart");
+                continue;
             }
-            outcomes.push(outcome);
-        }
-        if !self.writer.write(outcomes).await {
-            tracing::error!(channel = %self.channel, "outcomes not recorded; those deliveries will be re-sent after a restart");
-            return;
+            if let Some(delay) = retry_in {
+                retries.entry(delay).or_default().push(id);
+            }
         }
         for (delay, ids) in retries {
             self.schedule_retry(job.lane, ids, delay, shutdown.clone());

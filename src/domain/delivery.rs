@@ -71,7 +71,10 @@ impl DeliveryState {
             (self, next),
             (Pending, Queued | Sending | Failed | Expired | Suppressed)
                 | (Queued, Sending | Failed | Expired | Suppressed)
-                | (Sending, Queued | Sent | Delivered | Failed | Expired | Acknowledged)
+                | (
+                    Sending,
+                    Queued | Sent | Delivered | Failed | Expired | Acknowledged
+                )
                 | (Sent, Delivered | Failed | Acknowledged)
                 | (Delivered, Acknowledged)
         )

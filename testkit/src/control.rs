@@ -2,6 +2,7 @@
 //! planned failures, and a counter of accepted messages tests can wait on.
 //! Also the small server handle that stops a mock when it is dropped.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -21,7 +22,8 @@ pub(crate) struct PlannedFailure {
 #[derive(Debug)]
 pub(crate) struct Control {
     delay: Mutex<Duration>,
-    failures: Mutex<(usize, Option<PlannedFailure>)>,
+    /// Planned failures in the order they will be served.
+    failures: Mutex<VecDeque<PlannedFailure>>,
     accepted: watch::Sender<usize>,
     requests: Mutex<usize>,
 }
@@ -30,7 +32,7 @@ impl Control {
     pub fn new() -> Self {
         Control {
             delay: Mutex::new(Duration::ZERO),
-            failures: Mutex::new((0, None)),
+            failures: Mutex::new(VecDeque::new()),
             accepted: watch::Sender::new(0),
             requests: Mutex::new(0),
         }
@@ -50,24 +52,19 @@ impl Control {
         }
     }
 
+    /// Queues `count` failures after any already planned, so a test can
+    /// script "503, then 429 with Retry-After, then success".
     pub fn fail_next(&self, count: usize, status: u16, retry_after: Option<Duration>) {
-        *lock(&self.failures) = (
-            count,
-            Some(PlannedFailure {
-                status,
-                retry_after,
-            }),
-        );
+        let failure = PlannedFailure {
+            status,
+            retry_after,
+        };
+        lock(&self.failures).extend(std::iter::repeat_n(failure, count));
     }
 
     /// Consumes one planned failure, if any are left.
     pub fn take_failure(&self) -> Option<PlannedFailure> {
-        let mut failures = lock(&self.failures);
-        if failures.0 == 0 {
-            return None;
-        }
-        failures.0 -= 1;
-        failures.1
+        lock(&self.failures).pop_front()
     }
 
     pub fn count_request(&self) {

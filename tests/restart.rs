@@ -1,0 +1,118 @@
+//! Crashes and shutdowns lose nothing: unfinished deliveries are re-queued
+//! at the next start, and a resend carries the same idempotency key.
+
+mod support;
+
+use serde_json::json;
+use std::collections::HashSet;
+use std::time::Duration;
+use support::{Providers, TestApp, notice_body, rect};
+
+const RESIDENTS: usize = 60;
+
+async fn city_with_sms_residents(app: &TestApp) -> i64 {
+    let zone = app
+        .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
+        .await;
+    let lines: Vec<String> = (0..RESIDENTS)
+        .map(|i| {
+            json!({"language": "uk", "zones": [zone],
+                "contacts": [{"channel": "sms", "address": format!("+38067{:07}", 1_000_000 + i)}]})
+            .to_string()
+        })
+        .collect();
+    let r = app
+        .post_raw(
+            "/api/v1/residents/import",
+            "application/x-ndjson",
+            lines.join("\n"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    zone
+}
+
+fn assert_each_number_got_one_message(p: &Providers) {
+    let created = p.twilio.messages();
+    let numbers: HashSet<&str> = created.iter().map(|m| m.param("To").unwrap()).collect();
+    let keys: HashSet<&str> = created
+        .iter()
+        .map(|m| m.idempotency_token.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        created.len(),
+        RESIDENTS,
+        "each message created exactly once at the gateway"
+    );
+    assert_eq!(numbers.len(), RESIDENTS);
+    assert_eq!(keys.len(), RESIDENTS);
+}
+
+#[tokio::test]
+async fn a_killed_process_finishes_every_delivery_after_restart() {
+    let p = Providers::start().await;
+    let app_config = p.config("[dispatch]\nconcurrency = 4\n");
+    let mut app = TestApp::spawn_with_config(&app_config).await;
+    let zone = city_with_sms_residents(&app).await;
+    // Slow gateway: requests are recorded, then answered 150 ms later, so a
+    // kill lands while some are accepted but not yet answered.
+    p.twilio.set_delay(Duration::from_millis(150));
+    let id = app
+        .publish(notice_body("planned", json!({"zones": [zone]})))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    assert!(p.twilio.wait_for(15, Duration::from_secs(30)).await);
+    app.kill().await;
+    let before = p.twilio.messages().len();
+    assert!(
+        before < RESIDENTS,
+        "killed too late to test anything ({before} sent)"
+    );
+
+    p.twilio.set_delay(Duration::ZERO);
+    app.restart().await;
+    let s = app.wait_settled(id).await;
+    assert_eq!(
+        s["by_state"]["sent"],
+        RESIDENTS as i64,
+        "{s}\n{}",
+        app.logs()
+    );
+    assert_each_number_got_one_message(&p);
+    // Only messages in flight at the kill were sent again, with their
+    // original key, so the gateway answered them from its cache.
+    assert!(
+        p.twilio.duplicates() <= 4,
+        "{} resends",
+        p.twilio.duplicates()
+    );
+    assert!(app.logs().contains("re-queued unfinished deliveries"));
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_sends_and_exits_cleanly() {
+    let p = Providers::start().await;
+    let mut app = TestApp::spawn_with_config(&p.config("[dispatch]\nconcurrency = 4\n")).await;
+    let zone = city_with_sms_residents(&app).await;
+    p.twilio.set_delay(Duration::from_millis(100));
+    let id = app
+        .publish(notice_body("planned", json!({"zones": [zone]})))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    assert!(p.twilio.wait_for(8, Duration::from_secs(30)).await);
+    let status = app.terminate().await;
+    assert!(status.success(), "exit status {status:?}\n{}", app.logs());
+
+    p.twilio.set_delay(Duration::ZERO);
+    app.restart().await;
+    let s = app.wait_settled(id).await;
+    assert_eq!(s["by_state"]["sent"], RESIDENTS as i64, "{s}");
+    assert_each_number_got_one_message(&p);
+    assert_eq!(
+        p.twilio.duplicates(),
+        0,
+        "a graceful stop records every answer it got"
+    );
+}
