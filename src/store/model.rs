@@ -175,6 +175,34 @@ pub enum OutcomeKind {
     },
 }
 
+impl OutcomeKind {
+    /// The state this outcome moves a `sending` delivery to.
+    pub fn target(&self) -> DeliveryState {
+        match self {
+            Self::Sent { .. } => DeliveryState::Sent,
+            Self::Delivered { .. } => DeliveryState::Delivered,
+            Self::Retry { .. } => DeliveryState::Queued,
+            Self::Failed { .. } | Self::InvalidAddress { .. } => DeliveryState::Failed,
+        }
+    }
+
+    pub fn provider_id(&self) -> Option<&str> {
+        match self {
+            Self::Sent { provider_id } | Self::Delivered { provider_id } => provider_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Retry { reason } | Self::Failed { reason } | Self::InvalidAddress { reason } => {
+                Some(reason)
+            }
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub delivery: DeliveryId,

@@ -6,7 +6,7 @@
 
 use chrono::Utc;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::BTreeMap;
 
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms, state_list};
@@ -20,6 +20,25 @@ use crate::store::{
 const RECORD_COLUMNS: &str = "d.id, d.notice_id, e.seq, e.kind, d.resident_id, d.contact_id, \
      d.channel, d.address, d.language, d.state, d.attempts, d.provider_id, d.error, \
      d.created_at, d.updated_at, d.sent_at, d.delivered_at, d.acknowledged_at";
+
+/// Outcomes per UPDATE; 5 bound values each stays under SQLite's 32 766.
+const OUTCOME_CHUNK: usize = 5_000;
+
+/// SQL that is true when the delivery may move to `v.next` from its
+/// current state, built from the state machine so it never drifts from it.
+fn outcome_transition_sql() -> String {
+    [Sent, Delivered, Queued, Failed]
+        .iter()
+        .map(|next| {
+            let from = state_list(&DeliveryState::predecessors(*next));
+            format!(
+                "(v.next = '{}' AND deliveries.state IN ({from}))",
+                next.as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
 
 fn record_from_row(row: &SqliteRow) -> StoreResult<DeliveryRecord> {
     let parse_err = |e: &dyn std::fmt::Display| corrupt("deliveries", e);
@@ -179,50 +198,43 @@ impl SqliteStore {
             .collect()
     }
 
+    /// All outcomes in one transaction of two statements (one UPDATE … FROM
+    /// VALUES per chunk, one for retired contacts): a statement per outcome
+    /// costs a round trip to SQLite's thread each and capped throughput.
     pub(super) async fn deliveries_record(&self, outcomes: &[Outcome]) -> StoreResult<()> {
+        let applies = outcome_transition_sql();
         let mut tx = self.writer.begin().await?;
-        for o in outcomes {
-            let now = ms(o.at);
-            match &o.kind {
-                OutcomeKind::Sent { provider_id } | OutcomeKind::Delivered { provider_id } => {
-                    // The provider id is kept even when a receipt already
-                    // moved the state further.
-                    sqlx::query(
-                        "UPDATE deliveries SET provider_id = COALESCE(provider_id, ?) WHERE id = ?",
-                    )
-                    .bind(provider_id.as_deref())
-                    .bind(o.delivery.0)
-                    .execute(&mut *tx)
-                    .await?;
-                    let next = if matches!(o.kind, OutcomeKind::Sent { .. }) {
-                        Sent
-                    } else {
-                        Delivered
-                    };
-                    if next == Delivered {
-                        sqlx::query(
-                            "UPDATE deliveries SET sent_at = COALESCE(sent_at, ?) WHERE id = ?",
-                        )
-                        .bind(now)
-                        .bind(o.delivery.0)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    transition(&mut tx, o.delivery, next, None, now).await?;
-                }
-                OutcomeKind::Retry { reason } => {
-                    transition(&mut tx, o.delivery, Queued, Some(reason), now).await?;
-                }
-                OutcomeKind::Failed { reason } => {
-                    transition(&mut tx, o.delivery, Failed, Some(reason), now).await?;
-                }
-                OutcomeKind::InvalidAddress { reason } => {
-                    transition(&mut tx, o.delivery, Failed, Some(reason), now).await?;
-                    if let Some(contact) = o.contact {
-                        deactivate(&mut tx, contact, reason).await?;
-                    }
-                }
-            }
+        for chunk in outcomes.chunks(OUTCOME_CHUNK) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("WITH v(id, next, provider_id, error, at) AS (");
+            q.push_values(chunk, |mut b, o| {
+                b.push_bind(o.delivery.0)
+                    .push_bind(o.kind.target().as_str())
+                    .push_bind(o.kind.provider_id())
+                    .push_bind(o.kind.reason())
+                    .push_bind(ms(o.at));
+            });
+            q.push(format!(
+                ") UPDATE deliveries SET
+                     state = CASE WHEN {applies} THEN v.next ELSE deliveries.state END,
+                     error = CASE WHEN {applies} THEN COALESCE(v.error, deliveries.error) ELSE deliveries.error END,
+                     provider_id = COALESCE(deliveries.provider_id, v.provider_id),
+                     sent_at = CASE WHEN v.next IN ('sent', 'delivered') THEN COALESCE(deliveries.sent_at, v.at) ELSE deliveries.sent_at END,
+                     delivered_at = CASE WHEN v.next = 'delivered' THEN COALESCE(deliveries.delivered_at, v.at) ELSE deliveries.delivered_at END,
+                     updated_at = v.at
+                 FROM v WHERE deliveries.id = v.id"
+            ));
+            q.build().execute(&mut *tx).await?;
+        }
+        let retired: Vec<(ContactId, &str)> = outcomes
+            .iter()
+            .filter_map(|o| match (&o.kind, o.contact) {
+                (OutcomeKind::InvalidAddress { reason }, Some(c)) => Some((c, reason.as_str())),
+                _ => None,
+            })
+            .collect();
+        for (contact, reason) in retired {
+            deactivate(&mut tx, contact, reason).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -266,3 +266,6 @@ impl Store for SqliteStore {
         self.deliveries_list(notice, filter).await
     }
 }
+
+#[cfg(test)]
+mod tests;
