@@ -160,9 +160,6 @@ impl Application {
     /// finishes in-flight sends and flushes outcomes.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let state = self.state;
-        for channel in state.channels.simulated() {
-            tracing::warn!(%channel, "SIMULATED provider: messages are kept in the outbox (GET /api/v1/simulated/outbox), nothing leaves this machine");
-        }
         tracing::info!(residents = state.directory.len(), "resident index loaded");
         let running = state.dispatcher.start(shutdown.clone());
         match state.dispatcher.enqueue(None).await {

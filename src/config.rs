@@ -6,7 +6,8 @@
 //! checkout works with no credentials at all.
 
 use figment::Figment;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Value};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -223,6 +224,40 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// `TOCSIN_A__B=v` as the key `a.b` with the *text* `v`. figment's own
+/// `Env` provider guesses types, so an all-digit auth token or password
+/// would turn into a number and then fail to load as a string.
+fn env_overrides(vars: impl Iterator<Item = (String, String)>) -> Serialized<Dict> {
+    let mut root = Dict::new();
+    for (key, value) in vars {
+        let Some(path) = key.strip_prefix("TOCSIN_") else { continue };
+        // TOCSIN_CONFIG names the file itself (a command-line option).
+        if path.eq_ignore_ascii_case("config") || path.is_empty() {
+            continue;
+        }
+        let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+        insert(&mut root, &parts, value);
+    }
+    Serialized::globals(root)
+}
+
+fn insert(dict: &mut Dict, path: &[String], value: String) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.clone(), Value::from(value));
+        }
+        [first, rest @ ..] => {
+            let entry = dict
+                .entry(first.clone())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = entry {
+                insert(inner, rest, value);
+            }
+        }
+    }
+}
+
 impl Config {
     /// Loads defaults ← file ← environment. Flags are applied by the caller.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -233,9 +268,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed("TOCSIN_").split("__").ignore(&["config"]));
+        figment = figment.merge(env_overrides(std::env::vars()));
+        // Lossy: environment values arrive as text and become numbers or
+        // booleans only where the field is one.
         let config: Config = figment
-            .extract()
+            .extract_lossy()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         config.validate()?;
         Ok(config)
@@ -347,6 +384,51 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("typo"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_examples_parse() {
+        for file in ["deploy/tocsin.toml", "deploy/providers.example.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let config = parse(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+            config.validate().unwrap();
+        }
+        let providers = parse(include_str!("../deploy/providers.example.toml")).unwrap();
+        assert!(matches!(providers.channels.fcm, Some(FcmSection::Fcm(_))));
+        assert!(matches!(providers.channels.voice, Some(VoiceSection::Twilio(_))));
+    }
+
+    #[test]
+    fn environment_values_stay_text_unless_the_field_is_a_number() {
+        let vars = [
+            ("TOCSIN_CHANNELS__SMS__PROVIDER", "twilio"),
+            ("TOCSIN_CHANNELS__SMS__ACCOUNT_SID", "AC1"),
+            ("TOCSIN_CHANNELS__SMS__AUTH_TOKEN", "0012345"),
+            ("TOCSIN_CHANNELS__SMS__FROM", "+380501234567"),
+            ("TOCSIN_DISPATCH__CONCURRENCY", "7"),
+            ("TOCSIN_CONFIG", "/etc/tocsin.toml"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let c: Config = Figment::new()
+            .merge(env_overrides(vars.into_iter()))
+            .extract_lossy()
+            .unwrap();
+        assert_eq!(c.dispatch.concurrency, 7);
+        match &c.channels.sms {
+            Some(SmsSection::Twilio(t)) => {
+                assert_eq!(t.auth_token.expose(), "0012345");
+                assert_eq!(t.from, "+380501234567");
+            }
+            other => panic!("{other:?}"),
+        }
+        let typo = [("TOCSIN_LISEN".to_owned(), "x".to_owned())];
+        let err = Figment::new()
+            .merge(env_overrides(typo.into_iter()))
+            .extract_lossy::<Config>()
+            .unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
     }
 
     #[test]
