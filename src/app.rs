@@ -125,11 +125,12 @@ impl Application {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        let renderer = Arc::new(Renderer::new(config.timezone()));
         let dispatcher = Arc::new(Dispatcher::new(
             Arc::clone(&store),
             Arc::new(MemoryQueue::new()),
             Arc::clone(&channels),
-            Arc::new(Renderer::new(config.timezone())),
+            Arc::clone(&renderer),
             Arc::clone(&links),
             config.dispatch.clone(),
             instance,
@@ -142,6 +143,7 @@ impl Application {
             dispatcher,
             channels,
             links,
+            renderer,
         };
         Ok(Self {
             listener,

@@ -230,7 +230,9 @@ pub enum ConfigError {
 fn env_overrides(vars: impl Iterator<Item = (String, String)>) -> Serialized<Dict> {
     let mut root = Dict::new();
     for (key, value) in vars {
-        let Some(path) = key.strip_prefix("TOCSIN_") else { continue };
+        let Some(path) = key.strip_prefix("TOCSIN_") else {
+            continue;
+        };
         // TOCSIN_CONFIG names the file itself (a command-line option).
         if path.eq_ignore_ascii_case("config") || path.is_empty() {
             continue;
@@ -396,7 +398,10 @@ mod tests {
         }
         let providers = parse(include_str!("../deploy/providers.example.toml")).unwrap();
         assert!(matches!(providers.channels.fcm, Some(FcmSection::Fcm(_))));
-        assert!(matches!(providers.channels.voice, Some(VoiceSection::Twilio(_))));
+        assert!(matches!(
+            providers.channels.voice,
+            Some(VoiceSection::Twilio(_))
+        ));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use tocsin_channels::{ChannelKind, Content};
+use tocsin_channels::{ChannelKind, Content, SmsInfo};
 
 use crate::domain::Language;
 use crate::store::{Notice, NoticeEvent};
@@ -50,6 +50,9 @@ fn family(channel: ChannelKind) -> &'static str {
         ChannelKind::Voice => "voice",
     }
 }
+
+/// Languages shipped with their own templates.
+pub const TEMPLATE_LANGUAGES: [&str; 3] = ["uk", "pl", "en"];
 
 /// BCP-47 locale for text-to-speech; unknown languages are read in English.
 fn voice_locale(language: &Language) -> &'static str {
@@ -197,6 +200,31 @@ impl Renderer {
                 gather_url: input.gather_url.map(str::to_owned),
             },
         })
+    }
+
+    /// Encoding and segment count of the SMS this event becomes in each
+    /// template language: what the city pays per recipient. SMS carry no
+    /// per-resident link, so one rendering per language is exact.
+    pub fn sms_sizes(
+        &self,
+        notice: &Notice,
+        event: &NoticeEvent,
+    ) -> Result<BTreeMap<&'static str, SmsInfo>, RenderError> {
+        let mut sizes = BTreeMap::new();
+        for lang in TEMPLATE_LANGUAGES {
+            let language = Language::parse(lang).expect("template languages are valid tags");
+            let input = MessageInput {
+                notice,
+                event,
+                language: &language,
+                ack_url: None,
+                gather_url: None,
+            };
+            if let Content::Sms { body } = self.render(ChannelKind::Sms, &input)? {
+                sizes.insert(lang, tocsin_channels::analyze(&body));
+            }
+        }
+        Ok(sizes)
     }
 
     fn view<'a>(&self, input: &MessageInput<'a>) -> View<'a> {

@@ -174,3 +174,65 @@ async fn executors_publish_only_inside_their_territory_and_see_only_their_notice
     let admin = app.get(&format!("/api/v1/notices/{id}/deliveries")).await;
     assert_eq!(admin.body["deliveries"][0]["address"], "+380501234567");
 }
+
+#[tokio::test]
+async fn without_a_configured_token_one_is_generated_and_shown_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let (mut child, base, printed) = support::start_with(dir.path(), None, None).await;
+    let token = printed
+        .iter()
+        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("tcn_")))
+        .unwrap_or_else(|| panic!("no token printed: {printed:?}"))
+        .to_owned();
+    let zones = |base: String, token: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}/api/v1/zones"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(zones(base.clone(), token.clone()).await, 200);
+    assert!(
+        !std::fs::read_to_string(dir.path().join("tocsin.log"))
+            .unwrap()
+            .contains(&token),
+        "logged"
+    );
+    child.kill().await.unwrap();
+
+    let (mut child, base, printed) = support::start_with(dir.path(), None, None).await;
+    assert!(
+        printed.iter().all(|l| !l.contains("tcn_")),
+        "shown only once: {printed:?}"
+    );
+    assert_eq!(
+        zones(base.clone(), token.clone()).await,
+        200,
+        "still valid after a restart"
+    );
+    child.kill().await.unwrap();
+
+    // `tocsin admin-token` replaces the generated token.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .arg("admin-token")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("TOCSIN_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let fresh = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("tcn_"))
+        .unwrap()
+        .to_owned();
+    let (_child, base, _) = support::start_with(dir.path(), None, None).await;
+    assert_eq!(zones(base.clone(), fresh).await, 200);
+    assert_eq!(zones(base, token).await, 401);
+}

@@ -69,6 +69,11 @@ async fn notice_reaches_its_area_in_each_language_then_updates_and_closes() {
     assert_eq!(created["recipients"], 2, "{created}");
     assert_eq!(created["deliveries"], 6, "{created}");
     assert_eq!(created["simulated_channels"].as_array().unwrap().len(), 5);
+    assert_eq!(created["sms"]["uk"]["encoding"], "UCS2", "{created}");
+    assert!(
+        created["sms"]["en"]["segments"].as_u64().unwrap() >= 1,
+        "{created}"
+    );
     let id = created["id"].as_i64().unwrap();
 
     let s = app.wait_settled(id).await;

@@ -22,6 +22,7 @@ use crate::dispatch::Dispatcher;
 use crate::links::Links;
 use crate::planner::Planner;
 use crate::providers::ChannelSet;
+use crate::render::Renderer;
 use crate::store::Store;
 pub use error::{ApiError, FieldError};
 
@@ -35,6 +36,7 @@ pub struct AppState {
     pub dispatcher: Arc<Dispatcher>,
     pub channels: Arc<ChannelSet>,
     pub links: Arc<Links>,
+    pub renderer: Arc<Renderer>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -138,9 +138,20 @@ pub async fn create(
         "id": notice.id,
         "recipients": notice.recipients,
         "deliveries": event.deliveries,
+        "sms": sms_sizes(&state, &notice, &event)?,
         "simulated_channels": state.channels.simulated(),
     });
     Ok((StatusCode::CREATED, headers, Json(body)))
+}
+
+/// SMS encoding and segments per template language, so the publisher sees
+/// what one recipient's message costs.
+fn sms_sizes(state: &AppState, notice: &Notice, event: &NoticeEvent) -> Result<Value, ApiError> {
+    let sizes = state
+        .renderer
+        .sms_sizes(notice, event)
+        .map_err(ApiError::internal)?;
+    Ok(json!(sizes))
 }
 
 fn notice_json(n: &Notice, events: Option<&[NoticeEvent]>) -> Value {
@@ -266,6 +277,7 @@ async fn add_event(
     tracing::info!(notice = %notice.id, event = %kind.as_str(), deliveries = event.deliveries, "notice event");
     Ok(Json(json!({
         "notice": notice_json(&notice, None),
+        "sms": sms_sizes(&state, &notice, &event)?,
         "event": event,
     })))
 }

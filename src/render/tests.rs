@@ -223,3 +223,18 @@ fn sentence_filter() {
     assert_eq!(sentence("Pipe burst!  ".into()), "Pipe burst!");
     assert_eq!(sentence(String::new()), "");
 }
+
+#[test]
+fn sms_sizes_are_reported_per_language() {
+    let r = Renderer::new(chrono_tz::UTC);
+    let mut n = notice(NoticeKind::Planned, None, true);
+    n.title = "Water main repair".to_owned();
+    let sizes = r.sms_sizes(&n, &event(EventKind::Published, None)).unwrap();
+    assert_eq!(
+        sizes.keys().copied().collect::<Vec<_>>(),
+        vec!["en", "pl", "uk"]
+    );
+    assert_eq!(sizes["en"].encoding, tocsin_channels::SmsEncoding::Gsm7);
+    assert_eq!(sizes["uk"].encoding, tocsin_channels::SmsEncoding::Ucs2);
+    assert_eq!(sizes["uk"].segments, 2, "{:?}", sizes["uk"]);
+}

@@ -39,6 +39,17 @@ impl Reply {
 }
 
 async fn start(dir: &Path, config: Option<&Path>) -> (Child, String) {
+    let (child, base, _) = start_with(dir, config, Some(ADMIN_TOKEN)).await;
+    (child, base)
+}
+
+/// Starts `tocsin serve`; returns the child, its base URL and the lines it
+/// printed before listening.
+pub async fn start_with(
+    dir: &Path,
+    config: Option<&Path>,
+    admin_token: Option<&str>,
+) -> (Child, String, Vec<String>) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -49,7 +60,7 @@ async fn start(dir: &Path, config: Option<&Path>) -> (Child, String) {
         .args(["--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.join("data"))
-        .env("TOCSIN_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env_remove("TOCSIN_ADMIN_TOKEN")
         .env("RUST_LOG", "info,sqlx=warn")
         .env_remove("TOCSIN_CONFIG")
         .stdout(Stdio::piped())
@@ -58,14 +69,19 @@ async fn start(dir: &Path, config: Option<&Path>) -> (Child, String) {
     if let Some(config) = config {
         cmd.arg("--config").arg(config);
     }
+    if let Some(token) = admin_token {
+        cmd.env("TOCSIN_ADMIN_TOKEN", token);
+    }
     let mut child = cmd.spawn().expect("starting tocsin");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
+    let (base, printed) = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut printed = Vec::new();
         while let Some(line) = lines.next_line().await.expect("reading stdout") {
             if let Some(url) = line.strip_prefix("tocsin listening on ") {
-                return url.trim().to_owned();
+                return (url.trim().to_owned(), printed);
             }
+            printed.push(line);
         }
         let log = std::fs::read_to_string(dir.join("tocsin.log")).unwrap_or_default();
         panic!("tocsin exited before listening; log:\n{log}");
@@ -74,7 +90,7 @@ async fn start(dir: &Path, config: Option<&Path>) -> (Child, String) {
     .expect("tocsin did not start within 60 s");
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
+    (child, base, printed)
 }
 
 impl TestApp {
