@@ -40,6 +40,21 @@ async fn malformed_bodies_and_wrong_content_types() {
 }
 
 #[tokio::test]
+async fn bodies_over_the_limit_are_refused() {
+    // A small limit keeps the whole body inside the socket buffers: with a
+    // large one the server answers 413 before reading it and the client
+    // sees a reset instead of the response.
+    let app = TestApp::spawn_with_config("[limits]\nmax_body_bytes = 4096\n").await;
+    let big = format!("{{\"language\":\"{}\"}}", "x".repeat(8 * 1024));
+    let r = app
+        .post_raw("/api/v1/residents", "application/json", big)
+        .await;
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.body["error"]["code"], "payload_too_large");
+    assert!(r.message().contains("4096"), "{r:?}");
+}
+
+#[tokio::test]
 async fn invalid_geojson_names_the_problem_and_writes_no_zone() {
     let app = TestApp::spawn().await;
     let mut open_ring = rect(25.30, 50.73, 25.35, 50.76);

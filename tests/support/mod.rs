@@ -112,7 +112,7 @@ impl TestApp {
             dir,
             config,
             child,
-            http: reqwest::Client::new(),
+            http: client(),
         }
     }
 
@@ -276,6 +276,16 @@ impl TestApp {
             }
         }
     }
+}
+
+/// A client without connection reuse: the server closes a connection after
+/// refusing a body it did not read, and a pooled client can race that close
+/// and see "IncompleteMessage" on its next request.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("HTTP client")
 }
 
 /// A GeoJSON Feature with one closed ring given as [lon, lat] pairs.
