@@ -389,3 +389,47 @@ async fn health_and_readiness() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["store"], "ok");
 }
+
+#[tokio::test]
+async fn zones_are_listed_fetched_and_deleted() {
+    let app = TestApp::spawn().await;
+    let collection = json!({"type": "FeatureCollection", "features": [
+        support::zone_feature("Центр", &rect(25.30, 50.73, 25.35, 50.76)),
+        support::zone_feature("Північ", &rect(25.30, 50.76, 25.35, 50.80)),
+    ]});
+    let r = app.post("/api/v1/zones", &collection).await;
+    assert_eq!((r.status, &r.body["ids"]), (201, &json!([1, 2])), "{r:?}");
+    let list = app.get("/api/v1/zones").await.body;
+    assert_eq!(list["zones"][1]["name"], "Північ");
+    assert_eq!(
+        list["zones"][0]["bbox"],
+        json!([25.30, 50.73, 25.35, 50.76])
+    );
+    let feature = app.get("/api/v1/zones/1").await.body;
+    assert_eq!(feature["type"], "Feature");
+    assert_eq!(feature["properties"]["name"], "Центр");
+
+    app.create_resident(json!({"language": "uk", "zones": [2],
+        "contacts": [{"channel": "sms", "address": "+380501234567"}]}))
+        .await;
+    assert_eq!(app.delete("/api/v1/zones/2").await.status, 204);
+    assert_eq!(app.get("/api/v1/zones/2").await.status, 404);
+    assert_eq!(app.delete("/api/v1/zones/2").await.status, 404);
+    let r = app
+        .post(
+            "/api/v1/notices",
+            &notice_body("planned", json!({"zones": [2]})),
+        )
+        .await;
+    assert_eq!((r.status, r.field()), (422, "area.zones[0]"), "{r:?}");
+    let r = app
+        .post(
+            "/api/v1/notices",
+            &notice_body("planned", json!({"zones": [1]})),
+        )
+        .await;
+    assert_eq!(
+        r.body["recipients"], 0,
+        "the subscription went with the zone: {r:?}"
+    );
+}
