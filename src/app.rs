@@ -164,7 +164,11 @@ impl Application {
         let state = self.state;
         tracing::info!(residents = state.directory.len(), "resident index loaded");
         let running = state.dispatcher.start(shutdown.clone());
-        match state.dispatcher.enqueue(None).await {
+        match state
+            .dispatcher
+            .enqueue(state.dispatcher.restart_scope())
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(deliveries = n, "re-queued unfinished deliveries"),
             Err(e) => tracing::error!(error = %e, "re-queueing unfinished deliveries failed"),

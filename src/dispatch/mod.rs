@@ -22,7 +22,7 @@ use crate::links::Links;
 use crate::providers::ChannelSet;
 use crate::queue::{Job, Queue, QueueError};
 use crate::render::Renderer;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, ToQueue};
 pub use writer::OutcomeWriter;
 
 /// Deliveries read from the store per page while enqueueing.
@@ -93,16 +93,17 @@ impl Dispatcher {
         &self.queue
     }
 
-    /// Publishes the pending deliveries of `event`, or with `None` every
-    /// unfinished delivery (after a restart). Returns how many it handed
-    /// to the queue.
-    pub async fn enqueue(&self, event: Option<EventId>) -> Result<usize, DispatchError> {
+    /// Publishes the deliveries `scope` names and returns how many it
+    /// handed to the queue. They are marked `queued` only after the queue
+    /// confirmed them: a crash in between leaves them `pending`, to be
+    /// published again (a duplicate job is harmless, a lost one is not).
+    pub async fn enqueue(&self, scope: ToQueue) -> Result<usize, DispatchError> {
         let mut after = DeliveryId(0);
         let mut total = 0;
         loop {
             let page = self
                 .store
-                .deliveries_to_queue(event, after, ENQUEUE_PAGE)
+                .deliveries_to_queue(scope, after, ENQUEUE_PAGE)
                 .await?;
             let Some(last) = page.last() else { break };
             after = last.id;
@@ -123,11 +124,21 @@ impl Dispatcher {
                 })
                 .collect();
             let ids: Vec<DeliveryId> = page.iter().map(|d| d.id).collect();
-            self.store.mark_queued(&ids).await?;
             self.queue.publish(jobs).await?;
+            self.store.mark_queued(&ids).await?;
             total += page.len();
         }
         Ok(total)
+    }
+
+    /// What to re-publish at start: a durable queue still holds what was
+    /// handed over; the in-process queue holds nothing.
+    pub fn restart_scope(&self) -> ToQueue {
+        if self.queue.durable() {
+            ToQueue::AllPending
+        } else {
+            ToQueue::AllUnfinished
+        }
     }
 
     /// Enqueues in the background so the API can answer at once; if this
@@ -135,7 +146,7 @@ impl Dispatcher {
     pub fn spawn_enqueue(self: &Arc<Self>, event: EventId) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            match this.enqueue(Some(event)).await {
+            match this.enqueue(ToQueue::Event(event)).await {
                 Ok(n) => tracing::debug!(%event, deliveries = n, "event enqueued"),
                 Err(e) => {
                     tracing::error!(%event, error = %e, "enqueueing event failed; will retry at next start")

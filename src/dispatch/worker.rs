@@ -66,20 +66,26 @@ impl Worker {
                 }
             };
             failures = 0;
-            self.process(&received.job, &shutdown).await;
-            if let Err(e) = queue.ack(self.channel, received.tag).await {
-                tracing::warn!(channel = %self.channel, error = %e, "acknowledging a job failed; it may be redelivered");
+            let settled = if self.process(&received.job).await {
+                queue.ack(self.channel, received.tag).await
+            } else {
+                queue.nack(self.channel, received.tag).await
+            };
+            if let Err(e) = settled {
+                tracing::warn!(channel = %self.channel, error = %e, "settling a job with the queue failed; it may be redelivered");
             }
         }
         tracing::debug!(channel = %self.channel, "worker stopped");
     }
 
-    async fn process(&mut self, job: &Job, shutdown: &CancellationToken) {
+    /// Sends a job's deliveries; returns whether every outcome is recorded
+    /// (only then may the job be acknowledged).
+    async fn process(&mut self, job: &Job) -> bool {
         let claimed = match self.dispatcher.store.claim(&job.deliveries).await {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!(channel = %self.channel, error = %e, "claiming deliveries failed; they stay queued");
-                return;
+                tracing::error!(channel = %self.channel, error = %e, "claiming deliveries failed; the job goes back to the queue");
+                return false;
             }
         };
         let mut work = Vec::with_capacity(claimed.len());
@@ -104,9 +110,11 @@ impl Worker {
             .collect()
             .await;
         let mut retries: HashMap<Duration, Vec<DeliveryId>> = HashMap::new();
+        let mut all_recorded = true;
         for (id, recorded, retry_in) in results {
             if !recorded {
-                tracing::error!(channel = %self.channel, delivery = %id, "outcome not recorded; the delivery is sent again after a restart");
+                tracing::error!(channel = %self.channel, delivery = %id, "outcome not recorded; the delivery will be sent again");
+                all_recorded = false;
                 continue;
             }
             if let Some(delay) = retry_in {
@@ -114,8 +122,9 @@ impl Worker {
             }
         }
         for (delay, ids) in retries {
-            self.schedule_retry(job.lane, ids, delay, shutdown.clone());
+            self.schedule_retry(job.lane, ids, delay).await;
         }
+        all_recorded
     }
 
     async fn context(&mut self, event: EventId) -> Option<Context> {
@@ -259,30 +268,17 @@ impl Worker {
         })
     }
 
-    /// Re-publishes after the delay. If the process stops first, the
-    /// deliveries are `queued` in the store and the next start sends them.
-    fn schedule_retry(
-        &self,
-        lane: Lane,
-        ids: Vec<DeliveryId>,
-        delay: Duration,
-        shutdown: CancellationToken,
-    ) {
-        let queue = Arc::clone(&self.dispatcher.queue);
+    /// Hands retries back to the queue with their backoff. If that fails
+    /// the deliveries stay `queued` in the store and are re-published at
+    /// the next start.
+    async fn schedule_retry(&self, lane: Lane, ids: Vec<DeliveryId>, delay: Duration) {
         let job = Job {
             channel: self.channel,
             lane,
             deliveries: ids,
         };
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {
-                    if let Err(e) = queue.publish(vec![job]).await {
-                        tracing::error!(error = %e, "re-queueing retries failed; they resume at next start");
-                    }
-                }
-                _ = shutdown.cancelled() => {}
-            }
-        });
+        if let Err(e) = self.dispatcher.queue.publish_after(job, delay).await {
+            tracing::error!(channel = %self.channel, error = %e, "scheduling retries failed; they resume at next start");
+        }
     }
 }

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 use tocsin_channels::ChannelKind;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -73,6 +74,20 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
+    /// A timer task re-publishes the job. If the process stops first, the
+    /// deliveries are `queued` in the store and the next start sends them.
+    async fn publish_after(&self, job: Job, delay: Duration) -> Result<(), QueueError> {
+        let lanes = self.lanes(job.channel);
+        let lane = job.lane as usize;
+        let sender = lanes.senders[lane].clone();
+        lanes.depth[lane].fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = sender.send(job);
+        });
+        Ok(())
+    }
+
     async fn next(
         &self,
         channel: ChannelKind,
@@ -100,6 +115,16 @@ impl Queue for MemoryQueue {
 
     async fn ack(&self, _channel: ChannelKind, _tag: u64) -> Result<(), QueueError> {
         Ok(())
+    }
+
+    /// Nothing to give back: whatever was not recorded is still unfinished
+    /// in the store and is re-queued at the next start.
+    async fn nack(&self, _channel: ChannelKind, _tag: u64) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    fn durable(&self) -> bool {
+        false
     }
 
     fn depth(&self, channel: ChannelKind) -> [usize; 3] {
@@ -139,6 +164,20 @@ mod tests {
         }
         assert_eq!(order, vec![4, 3, 1, 2]);
         assert_eq!(q.depth(ChannelKind::Sms), [0, 0, 0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delayed_jobs_arrive_after_their_delay() {
+        let q = MemoryQueue::new();
+        let stop = CancellationToken::new();
+        q.publish_after(job(Lane::Normal, 9), Duration::from_secs(30))
+            .await
+            .unwrap();
+        let early =
+            tokio::time::timeout(Duration::from_secs(29), q.next(ChannelKind::Sms, &stop)).await;
+        assert!(early.is_err(), "delivered before its delay");
+        let r = q.next(ChannelKind::Sms, &stop).await.unwrap().unwrap();
+        assert_eq!(r.job.deliveries, vec![DeliveryId(9)]);
     }
 
     #[tokio::test]

@@ -44,6 +44,10 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
     /// Hands jobs to the queue; returns once the backend holds them.
     async fn publish(&self, jobs: Vec<Job>) -> Result<(), QueueError>;
 
+    /// Hands a job to the queue to be delivered after `delay` (a retry's
+    /// backoff). Returns once the backend holds it.
+    async fn publish_after(&self, job: Job, delay: std::time::Duration) -> Result<(), QueueError>;
+
     /// The next job for `channel`, higher lanes first; `None` once
     /// `shutdown` is cancelled.
     async fn next(
@@ -54,6 +58,13 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
 
     /// Confirms a job after its outcomes are recorded in the store.
     async fn ack(&self, channel: ChannelKind, tag: u64) -> Result<(), QueueError>;
+
+    /// Gives a job back (its outcomes could not be recorded), to be
+    /// delivered again.
+    async fn nack(&self, channel: ChannelKind, tag: u64) -> Result<(), QueueError>;
+
+    /// Whether jobs survive a restart of this process.
+    fn durable(&self) -> bool;
 
     /// Jobs waiting per lane for one channel (for readiness and metrics).
     fn depth(&self, channel: ChannelKind) -> [usize; 3];

@@ -103,11 +103,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn event_context(&self, event: EventId) -> StoreResult<Option<(Notice, NoticeEvent)>>;
 
     // --- deliveries ---
-    /// Deliveries to hand to the queue, by ascending id after `after`:
-    /// the pending ones of one event, or (with `None`) every unfinished one.
+    /// Deliveries to hand to the queue, by ascending id after `after`.
     async fn deliveries_to_queue(
         &self,
-        event: Option<EventId>,
+        scope: ToQueue,
         after: DeliveryId,
         limit: u32,
     ) -> StoreResult<Vec<QueuedDelivery>>;

@@ -131,6 +131,19 @@ pub struct NoticeEvent {
     pub created_at: DateTime<Utc>,
 }
 
+/// Which deliveries `Store::deliveries_to_queue` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToQueue {
+    /// The pending deliveries of one event (right after fan-out).
+    Event(EventId),
+    /// Every pending delivery: at start with a durable queue, whose
+    /// broker still holds everything that was already handed over.
+    AllPending,
+    /// Every pending, queued or sending delivery: at start with the
+    /// in-process queue, which forgot everything when the process stopped.
+    AllUnfinished,
+}
+
 /// A delivery to hand to the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueuedDelivery {

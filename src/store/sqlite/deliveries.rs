@@ -14,7 +14,7 @@ use crate::domain::DeliveryState::{self, *};
 use crate::domain::{ContactId, DeliveryId, EventId, Lane, Language, NoticeId, ResidentId};
 use crate::store::{
     ClaimedDelivery, Counts, DeliveryFilter, DeliveryRecord, DeliverySummary, Outcome, OutcomeKind,
-    QueuedDelivery, ReportResult, StoreResult,
+    QueuedDelivery, ReportResult, StoreResult, ToQueue,
 };
 
 const RECORD_COLUMNS: &str = "d.id, d.notice_id, e.seq, e.kind, d.resident_id, d.contact_id, \
@@ -112,34 +112,26 @@ async fn deactivate(
 impl SqliteStore {
     pub(super) async fn deliveries_to_queue_page(
         &self,
-        event: Option<EventId>,
+        scope: ToQueue,
         after: DeliveryId,
         limit: u32,
     ) -> StoreResult<Vec<QueuedDelivery>> {
-        let rows = match event {
-            Some(event) => {
-                sqlx::query(
-                    "SELECT id, channel, lane FROM deliveries
-                     WHERE event_id = ? AND state = 'pending' AND id > ? ORDER BY id LIMIT ?",
-                )
-                .bind(event.0)
-                .bind(after.0)
-                .bind(i64::from(limit))
-                .fetch_all(&self.reader)
-                .await?
-            }
-            None => {
-                let unfinished = state_list(&DeliveryState::UNFINISHED);
-                sqlx::query(&format!(
-                    "SELECT id, channel, lane FROM deliveries
-                     WHERE state IN ({unfinished}) AND id > ? ORDER BY id LIMIT ?"
-                ))
-                .bind(after.0)
-                .bind(i64::from(limit))
-                .fetch_all(&self.reader)
-                .await?
-            }
+        let (states, event) = match scope {
+            ToQueue::Event(event) => (vec![Pending], Some(event.0)),
+            ToQueue::AllPending => (vec![Pending], None),
+            ToQueue::AllUnfinished => (DeliveryState::UNFINISHED.to_vec(), None),
         };
+        let rows = sqlx::query(&format!(
+            "SELECT id, channel, lane FROM deliveries
+             WHERE state IN ({}) AND (?1 IS NULL OR event_id = ?1) AND id > ?2
+             ORDER BY id LIMIT ?3",
+            state_list(&states)
+        ))
+        .bind(event)
+        .bind(after.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
         rows.iter()
             .map(|r| {
                 let channel: String = r.get(1);

@@ -227,11 +227,11 @@ impl Store for SqliteStore {
 
     async fn deliveries_to_queue(
         &self,
-        event: Option<EventId>,
+        scope: ToQueue,
         after: DeliveryId,
         limit: u32,
     ) -> StoreResult<Vec<QueuedDelivery>> {
-        self.deliveries_to_queue_page(event, after, limit).await
+        self.deliveries_to_queue_page(scope, after, limit).await
     }
     async fn mark_queued(&self, ids: &[DeliveryId]) -> StoreResult<()> {
         self.deliveries_mark_queued(ids).await

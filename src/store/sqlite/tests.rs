@@ -84,7 +84,7 @@ async fn fan_out_respects_categories_and_claims_are_idempotent() {
     assert_eq!((n.recipients, e.deliveries), (1, 2));
 
     let queued = s
-        .deliveries_to_queue(Some(e.id), crate::domain::DeliveryId(0), 100)
+        .deliveries_to_queue(ToQueue::Event(e.id), crate::domain::DeliveryId(0), 100)
         .await
         .unwrap();
     let ids: Vec<_> = queued.iter().map(|q| q.id).collect();
@@ -138,7 +138,7 @@ async fn a_receipt_that_overtakes_the_record_is_not_undone() {
         .unwrap();
     let (_, e) = s.create_notice(&notice(), &ids).await.unwrap();
     let queued = s
-        .deliveries_to_queue(Some(e.id), crate::domain::DeliveryId(0), 10)
+        .deliveries_to_queue(ToQueue::Event(e.id), crate::domain::DeliveryId(0), 10)
         .await
         .unwrap();
     let claimed = s.claim(&[queued[0].id]).await.unwrap().remove(0);
@@ -203,7 +203,7 @@ async fn an_invalid_address_retires_the_contact_for_later_notices() {
         .unwrap();
     let (_, e) = s.create_notice(&notice(), &ids).await.unwrap();
     let queued = s
-        .deliveries_to_queue(Some(e.id), crate::domain::DeliveryId(0), 10)
+        .deliveries_to_queue(ToQueue::Event(e.id), crate::domain::DeliveryId(0), 10)
         .await
         .unwrap();
     let claimed = s
