@@ -1,12 +1,21 @@
 //! The store seam: every SQL statement in Tocsin lives below this module.
 //! Handlers, the planner and the dispatcher call the `Store` trait; the
-//! embedded backend is SQLite (`sqlite`), the cluster backend PostgreSQL.
+//! embedded backend is SQLite (`sqlite`), the cluster backend PostgreSQL
+//! (`postgres`); `open` picks one from the configuration. SQL that both
+//! dialects share (the state-machine transitions) lives in `sql`.
 
 pub mod model;
+pub mod postgres;
+mod sql;
 pub mod sqlite;
+
+#[cfg(test)]
+mod tests;
 
 use async_trait::async_trait;
 use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
 use tocsin_zones::GeoPoint;
 
 use crate::domain::auth::{Principal, TokenHash};
@@ -27,9 +36,41 @@ pub enum StoreError {
     /// hand-edited database, never user input.
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// The database setting cannot be used (e.g. an unknown URL scheme).
+    #[error("database configuration: {0}")]
+    Config(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the configured backend: a `postgres://` or `postgresql://` URL
+/// gives `PgStore` (a pool of `max_connections`, migrated first when
+/// `migrate`); `None` gives the embedded `SqliteStore` at `sqlite_path`,
+/// which always migrates its own file and ignores the other two arguments.
+pub async fn open(
+    database: Option<&str>,
+    sqlite_path: &Path,
+    max_connections: u32,
+    migrate: bool,
+) -> StoreResult<Arc<dyn Store>> {
+    match database {
+        None => Ok(Arc::new(sqlite::SqliteStore::open(sqlite_path).await?)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(
+            Arc::new(postgres::PgStore::connect(url, max_connections, migrate).await?),
+        ),
+        Some(url) => {
+            // Name only the scheme: the rest of a URL may hold a password.
+            let found = match url.split_once("://") {
+                Some((scheme, _)) => format!("unsupported database URL scheme \"{scheme}\""),
+                None => "the database URL has no scheme".to_owned(),
+            };
+            Err(StoreError::Config(format!(
+                "{found}; use postgres:// or postgresql:// for PostgreSQL, or leave the \
+                 database URL unset for the embedded SQLite file"
+            )))
+        }
+    }
+}
 
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms, state_list};
 use crate::domain::DeliveryState::{self, *};
 use crate::domain::{ContactId, DeliveryId, EventId, Lane, Language, NoticeId, ResidentId};
+use crate::store::sql::{outcome_assignments, report_stamp};
 use crate::store::{
     ClaimedDelivery, Counts, DeliveryFilter, DeliveryRecord, DeliverySummary, Outcome, OutcomeKind,
     QueuedDelivery, ReportResult, StoreResult, ToQueue,
@@ -23,22 +24,6 @@ const RECORD_COLUMNS: &str = "d.id, d.notice_id, e.seq, e.kind, d.resident_id, d
 
 /// Outcomes per UPDATE; 5 bound values each stays under SQLite's 32 766.
 const OUTCOME_CHUNK: usize = 5_000;
-
-/// SQL that is true when the delivery may move to `v.next` from its
-/// current state, built from the state machine so it never drifts from it.
-fn outcome_transition_sql() -> String {
-    [Sent, Delivered, Queued, Failed]
-        .iter()
-        .map(|next| {
-            let from = state_list(&DeliveryState::predecessors(*next));
-            format!(
-                "(v.next = '{}' AND deliveries.state IN ({from}))",
-                next.as_str()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" OR ")
-}
 
 fn record_from_row(row: &SqliteRow) -> StoreResult<DeliveryRecord> {
     let parse_err = |e: &dyn std::fmt::Display| corrupt("deliveries", e);
@@ -77,12 +62,7 @@ async fn transition(
     now: i64,
 ) -> StoreResult<bool> {
     let from = state_list(&DeliveryState::predecessors(next));
-    let stamp = match next {
-        Sent => ", sent_at = COALESCE(sent_at, ?3)",
-        Delivered => ", delivered_at = COALESCE(delivered_at, ?3)",
-        Acknowledged => ", acknowledged_at = COALESCE(acknowledged_at, ?3)",
-        _ => "",
-    };
+    let stamp = report_stamp(next, "?3");
     let done = sqlx::query(&format!(
         "UPDATE deliveries SET state = ?1, error = COALESCE(?2, error), updated_at = ?3 {stamp}
          WHERE id = ?4 AND state IN ({from})"
@@ -194,7 +174,7 @@ impl SqliteStore {
     /// VALUES per chunk, one for retired contacts): a statement per outcome
     /// costs a round trip to SQLite's thread each and capped throughput.
     pub(super) async fn deliveries_record(&self, outcomes: &[Outcome]) -> StoreResult<()> {
-        let applies = outcome_transition_sql();
+        let assignments = outcome_assignments();
         let mut tx = self.writer.begin().await?;
         for chunk in outcomes.chunks(OUTCOME_CHUNK) {
             let mut q =
@@ -207,14 +187,7 @@ impl SqliteStore {
                     .push_bind(ms(o.at));
             });
             q.push(format!(
-                ") UPDATE deliveries SET
-                     state = CASE WHEN {applies} THEN v.next ELSE deliveries.state END,
-                     error = CASE WHEN {applies} THEN COALESCE(v.error, deliveries.error) ELSE deliveries.error END,
-                     provider_id = COALESCE(deliveries.provider_id, v.provider_id),
-                     sent_at = CASE WHEN v.next IN ('sent', 'delivered') THEN COALESCE(deliveries.sent_at, v.at) ELSE deliveries.sent_at END,
-                     delivered_at = CASE WHEN v.next = 'delivered' THEN COALESCE(deliveries.delivered_at, v.at) ELSE deliveries.delivered_at END,
-                     updated_at = v.at
-                 FROM v WHERE deliveries.id = v.id"
+                ") UPDATE deliveries SET {assignments} FROM v WHERE deliveries.id = v.id"
             ));
             q.build().execute(&mut *tx).await?;
         }

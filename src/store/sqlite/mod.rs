@@ -17,7 +17,6 @@ mod residents;
 mod zones;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -30,6 +29,7 @@ use tocsin_zones::GeoPoint;
 use super::*;
 use crate::domain::auth::{Principal, TokenHash, random_bytes};
 use crate::domain::{DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId};
+pub(crate) use crate::store::sql::{corrupt, from_ms, ms, opt_from_ms, state_list};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -76,18 +76,6 @@ impl SqliteStore {
     }
 }
 
-pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
-}
-
-pub(crate) fn opt_from_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
-    v.map(from_ms)
-}
-
 /// A JSON array of integer ids, for `json_each(?)`.
 pub(crate) fn id_array<I: IntoIterator<Item = i64>>(ids: I) -> String {
     let mut out = String::from("[");
@@ -99,23 +87,6 @@ pub(crate) fn id_array<I: IntoIterator<Item = i64>>(ids: I) -> String {
     }
     out.push(']');
     out
-}
-
-/// `'a','b'` for `state IN (...)`. The values are our own enum names, never
-/// user input, which is why building SQL text from them is safe.
-pub(crate) fn state_list(states: &[DeliveryState]) -> String {
-    states
-        .iter()
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-pub(crate) fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
-    StoreError::Corrupt {
-        table,
-        detail: detail.to_string(),
-    }
 }
 
 #[async_trait]
@@ -266,6 +237,3 @@ impl Store for SqliteStore {
         self.deliveries_list(notice, filter).await
     }
 }
-
-#[cfg(test)]
-mod tests;

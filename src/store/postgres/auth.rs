@@ -1,0 +1,151 @@
+//! Tokens, principals and organisations.
+
+use chrono::Utc;
+use sqlx::Row;
+use tocsin_zones::{Limits, Region};
+
+use super::{ADMIN_TOKEN_LOCK, PgStore, is_unique_violation};
+use crate::domain::OrgId;
+use crate::domain::auth::{Principal, Role, TokenHash};
+use crate::store::sql::{corrupt, from_ms, ms};
+use crate::store::{NewOrganisation, Organisation, StoreError, StoreResult};
+
+fn parse_territory(raw: Option<String>) -> StoreResult<Option<Region>> {
+    raw.map(|text| {
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| corrupt("organisations", e))?;
+        Region::from_geojson(&value, &Limits::default()).map_err(|e| corrupt("organisations", e))
+    })
+    .transpose()
+}
+
+fn name_taken(name: &str) -> StoreError {
+    StoreError::Conflict(format!("an organisation named \"{name}\" already exists"))
+}
+
+impl PgStore {
+    pub(super) async fn auth_has_admin(&self) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM api_tokens WHERE role = 'admin')")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get::<bool, _>(0))
+    }
+
+    pub(super) async fn auth_add_admin(
+        &self,
+        token: &TokenHash,
+        label: &str,
+        replace: bool,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        if replace {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(ADMIN_TOKEN_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM api_tokens WHERE role = 'admin' AND label = $1")
+                .bind(label)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO api_tokens (token_hash, role, label, created_at)
+             VALUES ($1, 'admin', $2, $3) ON CONFLICT (token_hash) DO NOTHING",
+        )
+        .bind(token.as_str())
+        .bind(label)
+        .bind(ms(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn auth_principal(&self, token: &TokenHash) -> StoreResult<Option<Principal>> {
+        let row = sqlx::query(
+            "SELECT t.role, t.organisation_id, o.territory
+             FROM api_tokens t LEFT JOIN organisations o ON o.id = t.organisation_id
+             WHERE t.token_hash = $1",
+        )
+        .bind(token.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let role_text: String = row.get(0);
+        let role = Role::parse(&role_text).ok_or_else(|| corrupt("api_tokens", &role_text))?;
+        Ok(Some(Principal {
+            role,
+            organisation: row.get::<Option<i64>, _>(1).map(OrgId),
+            territory: parse_territory(row.get(2))?,
+        }))
+    }
+
+    pub(super) async fn auth_create_organisation(
+        &self,
+        org: &NewOrganisation,
+        token: &TokenHash,
+    ) -> StoreResult<Organisation> {
+        let now = Utc::now();
+        let territory = org.territory.as_ref().map(|r| r.to_geojson().to_string());
+        let mut tx = self.pool.begin().await?;
+        // The common case answers without a failed INSERT; two concurrent
+        // creators both get past it, and the unique key decides between them.
+        let taken = sqlx::query("SELECT 1 FROM organisations WHERE name = $1")
+            .bind(org.name.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(name_taken(org.name.as_str()));
+        }
+        let id: i64 = sqlx::query(
+            "INSERT INTO organisations (name, territory, created_at) VALUES ($1, $2, $3)
+             RETURNING id",
+        )
+        .bind(org.name.as_str())
+        .bind(territory)
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e, "organisations_name_key") {
+                name_taken(org.name.as_str())
+            } else {
+                e.into()
+            }
+        })?
+        .get(0);
+        sqlx::query(
+            "INSERT INTO api_tokens (token_hash, role, organisation_id, label, created_at)
+             VALUES ($1, 'executor', $2, 'organisation', $3)",
+        )
+        .bind(token.as_str())
+        .bind(id)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Organisation {
+            id: OrgId(id),
+            name: org.name.as_str().to_owned(),
+            territory: org.territory.clone(),
+            created_at: from_ms(ms(now)),
+        })
+    }
+
+    pub(super) async fn auth_list_organisations(&self) -> StoreResult<Vec<Organisation>> {
+        let rows =
+            sqlx::query("SELECT id, name, territory, created_at FROM organisations ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Organisation {
+                    id: OrgId(row.get(0)),
+                    name: row.get(1),
+                    territory: parse_territory(row.get(2))?,
+                    created_at: from_ms(row.get(3)),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,347 @@
+//! PostgreSQL backend for cluster mode: one database shared by an API
+//! process and several worker processes.
+//!
+//! The schema and every result mirror the SQLite backend (same tables,
+//! epoch-millisecond times, same ids for the same operations). What differs
+//! is concurrency: SQLite serialises all writes in one connection, here
+//! many transactions run at once, so
+//! - id lists travel as array parameters (`unnest($1::bigint[])`, `= ANY`):
+//!   one statement per table whatever the batch size;
+//! - `add_event` locks the notice row before numbering the event;
+//! - fan-outs and resident deletion exclude each other with an advisory
+//!   lock (see `FAN_OUT_LOCK`);
+//! - `claim` is a compare-and-set on `attempts` (see `deliveries.rs`);
+//! - unique violations on organisation names become `Conflict`;
+//! - statements that update many delivery rows retry on deadlock.
+//!
+//! Files: `auth.rs` tokens and organisations, `zones.rs` zones,
+//! `residents.rs` residents/contacts/subscriptions, `notices.rs` notices,
+//! events and fan-out, `deliveries.rs` queueing, claims, outcomes and
+//! reports, `testing.rs` the throw-away database used by tests.
+
+mod auth;
+mod deliveries;
+mod notices;
+mod residents;
+mod testing;
+mod zones;
+
+pub use testing::TempDatabase;
+
+#[cfg(test)]
+pub(crate) use deliveries::claim_on;
+
+use async_trait::async_trait;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+use tocsin_zones::GeoPoint;
+
+use super::*;
+use crate::domain::auth::{Principal, TokenHash, random_bytes};
+use crate::domain::{DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId};
+
+/// How long a request waits for a pooled connection. Short on purpose:
+/// when the database is gone a request should fail (503 from the API, a
+/// retried job for a worker) rather than hang with the client.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Advisory lock (transaction scoped) that every fan-out holds shared and
+/// `delete_resident` holds exclusively. Without it a resident deleted while
+/// a fan-out is running could keep a delivery with their address: the
+/// deletion's UPDATE cannot see the fan-out's uncommitted rows. Deleting a
+/// resident therefore waits for running fan-outs (seconds at a million
+/// recipients); fan-outs never wait for each other.
+pub(crate) const FAN_OUT_LOCK: i64 = 0x746f_6373_0001;
+/// Serialises `replace_admin_token`, whose delete-then-insert would
+/// otherwise leave two tokens under one label when run concurrently.
+pub(crate) const ADMIN_TOKEN_LOCK: i64 = 0x746f_6373_0002;
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+fn migrator() -> Migrator {
+    let core = Migration::new(
+        1,
+        Cow::Borrowed("core"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!("../../../migrations/postgres/0001_core.sql")),
+        false,
+    );
+    // `locking` stays on (DEFAULT): sqlx takes a PostgreSQL advisory lock
+    // while migrating, so processes starting together migrate one by one.
+    Migrator {
+        migrations: Cow::Owned(vec![core]),
+        ..Migrator::DEFAULT
+    }
+}
+
+fn options(url: &str) -> StoreResult<PgConnectOptions> {
+    let options = PgConnectOptions::from_str(url)?;
+    // Names our sessions in pg_stat_activity unless the URL already does.
+    Ok(if options.get_application_name().is_none() {
+        options.application_name("tocsin")
+    } else {
+        options
+    })
+}
+
+impl PgStore {
+    /// Connects a pool of at most `max_connections`; with `migrate`, applies
+    /// pending migrations first (safe when several processes start at once).
+    /// Fails within about five seconds when the server is unreachable.
+    pub async fn connect(url: &str, max_connections: u32, migrate: bool) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options(url)?)
+            .await?;
+        if migrate {
+            migrator().run(&pool).await?;
+        }
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations over one connection (`tocsin migrate`).
+    pub async fn migrate(url: &str) -> StoreResult<()> {
+        let options = options(url)?;
+        let connect = PgConnection::connect_with(&options);
+        let mut conn = tokio::time::timeout(ACQUIRE_TIMEOUT, connect)
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        migrator().run(&mut conn).await?;
+        conn.close().await?;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Deadlocks (40P01) and serialization failures (40001) are resolved by
+/// PostgreSQL aborting one transaction; repeating it is the standard cure.
+/// Batch statements whose rows come in an order we do not control (outcome
+/// batches, claims) can deadlock with each other in a cluster.
+fn is_retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        }
+        _ => false,
+    }
+}
+
+pub(crate) async fn retry_on_deadlock<T, F, Fut>(mut f: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = StoreResult<T>>,
+{
+    const ATTEMPTS: u32 = 4;
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
+                tracing::warn!(error = %e, attempt, "retrying after a deadlock");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `n` fresh ids from `sequence` (one of our own `*_id_seq` names), in
+/// ascending order, so bulk inserts can number rows in input order and
+/// write dependent rows (contacts of a resident) in the same transaction.
+/// Concurrent allocations may interleave, so the ids need not be
+/// contiguous, but they are unique and sorted.
+pub(crate) async fn allocate_ids(
+    conn: &mut PgConnection,
+    sequence: &'static str,
+    n: usize,
+) -> StoreResult<Vec<i64>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let row = sqlx::query(&format!(
+        "SELECT array_agg(nextval('{sequence}')) FROM generate_series(1, $1)"
+    ))
+    .bind(i64::try_from(n).unwrap_or(i64::MAX))
+    .fetch_one(conn)
+    .await?;
+    let mut ids: Vec<i64> = row.get(0);
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Whether `e` is a unique violation of `constraint`.
+pub(crate) fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Insert-if-absent, then read: every process gets the value of the
+    /// first insert to commit (a concurrent insert waits on the unique key
+    /// and then does nothing).
+    async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(random_bytes(32))
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn has_admin(&self) -> StoreResult<bool> {
+        self.auth_has_admin().await
+    }
+    async fn add_admin_token(&self, token: &TokenHash, label: &str) -> StoreResult<()> {
+        self.auth_add_admin(token, label, false).await
+    }
+    async fn replace_admin_token(&self, token: &TokenHash, label: &str) -> StoreResult<()> {
+        self.auth_add_admin(token, label, true).await
+    }
+    async fn principal(&self, token: &TokenHash) -> StoreResult<Option<Principal>> {
+        self.auth_principal(token).await
+    }
+    async fn create_organisation(
+        &self,
+        org: &NewOrganisation,
+        token: &TokenHash,
+    ) -> StoreResult<Organisation> {
+        self.auth_create_organisation(org, token).await
+    }
+    async fn list_organisations(&self) -> StoreResult<Vec<Organisation>> {
+        self.auth_list_organisations().await
+    }
+
+    async fn insert_zones(&self, zones: &[NewZone]) -> StoreResult<Vec<ZoneId>> {
+        self.zones_insert(zones).await
+    }
+    async fn list_zones(&self) -> StoreResult<Vec<Zone>> {
+        self.zones_list(None).await
+    }
+    async fn get_zone(&self, id: ZoneId) -> StoreResult<Option<Zone>> {
+        Ok(self.zones_list(Some(id)).await?.pop())
+    }
+    async fn delete_zone(&self, id: ZoneId) -> StoreResult<bool> {
+        self.zones_delete(id).await
+    }
+    async fn existing_zones(&self, ids: &[ZoneId]) -> StoreResult<HashSet<ZoneId>> {
+        self.zones_existing(ids).await
+    }
+
+    async fn insert_residents(&self, residents: &[NewResident]) -> StoreResult<Vec<ResidentId>> {
+        self.residents_insert(residents).await
+    }
+    async fn get_resident(&self, id: ResidentId) -> StoreResult<Option<Resident>> {
+        self.residents_get(id).await
+    }
+    async fn delete_resident(&self, id: ResidentId) -> StoreResult<Option<Option<GeoPoint>>> {
+        self.residents_delete(id).await
+    }
+    async fn resident_locations(&self) -> StoreResult<Vec<(ResidentId, GeoPoint)>> {
+        self.residents_locations().await
+    }
+    async fn residents_in_zones(&self, zones: &[ZoneId]) -> StoreResult<Vec<ResidentId>> {
+        self.residents_in(zones).await
+    }
+
+    async fn create_notice(
+        &self,
+        notice: &NewNotice,
+        candidates: &[ResidentId],
+    ) -> StoreResult<(Notice, NoticeEvent)> {
+        self.notices_create(notice, candidates).await
+    }
+    async fn add_event(
+        &self,
+        notice: NoticeId,
+        event: &NewEvent,
+    ) -> StoreResult<(Notice, NoticeEvent)> {
+        self.notices_add_event(notice, event).await
+    }
+    async fn get_notice(&self, id: NoticeId) -> StoreResult<Option<Notice>> {
+        self.notices_get(id).await
+    }
+    async fn list_notices(
+        &self,
+        organisation: Option<OrgId>,
+        before: Option<NoticeId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Notice>> {
+        self.notices_list(organisation, before, limit).await
+    }
+    async fn notice_events(&self, notice: NoticeId) -> StoreResult<Vec<NoticeEvent>> {
+        self.notices_events(notice, None).await
+    }
+    async fn event_context(&self, event: EventId) -> StoreResult<Option<(Notice, NoticeEvent)>> {
+        self.notices_event_context(event).await
+    }
+
+    async fn deliveries_to_queue(
+        &self,
+        scope: ToQueue,
+        after: DeliveryId,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedDelivery>> {
+        self.deliveries_to_queue_page(scope, after, limit).await
+    }
+    async fn mark_queued(&self, ids: &[DeliveryId]) -> StoreResult<()> {
+        self.deliveries_mark_queued(ids).await
+    }
+    async fn claim(&self, ids: &[DeliveryId]) -> StoreResult<Vec<ClaimedDelivery>> {
+        self.deliveries_claim(ids).await
+    }
+    async fn record_outcomes(&self, outcomes: &[Outcome]) -> StoreResult<()> {
+        self.deliveries_record(outcomes).await
+    }
+    async fn report(
+        &self,
+        id: DeliveryId,
+        state: DeliveryState,
+        detail: Option<&str>,
+        deactivate_contact: bool,
+    ) -> StoreResult<ReportResult> {
+        self.deliveries_report(id, state, detail, deactivate_contact)
+            .await
+    }
+    async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<DeliveryRecord>> {
+        self.deliveries_get(id).await
+    }
+    async fn delivery_summary(&self, notice: NoticeId) -> StoreResult<DeliverySummary> {
+        self.deliveries_summary(notice).await
+    }
+    async fn list_deliveries(
+        &self,
+        notice: NoticeId,
+        filter: &DeliveryFilter,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        self.deliveries_list(notice, filter).await
+    }
+}
