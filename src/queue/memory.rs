@@ -4,7 +4,8 @@
 
 use async_trait::async_trait;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tocsin_channels::ChannelKind;
 use tokio::sync::{Mutex, mpsc};
@@ -38,6 +39,10 @@ impl Lanes {
 #[derive(Debug)]
 pub struct MemoryQueue {
     channels: HashMap<ChannelKind, Lanes>,
+    /// Jobs handed to a worker and not yet acknowledged, so `nack` can put
+    /// them back.
+    in_flight: StdMutex<HashMap<u64, Job>>,
+    next_tag: AtomicU64,
 }
 
 impl Default for MemoryQueue {
@@ -52,7 +57,15 @@ impl MemoryQueue {
             .into_iter()
             .map(|k| (k, Lanes::new()))
             .collect();
-        Self { channels }
+        Self {
+            channels,
+            in_flight: StdMutex::new(HashMap::new()),
+            next_tag: AtomicU64::new(1),
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Job>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lanes(&self, channel: ChannelKind) -> &Lanes {
@@ -110,24 +123,29 @@ impl Queue for MemoryQueue {
             else => return Err(QueueError::Closed),
         };
         lanes.depth[job.lane as usize].fetch_sub(1, Ordering::Relaxed);
-        Ok(Some(Received { job, tag: 0 }))
+        let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
+        self.in_flight().insert(tag, job.clone());
+        Ok(Some(Received { job, tag }))
     }
 
-    async fn ack(&self, _channel: ChannelKind, _tag: u64) -> Result<(), QueueError> {
+    async fn ack(&self, _channel: ChannelKind, tag: u64) -> Result<(), QueueError> {
+        self.in_flight().remove(&tag);
         Ok(())
     }
 
-    /// Nothing to give back: whatever was not recorded is still unfinished
-    /// in the store and is re-queued at the next start.
-    async fn nack(&self, _channel: ChannelKind, _tag: u64) -> Result<(), QueueError> {
-        Ok(())
+    async fn nack(&self, _channel: ChannelKind, tag: u64) -> Result<(), QueueError> {
+        let job = self.in_flight().remove(&tag);
+        match job {
+            Some(job) => self.publish(vec![job]).await,
+            None => Ok(()),
+        }
     }
 
     fn durable(&self) -> bool {
         false
     }
 
-    fn depth(&self, channel: ChannelKind) -> [usize; 3] {
+    async fn depth(&self, channel: ChannelKind) -> [usize; 3] {
         let d = &self.lanes(channel).depth;
         Lane::ALL.map(|l| d[l as usize].load(Ordering::Relaxed))
     }
@@ -156,14 +174,14 @@ mod tests {
         q.publish(vec![job(Lane::Normal, 3), job(Lane::Urgent, 4)])
             .await
             .unwrap();
-        assert_eq!(q.depth(ChannelKind::Sms), [1, 1, 2]);
+        assert_eq!(q.depth(ChannelKind::Sms).await, [1, 1, 2]);
         let mut order = Vec::new();
         for _ in 0..4 {
             let r = q.next(ChannelKind::Sms, &stop).await.unwrap().unwrap();
             order.push(r.job.deliveries[0].0);
         }
         assert_eq!(order, vec![4, 3, 1, 2]);
-        assert_eq!(q.depth(ChannelKind::Sms), [0, 0, 0]);
+        assert_eq!(q.depth(ChannelKind::Sms).await, [0, 0, 0]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -178,6 +196,19 @@ mod tests {
         assert!(early.is_err(), "delivered before its delay");
         let r = q.next(ChannelKind::Sms, &stop).await.unwrap().unwrap();
         assert_eq!(r.job.deliveries, vec![DeliveryId(9)]);
+    }
+
+    #[tokio::test]
+    async fn a_nacked_job_comes_back() {
+        let q = MemoryQueue::new();
+        let stop = CancellationToken::new();
+        q.publish(vec![job(Lane::Routine, 5)]).await.unwrap();
+        let first = q.next(ChannelKind::Sms, &stop).await.unwrap().unwrap();
+        q.nack(ChannelKind::Sms, first.tag).await.unwrap();
+        let again = q.next(ChannelKind::Sms, &stop).await.unwrap().unwrap();
+        assert_eq!(again.job, first.job);
+        q.ack(ChannelKind::Sms, again.tag).await.unwrap();
+        assert!(q.in_flight().is_empty());
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! so a lost or duplicated job costs at most a re-read, and a worker that
 //! claims an already-sent delivery simply gets nothing back.
 
+pub mod amqp;
 pub mod memory;
 
 use async_trait::async_trait;
@@ -66,8 +67,8 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
     /// Whether jobs survive a restart of this process.
     fn durable(&self) -> bool;
 
-    /// Jobs waiting per lane for one channel (for readiness and metrics).
-    fn depth(&self, channel: ChannelKind) -> [usize; 3];
+    /// Jobs waiting per lane for one channel (for metrics).
+    async fn depth(&self, channel: ChannelKind) -> [usize; 3];
 
     /// Whether the backend is reachable.
     async fn ready(&self) -> bool {
