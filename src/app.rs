@@ -1,7 +1,14 @@
 //! Wiring: builds every part from a `Config` and runs them until shutdown.
-//! Tests and `main` both go through `Application`, so a test runs exactly
-//! the service an operator runs.
+//!
+//! `Application` is `tocsin serve` (API, planner, and — with the
+//! in-process queue — the workers); `WorkerProcess` is `tocsin worker`
+//! (workers plus health, readiness and metrics endpoints). Both are built
+//! on `Core`, the parts they share. `main` and the tests go through these
+//! types, so a test runs exactly the service an operator runs.
 
+use axum::Router;
+use axum::routing::get;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -13,16 +20,20 @@ use crate::directory::Directory;
 use crate::dispatch::Dispatcher;
 use crate::domain::auth::ApiToken;
 use crate::links::Links;
+use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::providers::{ChannelSet, ChannelSetupError};
+use crate::queue::amqp::{AmqpQueue, AmqpSettings};
 use crate::queue::memory::MemoryQueue;
+use crate::queue::{Queue, QueueError};
 use crate::render::Renderer;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 
 /// How long shutdown waits for in-flight sends before giving up; what is
-/// unfinished then is re-queued at the next start.
+/// unfinished then is re-queued (embedded) or redelivered (cluster).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often `serve` looks for deliveries a broker outage left pending.
+const SWEEP_PERIOD: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -34,6 +45,8 @@ pub enum StartupError {
     },
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot reach the queue: {0}")]
+    Queue(#[from] QueueError),
     #[error(transparent)]
     Channel(#[from] ChannelSetupError),
     #[error("cannot listen on {addr}: {source}")]
@@ -42,14 +55,6 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
-}
-
-#[derive(Debug)]
-pub struct Application {
-    listener: TcpListener,
-    state: AppState,
-    /// A token generated on first start, to be shown once.
-    pub generated_admin_token: Option<String>,
 }
 
 fn create_data_dir(config: &Config) -> Result<(), StartupError> {
@@ -65,6 +70,46 @@ fn create_data_dir(config: &Config) -> Result<(), StartupError> {
         })
 }
 
+/// Opens the configured store: PostgreSQL when `database` is set, else
+/// SQLite in the data directory.
+pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>, StartupError> {
+    if config.database.is_none() {
+        create_data_dir(config)?;
+    }
+    let url = config.database.as_ref().map(|s| s.expose());
+    Ok(store::open(
+        url,
+        &config.database_path(),
+        config.amqp.db_max_connections,
+        migrate,
+    )
+    .await?)
+}
+
+async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, StartupError> {
+    Ok(match &config.queue {
+        None => Arc::new(MemoryQueue::new()),
+        Some(url) => Arc::new(
+            AmqpQueue::connect(AmqpSettings {
+                url: url.expose().to_owned(),
+                prefix: config.amqp.prefix.clone(),
+                prefetch: config.amqp.prefetch,
+                quorum: config.amqp.quorum,
+            })
+            .await?,
+        ),
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
 /// Registers the configured admin token, or creates one when no admin
 /// exists yet. Returns a generated token so it can be shown once.
 pub async fn ensure_admin(
@@ -72,8 +117,9 @@ pub async fn ensure_admin(
     config: &Config,
 ) -> Result<Option<String>, StoreError> {
     if let Some(token) = &config.admin_token {
+        // Replace, not add: changing TOCSIN_ADMIN_TOKEN revokes the old one.
         store
-            .add_admin_token(
+            .replace_admin_token(
                 &ApiToken::from_operator(token.expose()).hash(),
                 "configured",
             )
@@ -88,35 +134,28 @@ pub async fn ensure_admin(
     Ok(Some(token.expose().to_owned()))
 }
 
-impl Application {
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
-        create_data_dir(&config)?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path()).await?);
-        let generated_admin_token = ensure_admin(store.as_ref(), &config).await?;
+/// The parts `serve` and `worker` share.
+#[derive(Debug, Clone)]
+pub struct Core {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub channels: Arc<ChannelSet>,
+    pub renderer: Arc<Renderer>,
+    pub links: Arc<Links>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub metrics: Arc<Metrics>,
+}
 
+impl Core {
+    /// `config.public_url` must already be final: links are built from it.
+    pub async fn build(config: Config, migrate: bool) -> Result<Self, StartupError> {
+        let metrics = Arc::new(Metrics::install());
+        let store = open_store(&config, migrate).await?;
+        let queue = open_queue(&config).await?;
         let channels = Arc::new(ChannelSet::from_config(
             &config.channels,
             config.simulated.outbox_capacity,
         )?);
-        let directory = Arc::new(Directory::load(store.as_ref()).await?);
-        let planner = Arc::new(Planner::new(Arc::clone(&store), Arc::clone(&directory)));
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartupError::Listen {
-                    addr: config.listen.to_string(),
-                    source,
-                })?;
-        let mut config = config;
-        // With port 0 the real port is known only now; links must use it.
-        if config.public_url.is_none() {
-            config.listen = listener
-                .local_addr()
-                .map_err(|source| StartupError::Listen {
-                    addr: config.listen.to_string(),
-                    source,
-                })?;
-        }
         let links = Arc::new(Links::new(
             config.public_base(),
             store.secret("ack_key").await?,
@@ -128,31 +167,96 @@ impl Application {
         let renderer = Arc::new(Renderer::new(config.timezone()));
         let dispatcher = Arc::new(Dispatcher::new(
             Arc::clone(&store),
-            Arc::new(MemoryQueue::new()),
+            queue,
             Arc::clone(&channels),
             Arc::clone(&renderer),
             Arc::clone(&links),
             config.dispatch.clone(),
             instance,
         ));
-        let state = AppState {
+        Ok(Self {
             config: Arc::new(config),
             store,
+            channels,
+            renderer,
+            links,
+            dispatcher,
+            metrics,
+        })
+    }
+}
+
+/// Re-publishes what the queue does not hold: every unfinished delivery
+/// for the in-process queue, only never-published ones for the broker.
+async fn requeue(dispatcher: &Dispatcher) {
+    match dispatcher.enqueue(dispatcher.restart_scope()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deliveries = n, "re-queued unfinished deliveries"),
+        Err(e) => tracing::error!(error = %e, "re-queueing unfinished deliveries failed"),
+    }
+}
+
+async fn drain(running: crate::dispatch::Running) {
+    if tokio::time::timeout(DRAIN_TIMEOUT, running.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timed out; unfinished deliveries resume later");
+    }
+}
+
+/// `tocsin serve`.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    /// With the in-process queue nobody else could send.
+    run_workers: bool,
+    /// A token generated on first start, to be shown once.
+    pub generated_admin_token: Option<String>,
+}
+
+impl Application {
+    pub async fn build(mut config: Config) -> Result<Self, StartupError> {
+        let listener = bind(config.listen).await?;
+        // With port 0 the real port is known only now; links must use it.
+        if config.public_url.is_none() {
+            config.listen = listener
+                .local_addr()
+                .map_err(|source| StartupError::Listen {
+                    addr: config.listen.to_string(),
+                    source,
+                })?;
+        }
+        let migrate = config.migrate_on_start;
+        let core = Core::build(config, migrate).await?;
+        let generated_admin_token = ensure_admin(core.store.as_ref(), &core.config).await?;
+        let directory = Arc::new(Directory::load(core.store.as_ref()).await?);
+        let planner = Arc::new(Planner::new(
+            Arc::clone(&core.store),
+            Arc::clone(&directory),
+        ));
+        let run_workers = !core.dispatcher.queue().durable();
+        let state = AppState {
+            config: Arc::clone(&core.config),
+            store: core.store,
             directory,
             planner,
-            dispatcher,
-            channels,
-            links,
-            renderer,
+            dispatcher: core.dispatcher,
+            channels: core.channels,
+            links: core.links,
+            renderer: core.renderer,
+            metrics: core.metrics,
         };
         Ok(Self {
             listener,
             state,
+            run_workers,
             generated_admin_token,
         })
     }
 
-    pub fn local_addr(&self) -> std::net::SocketAddr {
+    pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
@@ -163,15 +267,14 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let state = self.state;
         tracing::info!(residents = state.directory.len(), "resident index loaded");
-        let running = state.dispatcher.start(shutdown.clone());
-        match state
-            .dispatcher
-            .enqueue(state.dispatcher.restart_scope())
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deliveries = n, "re-queued unfinished deliveries"),
-            Err(e) => tracing::error!(error = %e, "re-queueing unfinished deliveries failed"),
+        let running = self
+            .run_workers
+            .then(|| state.dispatcher.start(shutdown.clone()));
+        requeue(&state.dispatcher).await;
+        if !self.run_workers {
+            state
+                .dispatcher
+                .spawn_sweeper(SWEEP_PERIOD, shutdown.clone());
         }
         let app = api::router(state);
         let stop = shutdown.clone();
@@ -179,12 +282,55 @@ impl Application {
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await?;
         shutdown.cancel();
-        if tokio::time::timeout(DRAIN_TIMEOUT, running.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("shutdown timed out; unfinished deliveries resume at next start");
+        if let Some(running) = running {
+            drain(running).await;
         }
+        Ok(())
+    }
+}
+
+/// `tocsin worker`: delivery workers only, for the cluster mode.
+#[derive(Debug)]
+pub struct WorkerProcess {
+    listener: TcpListener,
+    core: Core,
+}
+
+impl WorkerProcess {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        if config.public_url.is_none() {
+            tracing::warn!(
+                "public_url is not set: acknowledgement links and provider callbacks will point at {}",
+                config.public_base()
+            );
+        }
+        let listener = bind(config.worker_listen).await?;
+        // Workers never migrate: `serve` or `tocsin migrate` owns the schema.
+        let core = Core::build(config, false).await?;
+        Ok(Self { listener, core })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let core = self.core;
+        let running = core.dispatcher.start(shutdown.clone());
+        let app = Router::new()
+            .route("/healthz", get(api::health::healthz))
+            .route("/readyz", get(api::health::core_readyz))
+            .route("/metrics", get(api::health::core_metrics))
+            .route("/api/v1/simulated/outbox", get(api::outbox::outbox::<Core>))
+            .with_state(core);
+        let stop = shutdown.clone();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await?;
+        shutdown.cancel();
+        drain(running).await;
         Ok(())
     }
 }

@@ -22,6 +22,18 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the SQLite database lives in embedded mode.
     pub data_dir: PathBuf,
+    /// `postgres://…` for the cluster mode; absent means SQLite in
+    /// `data_dir`. A Secret because URLs carry passwords.
+    pub database: Option<Secret>,
+    /// `amqp://…` (RabbitMQ) for the cluster mode; absent means the
+    /// in-process queue, and `serve` runs the workers itself.
+    pub queue: Option<Secret>,
+    /// Apply database migrations when `serve` starts (`tocsin migrate`
+    /// applies them explicitly).
+    pub migrate_on_start: bool,
+    /// Where `tocsin worker` serves /healthz, /readyz and /metrics.
+    pub worker_listen: SocketAddr,
+    pub amqp: AmqpConfig,
     /// The URL residents and providers reach this service at, for
     /// acknowledgement links and provider status callbacks. Defaults to
     /// `http://{listen}`, which only works on this machine.
@@ -42,6 +54,11 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("tocsin-data"),
+            database: None,
+            queue: None,
+            migrate_on_start: true,
+            worker_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            amqp: AmqpConfig::default(),
             public_url: None,
             admin_token: None,
             log_format: LogFormat::Text,
@@ -50,6 +67,32 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             simulated: SimulatedConfig::default(),
             channels: ChannelsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmqpConfig {
+    /// Prefix of every exchange and queue, so several installations (or
+    /// test runs) can share one broker.
+    pub prefix: String,
+    /// Unacknowledged jobs per lane consumer; bounds what a killed worker
+    /// leaves for another to redeliver.
+    pub prefetch: u16,
+    /// Quorum queues (replicated); `false` for classic durable queues.
+    pub quorum: bool,
+    /// Database connections per process in the cluster mode.
+    pub db_max_connections: u32,
+}
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "tocsin".to_owned(),
+            prefetch: 2,
+            quorum: true,
+            db_max_connections: 10,
         }
     }
 }
@@ -237,10 +280,26 @@ fn env_overrides(vars: impl Iterator<Item = (String, String)>) -> Serialized<Dic
         if path.eq_ignore_ascii_case("config") || path.is_empty() {
             continue;
         }
+        if is_foreign(path) {
+            continue;
+        }
         let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
         insert(&mut root, &parts, value);
     }
     Serialized::globals(root)
+}
+
+/// Variables that share our prefix without being settings: Kubernetes
+/// service links for a Service named `tocsin-*` (`TOCSIN_API_PORT`,
+/// `TOCSIN_API_SERVICE_HOST`, …) and the test suite's own `TOCSIN_TEST_*`.
+/// Every other unknown `TOCSIN_*` key is still an error, so typos show.
+fn is_foreign(key: &str) -> bool {
+    let key = key.to_ascii_uppercase();
+    // Service links use single underscores; nested settings use `__`
+    // (so TOCSIN_CHANNELS__EMAIL__PORT is still a setting).
+    let service_link = !key.contains("__")
+        && (key.contains("_SERVICE_") || key.ends_with("_PORT") || key.contains("_PORT_"));
+    key.starts_with("TEST_") || service_link
 }
 
 fn insert(dict: &mut Dict, path: &[String], value: String) {
@@ -300,6 +359,25 @@ impl Config {
             return invalid(
                 "dispatch.batch_size, concurrency and max_attempts must be at least 1".into(),
             );
+        }
+        if let Some(db) = &self.database
+            && !(db.expose().starts_with("postgres://") || db.expose().starts_with("postgresql://"))
+        {
+            return invalid(
+                "database must be a postgres:// URL (leave it out for the embedded SQLite store)"
+                    .into(),
+            );
+        }
+        if let Some(q) = &self.queue
+            && !(q.expose().starts_with("amqp://") || q.expose().starts_with("amqps://"))
+        {
+            return invalid(
+                "queue must be an amqp:// or amqps:// URL (leave it out for the in-process queue)"
+                    .into(),
+            );
+        }
+        if self.amqp.prefetch == 0 || self.amqp.prefix.is_empty() {
+            return invalid("amqp.prefetch must be at least 1 and amqp.prefix not empty".into());
         }
         if self.simulated.outbox_capacity == 0 {
             return invalid("simulated.outbox_capacity must be at least 1".into());
@@ -413,6 +491,13 @@ mod tests {
             ("TOCSIN_CHANNELS__SMS__FROM", "+380501234567"),
             ("TOCSIN_DISPATCH__CONCURRENCY", "7"),
             ("TOCSIN_CONFIG", "/etc/tocsin.toml"),
+            ("TOCSIN_API_PORT", "tcp://10.0.0.1:8080"),
+            ("TOCSIN_API_SERVICE_HOST", "10.0.0.1"),
+            ("TOCSIN_TEST_POSTGRES", "postgres://x"),
+            ("TOCSIN_CHANNELS__EMAIL__PROVIDER", "smtp"),
+            ("TOCSIN_CHANNELS__EMAIL__HOST", "mail.example"),
+            ("TOCSIN_CHANNELS__EMAIL__FROM", "a@example.com"),
+            ("TOCSIN_CHANNELS__EMAIL__PORT", "2525"),
             ("HOME", "/root"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
@@ -421,6 +506,10 @@ mod tests {
             .extract_lossy()
             .unwrap();
         assert_eq!(c.dispatch.concurrency, 7);
+        match &c.channels.email {
+            Some(EmailSection::Smtp(e)) => assert_eq!(e.port, Some(2525)),
+            other => panic!("{other:?}"),
+        }
         match &c.channels.sms {
             Some(SmsSection::Twilio(t)) => {
                 assert_eq!(t.auth_token.expose(), "0012345");

@@ -23,11 +23,12 @@ pub mod directory;
 pub mod dispatch;
 pub mod domain;
 pub mod links;
+pub mod metrics;
 pub mod planner;
 pub mod providers;
 pub mod queue;
 pub mod render;
 pub mod store;
 
-pub use app::Application;
+pub use app::{Application, WorkerProcess};
 pub use config::Config;

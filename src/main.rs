@@ -1,13 +1,15 @@
-//! The `tocsin` command: `serve` runs the service, `admin-token` issues a
-//! new admin token.
+//! The `tocsin` command: `serve` runs the API (and, embedded, the
+//! workers), `worker` runs delivery workers for the cluster mode,
+//! `migrate` applies database migrations, `admin-token` issues a new
+//! admin token.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use tocsin::Application;
 use tocsin::config::{Config, LogFormat};
-use tocsin::store::sqlite::SqliteStore;
+use tocsin::{Application, WorkerProcess};
+use tocsin_channels::Secret;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -24,18 +26,35 @@ struct Cli {
     /// Data directory (SQLite database) for the embedded mode.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (cluster mode); without it, SQLite in the data directory.
+    #[arg(long, global = true)]
+    database: Option<String>,
+    /// RabbitMQ URL (cluster mode); without it, the in-process queue.
+    #[arg(long, global = true)]
+    queue: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the API, the planner and the delivery workers.
+    /// Run the API and planner; with the in-process queue also the workers.
     Serve {
         /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Do not apply database migrations at start.
+        #[arg(long)]
+        no_migrate: bool,
     },
+    /// Run delivery workers only (cluster mode: needs --database and --queue).
+    Worker {
+        /// Address for /healthz, /readyz and /metrics.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
     /// Issue a new admin token, replacing the one generated at first start.
     AdminToken,
 }
@@ -68,6 +87,12 @@ async fn shutdown_signal(token: CancellationToken) {
     token.cancel();
 }
 
+fn run_until_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    tokio::spawn(shutdown_signal(token.clone()));
+    token
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -75,12 +100,20 @@ async fn main() -> anyhow::Result<()> {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
+    if let Some(url) = cli.database {
+        config.database = Some(Secret::new(url));
+    }
+    if let Some(url) = cli.queue {
+        config.queue = Some(Secret::new(url));
+    }
+    config.validate()?;
     init_logging(config.log_format);
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, no_migrate } => {
             if let Some(listen) = listen {
                 config.listen = listen;
             }
+            config.migrate_on_start &= !no_migrate;
             let app = Application::build(config).await?;
             if let Some(token) = &app.generated_admin_token {
                 // Printed, not logged: logs are shipped elsewhere, this
@@ -89,16 +122,36 @@ async fn main() -> anyhow::Result<()> {
                 println!("Lost it? Run `tocsin admin-token` to issue a new one.");
             }
             println!("tocsin listening on http://{}", app.local_addr());
-            let token = CancellationToken::new();
-            tokio::spawn(shutdown_signal(token.clone()));
-            app.run_until_stopped(token).await.context("serving HTTP")?;
+            app.run_until_stopped(run_until_signal())
+                .await
+                .context("serving HTTP")?;
+        }
+        Command::Worker { listen } => {
+            anyhow::ensure!(
+                config.queue.is_some() && config.database.is_some(),
+                "a worker needs the shared database and queue: pass --database postgres://… and --queue amqp://… \
+                 (with neither, `tocsin serve` runs the workers itself)"
+            );
+            if let Some(listen) = listen {
+                config.worker_listen = listen;
+            }
+            let worker = WorkerProcess::build(config).await?;
+            println!("tocsin worker listening on http://{}", worker.local_addr());
+            worker
+                .run_until_stopped(run_until_signal())
+                .await
+                .context("running workers")?;
+        }
+        Command::Migrate => {
+            tocsin::app::open_store(&config, true).await?;
+            println!("migrations applied");
         }
         Command::AdminToken => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating {}", config.data_dir.display()))?;
-            let store = SqliteStore::open(&config.database_path()).await?;
+            let store = tocsin::app::open_store(&config, config.migrate_on_start).await?;
             let token = tocsin::domain::auth::ApiToken::generate();
-            tocsin::store::Store::replace_admin_token(&store, &token.hash(), "generated").await?;
+            store
+                .replace_admin_token(&token.hash(), "generated")
+                .await?;
             println!(
                 "New admin token (the previous generated one no longer works): {}",
                 token.expose()

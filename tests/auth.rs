@@ -3,7 +3,7 @@
 mod support;
 
 use serde_json::json;
-use support::{ADMIN_TOKEN, TestApp, notice_body, rect};
+use support::{ADMIN_TOKEN, Backend, TestApp, notice_body, rect};
 
 async fn organisation(app: &TestApp, name: &str, territory: Option<serde_json::Value>) -> String {
     let mut body = json!({"name": name});
@@ -15,9 +15,8 @@ async fn organisation(app: &TestApp, name: &str, territory: Option<serde_json::V
     r.body["token"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn requests_without_a_valid_token_are_refused() {
-    let app = TestApp::spawn().await;
+async fn requests_without_a_valid_token_are_refused(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let r = app.send(app.client().get(app.url("/api/v1/zones"))).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.body["error"]["code"], "unauthorized");
@@ -43,9 +42,10 @@ async fn tokens_are_stored_only_as_hashes() {
     assert!(!app.logs().contains(&token), "a token was logged");
 }
 
-#[tokio::test]
-async fn executors_publish_only_inside_their_territory_and_see_only_their_notices() {
-    let app = TestApp::spawn().await;
+async fn executors_publish_only_inside_their_territory_and_see_only_their_notices(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_on(backend, "").await;
     let centre = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -235,4 +235,33 @@ async fn without_a_configured_token_one_is_generated_and_shown_once() {
     let (_child, base, _) = support::start_with(dir.path(), None, None).await;
     assert_eq!(zones(base.clone(), fresh).await, 200);
     assert_eq!(zones(base, token).await, 401);
+}
+
+on_both_backends!(
+    requests_without_a_valid_token_are_refused,
+    executors_publish_only_inside_their_territory_and_see_only_their_notices,
+);
+
+#[tokio::test]
+async fn changing_the_configured_admin_token_revokes_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _, _) =
+        support::start_with(dir.path(), None, Some("first-admin-token-0123456789")).await;
+    child.kill().await.unwrap();
+    let (_child, base, _) =
+        support::start_with(dir.path(), None, Some("second-admin-token-0123456789")).await;
+    let http = support::client();
+    let status = |token: &'static str| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            http.get(format!("{base}/api/v1/zones"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status("second-admin-token-0123456789").await, 200);
+    assert_eq!(status("first-admin-token-0123456789").await, 401);
 }

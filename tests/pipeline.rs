@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use support::{TestApp, notice_body, rect};
+use support::{Backend, TestApp, notice_body, rect};
 
 /// Lutsk-like layout: "Центр" and "Північ" share the border at lat 50.76.
 async fn city(app: &TestApp) -> (i64, i64) {
@@ -28,9 +28,8 @@ fn all_channels(n: u32) -> Value {
     ])
 }
 
-#[tokio::test]
-async fn notice_reaches_its_area_in_each_language_then_updates_and_closes() {
-    let app = TestApp::spawn().await;
+async fn notice_reaches_its_area_in_each_language_then_updates_and_closes(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let (centre, north) = city(&app).await;
     // Inside the centre, subscribed to it too: still one message per contact.
     let olena = app
@@ -82,7 +81,7 @@ async fn notice_reaches_its_area_in_each_language_then_updates_and_closes() {
     assert_eq!(s["by_channel"]["sms"]["delivered"], 2, "{s}");
 
     let sent = app.outbox(&format!("notice={id}")).await;
-    assert_eq!(sent.len(), 6);
+    assert_eq!(sent.len(), 6, "{:?}\n{}", app.outbox("").await, app.logs());
     let keys: HashSet<&str> = sent
         .iter()
         .map(|m| m["idempotency_key"].as_str().unwrap())
@@ -180,9 +179,8 @@ async fn notice_reaches_its_area_in_each_language_then_updates_and_closes() {
     assert!(rest.body["next_cursor"].is_null());
 }
 
-#[tokio::test]
-async fn geometry_with_a_hole_and_a_circle() {
-    let app = TestApp::spawn().await;
+async fn geometry_with_a_hole_and_a_circle(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let email = |n: u32| json!([{"channel": "email", "address": format!("r{n}@example.com")}]);
     let at = |lat: f64, lon: f64| json!({"lat": lat, "lon": lon});
     let inside = app
@@ -233,9 +231,8 @@ async fn geometry_with_a_hole_and_a_circle() {
     assert_eq!(got, HashSet::from([inside, on_edge, in_circle]));
 }
 
-#[tokio::test]
-async fn residents_confirm_through_the_link_and_a_get_never_confirms() {
-    let app = TestApp::spawn().await;
+async fn residents_confirm_through_the_link_and_a_get_never_confirms(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -282,9 +279,8 @@ async fn residents_confirm_through_the_link_and_a_get_never_confirms() {
     assert!(d["acknowledged_at"].is_string(), "{d}");
 }
 
-#[tokio::test]
-async fn an_invalid_address_fails_once_and_its_contact_is_deactivated() {
-    let app = TestApp::spawn().await;
+async fn an_invalid_address_fails_once_and_its_contact_is_deactivated(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -331,9 +327,8 @@ async fn an_invalid_address_fails_once_and_its_contact_is_deactivated() {
     );
 }
 
-#[tokio::test]
-async fn deleting_a_resident_removes_them_from_targeting_and_history() {
-    let app = TestApp::spawn().await;
+async fn deleting_a_resident_removes_them_from_targeting_and_history(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -380,9 +375,8 @@ async fn deleting_a_resident_removes_them_from_targeting_and_history() {
     assert_eq!(r.body["recipients"], 0, "{r:?}");
 }
 
-#[tokio::test]
-async fn health_and_readiness() {
-    let app = TestApp::spawn().await;
+async fn health_and_readiness(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let r = app.get("/healthz").await;
     assert_eq!((r.status, r.body["status"].as_str()), (200, Some("ok")));
     let r = app.get("/readyz").await;
@@ -390,9 +384,8 @@ async fn health_and_readiness() {
     assert_eq!(r.body["store"], "ok");
 }
 
-#[tokio::test]
-async fn zones_are_listed_fetched_and_deleted() {
-    let app = TestApp::spawn().await;
+async fn zones_are_listed_fetched_and_deleted(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let collection = json!({"type": "FeatureCollection", "features": [
         support::zone_feature("Центр", &rect(25.30, 50.73, 25.35, 50.76)),
         support::zone_feature("Північ", &rect(25.30, 50.76, 25.35, 50.80)),
@@ -433,3 +426,13 @@ async fn zones_are_listed_fetched_and_deleted() {
         "the subscription went with the zone: {r:?}"
     );
 }
+
+on_both_backends!(
+    notice_reaches_its_area_in_each_language_then_updates_and_closes,
+    geometry_with_a_hole_and_a_circle,
+    residents_confirm_through_the_link_and_a_get_never_confirms,
+    an_invalid_address_fails_once_and_its_contact_is_deactivated,
+    deleting_a_resident_removes_them_from_targeting_and_history,
+    health_and_readiness,
+    zones_are_listed_fetched_and_deleted,
+);

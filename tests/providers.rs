@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{Providers, TestApp, notice_body, rect};
+use support::{Backend, Providers, TestApp, notice_body, rect};
 
 const FCM_TOKEN: &str = "fcm-device-token-olena";
 const APNS_TOKEN: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
@@ -33,10 +33,9 @@ async fn wait_state(app: &TestApp, notice: i64, channel: &str, state: &str) -> V
     );
 }
 
-#[tokio::test]
-async fn each_provider_receives_its_exact_wire_format_and_receipts_move_states() {
+async fn each_provider_receives_its_exact_wire_format_and_receipts_move_states(backend: Backend) {
     let p = Providers::start().await;
-    let app = TestApp::spawn_with_config(&p.config("")).await;
+    let app = TestApp::spawn_on(backend, &p.config("")).await;
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -159,10 +158,9 @@ async fn each_provider_receives_its_exact_wire_format_and_receipts_move_states()
     assert_eq!(delivery(&app, id, "sms").await["state"], "delivered");
 }
 
-#[tokio::test]
-async fn callbacks_without_a_valid_signature_are_refused() {
+async fn callbacks_without_a_valid_signature_are_refused(backend: Backend) {
     let p = Providers::start().await;
-    let app = TestApp::spawn_with_config(&p.config("")).await;
+    let app = TestApp::spawn_on(backend, &p.config("")).await;
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -195,10 +193,9 @@ async fn callbacks_without_a_valid_signature_are_refused() {
     assert_eq!(delivery(&app, id, "sms").await["state"], "sent");
 }
 
-#[tokio::test]
-async fn transient_errors_retry_and_invalid_addresses_deactivate_the_contact() {
+async fn transient_errors_retry_and_invalid_addresses_deactivate_the_contact(backend: Backend) {
     let p = Providers::start().await;
-    let app = TestApp::spawn_with_config(&p.config("[dispatch]\nretry_base_secs = 0\n")).await;
+    let app = TestApp::spawn_on(backend, &p.config("[dispatch]\nretry_base_secs = 0\n")).await;
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -249,10 +246,9 @@ async fn transient_errors_retry_and_invalid_addresses_deactivate_the_contact() {
     assert_eq!(again["deliveries"], 0, "both contacts are retired: {again}");
 }
 
-#[tokio::test]
-async fn a_permanent_error_fails_without_retry() {
+async fn a_permanent_error_fails_without_retry(backend: Backend) {
     let p = Providers::start().await;
-    let app = TestApp::spawn_with_config(&p.config("[dispatch]\nretry_base_secs = 0\n")).await;
+    let app = TestApp::spawn_on(backend, &p.config("[dispatch]\nretry_base_secs = 0\n")).await;
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -270,3 +266,10 @@ async fn a_permanent_error_fails_without_retry() {
     assert_eq!(delivery(&app, id, "sms").await["attempts"], 1);
     assert!(p.twilio.messages().is_empty());
 }
+
+on_both_backends!(
+    each_provider_receives_its_exact_wire_format_and_receipts_move_states,
+    callbacks_without_a_valid_signature_are_refused,
+    transient_errors_retry_and_invalid_addresses_deactivate_the_contact,
+    a_permanent_error_fails_without_retry,
+);

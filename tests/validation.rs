@@ -3,7 +3,7 @@
 mod support;
 
 use serde_json::json;
-use support::{TestApp, notice_body, rect, zone_feature};
+use support::{Backend, TestApp, notice_body, rect, zone_feature};
 
 async fn notice_count(app: &TestApp) -> usize {
     app.get("/api/v1/notices").await.body["notices"]
@@ -12,9 +12,8 @@ async fn notice_count(app: &TestApp) -> usize {
         .len()
 }
 
-#[tokio::test]
-async fn malformed_bodies_and_wrong_content_types() {
-    let app = TestApp::spawn().await;
+async fn malformed_bodies_and_wrong_content_types(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let r = app
         .post_raw("/api/v1/residents", "application/json", "{\"language\": ")
         .await;
@@ -39,12 +38,11 @@ async fn malformed_bodies_and_wrong_content_types() {
     assert_eq!(r.status, 404, "{r:?}");
 }
 
-#[tokio::test]
-async fn bodies_over_the_limit_are_refused() {
+async fn bodies_over_the_limit_are_refused(backend: Backend) {
     // A small limit keeps the whole body inside the socket buffers: with a
     // large one the server answers 413 before reading it and the client
     // sees a reset instead of the response.
-    let app = TestApp::spawn_with_config("[limits]\nmax_body_bytes = 4096\n").await;
+    let app = TestApp::spawn_on(backend, "[limits]\nmax_body_bytes = 4096\n").await;
     let big = format!("{{\"language\":\"{}\"}}", "x".repeat(8 * 1024));
     let r = app
         .post_raw("/api/v1/residents", "application/json", big)
@@ -54,9 +52,8 @@ async fn bodies_over_the_limit_are_refused() {
     assert!(r.message().contains("4096"), "{r:?}");
 }
 
-#[tokio::test]
-async fn invalid_geojson_names_the_problem_and_writes_no_zone() {
-    let app = TestApp::spawn().await;
+async fn invalid_geojson_names_the_problem_and_writes_no_zone(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let mut open_ring = rect(25.30, 50.73, 25.35, 50.76);
     open_ring.pop();
     let r = app
@@ -110,9 +107,8 @@ async fn invalid_geojson_names_the_problem_and_writes_no_zone() {
     );
 }
 
-#[tokio::test]
-async fn invalid_residents_name_the_field() {
-    let app = TestApp::spawn().await;
+async fn invalid_residents_name_the_field(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -161,9 +157,8 @@ async fn invalid_residents_name_the_field() {
     assert_eq!(id, 1);
 }
 
-#[tokio::test]
-async fn an_import_with_one_bad_line_imports_nothing() {
-    let app = TestApp::spawn().await;
+async fn an_import_with_one_bad_line_imports_nothing(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -213,9 +208,8 @@ async fn an_import_with_one_bad_line_imports_nothing() {
     assert_eq!(r.status, 422, "{r:?}");
 }
 
-#[tokio::test]
-async fn invalid_notices_name_the_field_and_write_nothing() {
-    let app = TestApp::spawn().await;
+async fn invalid_notices_name_the_field_and_write_nothing(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -294,3 +288,12 @@ async fn invalid_notices_name_the_field_and_write_nothing() {
         .len();
     assert_eq!(events, 1, "rejected updates add no event");
 }
+
+on_both_backends!(
+    malformed_bodies_and_wrong_content_types,
+    bodies_over_the_limit_are_refused,
+    invalid_geojson_names_the_problem_and_writes_no_zone,
+    invalid_residents_name_the_field,
+    an_import_with_one_bad_line_imports_nothing,
+    invalid_notices_name_the_field_and_write_nothing,
+);

@@ -14,6 +14,7 @@
 
 mod address;
 mod apns;
+mod config_de;
 mod error;
 mod fcm;
 mod http;

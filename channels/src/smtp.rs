@@ -38,6 +38,7 @@ pub enum TlsMode {
 pub struct SmtpConfig {
     pub host: String,
     /// Defaults by `tls`: 465, 587 or 25.
+    #[serde(default, deserialize_with = "crate::config_de::opt_number")]
     pub port: Option<u16>,
     #[serde(default)]
     pub tls: TlsMode,
@@ -45,7 +46,9 @@ pub struct SmtpConfig {
     pub password: Option<Secret>,
     /// Sender, e.g. `Tocsin <alerts@city.example>`.
     pub from: String,
+    #[serde(default, deserialize_with = "crate::config_de::opt_number")]
     pub pool_size: Option<u32>,
+    #[serde(default, deserialize_with = "crate::config_de::opt_number")]
     pub timeout_secs: Option<u64>,
 }
 

@@ -31,6 +31,7 @@ pub struct TwilioVoiceConfig {
     /// The caller id, an E.164 number on the account.
     pub from: String,
     /// How long to let the phone ring; defaults to 30 seconds.
+    #[serde(default, deserialize_with = "crate::config_de::opt_number")]
     pub ring_timeout_secs: Option<u32>,
 }
 

@@ -103,13 +103,35 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// What an extractor or a shared handler needs from the state of either
+/// process (`serve` has `AppState`, `worker` has `Core`).
+pub trait Services: Clone + Send + Sync + 'static {
+    fn store(&self) -> &std::sync::Arc<dyn crate::store::Store>;
+    fn channels(&self) -> &crate::providers::ChannelSet;
+}
+
+impl Services for AppState {
+    fn store(&self) -> &std::sync::Arc<dyn crate::store::Store> {
+        &self.store
+    }
+    fn channels(&self) -> &crate::providers::ChannelSet {
+        &self.channels
+    }
+}
+
+impl Services for crate::app::Core {
+    fn store(&self) -> &std::sync::Arc<dyn crate::store::Store> {
+        &self.store
+    }
+    fn channels(&self) -> &crate::providers::ChannelSet {
+        &self.channels
+    }
+}
+
+impl<S: Services> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(AUTHORIZATION)
@@ -122,7 +144,7 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         let principal = state
-            .store
+            .store()
             .principal(&TokenHash::of(token))
             .await?
             .ok_or(ApiError::Unauthorized)?;

@@ -3,9 +3,10 @@
 
 mod error;
 mod extract;
-mod health;
+pub mod health;
 mod notices;
 mod organisations;
+pub mod outbox;
 mod residents;
 mod webhooks;
 mod zones;
@@ -20,6 +21,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::dispatch::Dispatcher;
 use crate::links::Links;
+use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::providers::ChannelSet;
 use crate::render::Renderer;
@@ -37,6 +39,7 @@ pub struct AppState {
     pub channels: Arc<ChannelSet>,
     pub links: Arc<Links>,
     pub renderer: Arc<Renderer>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -61,11 +64,12 @@ pub fn router(state: AppState) -> Router {
         .route("/notices/{id}/close", post(notices::close))
         .route("/notices/{id}/deliveries", get(notices::deliveries))
         .route("/notices/{id}/deliveries/summary", get(notices::summary))
-        .route("/simulated/outbox", get(notices::outbox));
+        .route("/simulated/outbox", get(outbox::outbox::<AppState>));
 
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route("/ack/{token}", get(webhooks::ack_page).post(webhooks::ack))
         .route("/webhooks/twilio/sms/{id}", post(webhooks::sms_status))
         .route("/webhooks/twilio/voice/{id}", post(webhooks::voice_status))

@@ -129,6 +129,7 @@ pub async fn create(
     };
     let (notice, event) = state.store.create_notice(&new, &plan.candidates).await?;
     state.dispatcher.spawn_enqueue(event.id);
+    crate::metrics::notice_event(notice.kind.as_str(), event.kind.as_str());
     tracing::info!(notice = %notice.id, kind = %notice.kind, recipients = notice.recipients, deliveries = event.deliveries, "notice published");
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/notices/{}", notice.id)) {
@@ -274,6 +275,7 @@ async fn add_event(
     };
     let (notice, event) = state.store.add_event(notice.id, &event).await?;
     state.dispatcher.spawn_enqueue(event.id);
+    crate::metrics::notice_event(notice.kind.as_str(), event.kind.as_str());
     tracing::info!(notice = %notice.id, event = %kind.as_str(), deliveries = event.deliveries, "notice event");
     Ok(Json(json!({
         "notice": notice_json(&notice, None),
@@ -368,34 +370,4 @@ pub async fn deliveries(
         .then(|| records.last().map(|r| r.id))
         .flatten();
     Ok(Json(json!({ "deliveries": records, "next_cursor": next })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutboxQuery {
-    channel: Option<String>,
-    notice: Option<i64>,
-    limit: Option<usize>,
-}
-
-/// What the simulated providers "sent" (newest last). Contains addresses
-/// and message text, so it is for admins.
-pub async fn outbox(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<OutboxQuery>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_admin()?;
-    let channel = q
-        .channel
-        .map(|c| c.parse::<ChannelKind>())
-        .transpose()
-        .map_err(|e| ApiError::invalid("channel", e))?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
-    let messages = state.channels.outbox().entries(channel, q.notice, limit);
-    Ok(Json(json!({
-        "simulated": true,
-        "simulated_channels": state.channels.simulated(),
-        "messages": messages,
-    })))
 }

@@ -75,6 +75,9 @@ async fn apply(
         .store
         .report(record.id, next, detail.as_deref(), deactivate)
         .await?;
+    if result == ReportResult::Applied {
+        crate::metrics::outcome(channel, next.as_str());
+    }
     tracing::debug!(delivery = %id, state = %next, ?result, "provider status");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,6 +12,8 @@ mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 use tocsin_channels::ChannelKind;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +50,9 @@ pub struct Dispatcher {
     /// installations sharing one provider account (staging and production)
     /// must never suppress each other's messages.
     instance: String,
+    /// Enqueue runs in progress; the sweeper waits for none, so it does not
+    /// publish a fan-out that is still being published.
+    enqueueing: AtomicUsize,
 }
 
 /// Handles of the running workers and the outcome writer.
@@ -86,6 +91,7 @@ impl Dispatcher {
             links,
             config,
             instance,
+            enqueueing: AtomicUsize::new(0),
         }
     }
 
@@ -98,6 +104,13 @@ impl Dispatcher {
     /// confirmed them: a crash in between leaves them `pending`, to be
     /// published again (a duplicate job is harmless, a lost one is not).
     pub async fn enqueue(&self, scope: ToQueue) -> Result<usize, DispatchError> {
+        self.enqueueing.fetch_add(1, Ordering::SeqCst);
+        let result = self.enqueue_pages(scope).await;
+        self.enqueueing.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    async fn enqueue_pages(&self, scope: ToQueue) -> Result<usize, DispatchError> {
         let mut after = DeliveryId(0);
         let mut total = 0;
         loop {
@@ -150,6 +163,30 @@ impl Dispatcher {
                 Ok(n) => tracing::debug!(%event, deliveries = n, "event enqueued"),
                 Err(e) => {
                     tracing::error!(%event, error = %e, "enqueueing event failed; will retry at next start")
+                }
+            }
+        });
+    }
+
+    /// With a broker, publishing can fail while it is away; the deliveries
+    /// then stay `pending`. This task publishes them once it is back.
+    pub fn spawn_sweeper(self: &Arc<Self>, period: Duration, shutdown: CancellationToken) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(period) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                if this.enqueueing.load(Ordering::SeqCst) > 0 {
+                    continue;
+                }
+                match this.enqueue(ToQueue::AllPending).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deliveries = n, "published deliveries left pending"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "publishing pending deliveries failed; will retry")
+                    }
                 }
             }
         });

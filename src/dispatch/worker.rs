@@ -7,12 +7,14 @@ use chrono::Utc;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tocsin_channels::{Address, ChannelKind, OutboundMessage, SendError};
 use tokio_util::sync::CancellationToken;
 
 use super::{Dispatcher, OutcomeWriter};
 use crate::domain::{DeliveryId, EventId, EventKind, Lane, NoticeKind};
+use crate::metrics;
 use crate::queue::Job;
 use crate::render::MessageInput;
 use crate::store::{ClaimedDelivery, Notice, NoticeEvent, Outcome, OutcomeKind};
@@ -22,6 +24,8 @@ use crate::store::{ClaimedDelivery, Notice, NoticeEvent, Outcome, OutcomeKind};
 const CONTEXT_TTL: Duration = Duration::from_secs(10);
 /// Longest backoff between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Longest pause of a worker whose jobs keep failing.
+const MAX_PAUSE: Duration = Duration::from_secs(30);
 
 type Context = Arc<(Notice, NoticeEvent)>;
 
@@ -51,24 +55,29 @@ impl Worker {
         let queue = Arc::clone(&self.dispatcher.queue);
         let mut failures = 0u32;
         loop {
+            if failures > 0 {
+                // The queue or the database is failing: wait before the next
+                // job instead of spinning through redeliveries.
+                let pause = Duration::from_millis(100 * 2u64.pow(failures.min(8))).min(MAX_PAUSE);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+            }
             let received = match queue.next(self.channel, &shutdown).await {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
                 Err(e) => {
-                    // Back off instead of spinning while the queue is down.
                     failures += 1;
                     tracing::error!(channel = %self.channel, error = %e, "taking a job failed");
-                    let pause = Duration::from_millis(100 * 2u64.pow(failures.min(7)));
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => continue,
-                        _ = shutdown.cancelled() => break,
-                    }
+                    continue;
                 }
             };
-            failures = 0;
             let settled = if self.process(&received.job).await {
+                failures = 0;
                 queue.ack(self.channel, received.tag).await
             } else {
+                failures += 1;
                 queue.nack(self.channel, received.tag).await
             };
             if let Err(e) = settled {
@@ -96,15 +105,27 @@ impl Worker {
             }
         }
         let this = &*self;
+        // Once an outcome cannot be recorded, the rest of the job is not
+        // sent: it stays `sending`, the job goes back to the queue, and each
+        // message is sent once later instead of twice.
+        let abandon = AtomicBool::new(false);
+        let abandon = &abandon;
         // Each outcome is recorded as soon as its send returns (the writer
         // merges concurrent ones into one transaction), so a crash can only
         // repeat the sends whose answer arrived in the last few milliseconds,
         // not the whole batch.
         let results: Vec<(DeliveryId, bool, Option<Duration>)> = futures::stream::iter(work)
             .map(|(d, ctx)| async move {
+                if abandon.load(Ordering::Relaxed) {
+                    return (d.id, false, None);
+                }
                 let (outcome, retry_in) = this.deliver(d, &ctx).await;
                 let id = outcome.delivery;
-                (id, this.writer.write(vec![outcome]).await, retry_in)
+                let recorded = this.writer.write(vec![outcome]).await;
+                if !recorded {
+                    abandon.store(true, Ordering::Relaxed);
+                }
+                (id, recorded, retry_in)
             })
             .buffer_unordered(self.dispatcher.config.concurrency)
             .collect()
@@ -113,7 +134,7 @@ impl Worker {
         let mut all_recorded = true;
         for (id, recorded, retry_in) in results {
             if !recorded {
-                tracing::error!(channel = %self.channel, delivery = %id, "outcome not recorded; the delivery will be sent again");
+                tracing::warn!(channel = %self.channel, delivery = %id, "outcome not recorded or not sent; the job goes back to the queue");
                 all_recorded = false;
                 continue;
             }
@@ -122,7 +143,9 @@ impl Worker {
             }
         }
         for (delay, ids) in retries {
-            self.schedule_retry(job.lane, ids, delay).await;
+            // A retry the queue did not take would be lost once this job is
+            // acknowledged: give the job back instead.
+            all_recorded &= self.schedule_retry(job.lane, ids, delay).await;
         }
         all_recorded
     }
@@ -171,7 +194,10 @@ impl Worker {
         };
         let channel = self.dispatcher.channels.get(d.channel);
         let timeout = Duration::from_secs(self.dispatcher.config.send_timeout_secs);
-        let result = match tokio::time::timeout(timeout, channel.send(&msg)).await {
+        let started = Instant::now();
+        let sent = tokio::time::timeout(timeout, channel.send(&msg)).await;
+        metrics::provider_latency(d.channel, channel.provider(), started.elapsed());
+        let result = match sent {
             Ok(r) => r,
             Err(_) => Err(SendError::Retryable {
                 reason: format!("provider did not answer within {}s", timeout.as_secs()),
@@ -204,6 +230,7 @@ impl Worker {
             Err(SendError::Permanent { reason }) => OutcomeKind::Failed { reason },
             Err(SendError::InvalidAddress { reason }) => OutcomeKind::InvalidAddress { reason },
         };
+        metrics::outcome(d.channel, kind.target().as_str());
         (outcome(kind), None)
     }
 
@@ -268,17 +295,23 @@ impl Worker {
         })
     }
 
-    /// Hands retries back to the queue with their backoff. If that fails
-    /// the deliveries stay `queued` in the store and are re-published at
-    /// the next start.
-    async fn schedule_retry(&self, lane: Lane, ids: Vec<DeliveryId>, delay: Duration) {
+    /// Hands retries back to the queue with their backoff; returns whether
+    /// the queue took them.
+    async fn schedule_retry(&self, lane: Lane, ids: Vec<DeliveryId>, delay: Duration) -> bool {
+        for _ in &ids {
+            metrics::retry(self.channel);
+        }
         let job = Job {
             channel: self.channel,
             lane,
             deliveries: ids,
         };
-        if let Err(e) = self.dispatcher.queue.publish_after(job, delay).await {
-            tracing::error!(channel = %self.channel, error = %e, "scheduling retries failed; they resume at next start");
+        match self.dispatcher.queue.publish_after(job, delay).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(channel = %self.channel, error = %e, "scheduling retries failed; the job goes back to the queue");
+                false
+            }
         }
     }
 }

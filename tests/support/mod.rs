@@ -10,13 +10,18 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+mod cluster;
+pub use cluster::{Backend, ClusterEnv};
+
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 
 pub struct TestApp {
     pub base: String,
     pub dir: tempfile::TempDir,
-    config: Option<PathBuf>,
+    launch: Launch,
     child: Child,
+    /// Worker processes and their base URLs (cluster mode only).
+    workers: Vec<(Child, String)>,
     http: reqwest::Client,
 }
 
@@ -38,35 +43,73 @@ impl Reply {
     }
 }
 
-async fn start(dir: &Path, config: Option<&Path>) -> (Child, String) {
-    let (child, base, _) = start_with(dir, config, Some(ADMIN_TOKEN)).await;
+/// How to start the processes of one test app.
+#[derive(Clone)]
+struct Launch {
+    dir: PathBuf,
+    config: Option<PathBuf>,
+    cluster: Option<std::sync::Arc<ClusterEnv>>,
+}
+
+enum Role {
+    Serve,
+    Worker,
+}
+
+async fn start(launch: &Launch, role: Role) -> (Child, String) {
+    let (child, base, _) = spawn_process(launch, role, Some(ADMIN_TOKEN)).await;
     (child, base)
 }
 
-/// Starts `tocsin serve`; returns the child, its base URL and the lines it
-/// printed before listening.
+/// Starts `tocsin serve` embedded in `dir`; returns the child, its base URL
+/// and the lines it printed before listening.
 pub async fn start_with(
     dir: &Path,
     config: Option<&Path>,
     admin_token: Option<&str>,
 ) -> (Child, String, Vec<String>) {
+    let launch = Launch {
+        dir: dir.to_owned(),
+        config: config.map(Path::to_owned),
+        cluster: None,
+    };
+    spawn_process(&launch, Role::Serve, admin_token).await
+}
+
+async fn spawn_process(
+    launch: &Launch,
+    role: Role,
+    admin_token: Option<&str>,
+) -> (Child, String, Vec<String>) {
+    let dir = &launch.dir;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("tocsin.log"))
         .expect("log file");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
-    cmd.arg("serve")
-        .args(["--listen", "127.0.0.1:0"])
+    let (subcommand, marker) = match role {
+        Role::Serve => ("serve", "tocsin listening on "),
+        Role::Worker => ("worker", "tocsin worker listening on "),
+    };
+    cmd.arg(subcommand)
         .arg("--data-dir")
         .arg(dir.join("data"))
         .env_remove("TOCSIN_ADMIN_TOKEN")
-        .env("RUST_LOG", "info,sqlx=warn")
+        .env("RUST_LOG", "info,sqlx=warn,lapin=warn")
         .env_remove("TOCSIN_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .kill_on_drop(true);
-    if let Some(config) = config {
+    match (&launch.cluster, role) {
+        (None, _) => cmd.args(["--listen", "127.0.0.1:0"]),
+        (Some(c), Role::Serve) => cmd.args(["--listen", &format!("127.0.0.1:{}", c.api_port)]),
+        (Some(_), Role::Worker) => cmd.args(["--listen", "127.0.0.1:0"]),
+    };
+    if let Some(c) = &launch.cluster {
+        cmd.envs(c.env());
+    }
+    if let Some(config) = &launch.config {
         cmd.arg("--config").arg(config);
     }
     if let Some(token) = admin_token {
@@ -78,13 +121,13 @@ pub async fn start_with(
     let (base, printed) = tokio::time::timeout(Duration::from_secs(60), async {
         let mut printed = Vec::new();
         while let Some(line) = lines.next_line().await.expect("reading stdout") {
-            if let Some(url) = line.strip_prefix("tocsin listening on ") {
+            if let Some(url) = line.strip_prefix(marker) {
                 return (url.trim().to_owned(), printed);
             }
             printed.push(line);
         }
         let log = std::fs::read_to_string(dir.join("tocsin.log")).unwrap_or_default();
-        panic!("tocsin exited before listening; log:\n{log}");
+        panic!("tocsin {subcommand} exited before listening; log:\n{log}");
     })
     .await
     .expect("tocsin did not start within 60 s");
@@ -95,37 +138,80 @@ pub async fn start_with(
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        Self::spawn_with_config("").await
+        Self::spawn_on(Backend::Embedded, "").await
     }
 
     /// Starts with `toml` as the configuration file.
     pub async fn spawn_with_config(toml: &str) -> Self {
+        Self::spawn_on(Backend::Embedded, toml).await
+    }
+
+    /// Starts on `backend` with `toml` (may be empty) as the configuration
+    /// file; on the cluster backend also one worker process.
+    pub async fn spawn_on(backend: Backend, toml: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = (!toml.is_empty()).then(|| {
             let path = dir.path().join("tocsin.toml");
             std::fs::write(&path, toml).expect("writing config");
             path
         });
-        let (child, base) = start(dir.path(), config.as_deref()).await;
-        Self {
+        let cluster = match backend {
+            Backend::Embedded => None,
+            Backend::Cluster => Some(std::sync::Arc::new(ClusterEnv::create().await)),
+        };
+        let launch = Launch {
+            dir: dir.path().to_owned(),
+            config,
+            cluster,
+        };
+        let (child, base) = start(&launch, Role::Serve).await;
+        let mut app = Self {
             base,
             dir,
-            config,
+            launch,
             child,
+            workers: Vec::new(),
             http: client(),
+        };
+        if app.launch.cluster.is_some() {
+            app.start_worker().await;
         }
+        app
     }
 
-    /// Kills the process without warning (SIGKILL), as a crash would.
+    /// Starts one more worker process (cluster mode).
+    pub async fn start_worker(&mut self) {
+        let worker = start(&self.launch, Role::Worker).await;
+        self.workers.push(worker);
+    }
+
+    /// Kills worker `i` without warning (SIGKILL).
+    pub async fn kill_worker(&mut self, i: usize) {
+        self.workers[i].0.kill().await.expect("killing a worker");
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.launch.cluster.is_some()
+    }
+
+    /// Kills every process without warning (SIGKILL), as a crash would.
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("killing tocsin");
+        for (w, _) in &mut self.workers {
+            let _ = w.kill().await;
+        }
+        self.workers.clear();
     }
 
-    /// Starts the service again on the same data directory.
+    /// Starts the service again on the same data (and, in the cluster
+    /// mode, a worker).
     pub async fn restart(&mut self) {
-        let (child, base) = start(self.dir.path(), self.config.as_deref()).await;
+        let (child, base) = start(&self.launch, Role::Serve).await;
         self.child = child;
         self.base = base;
+        if self.is_cluster() {
+            self.start_worker().await;
+        }
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -150,7 +236,10 @@ impl TestApp {
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let resp = req.send().await.expect("request failed");
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => panic!("request failed: {e}\n{}", self.logs()),
+        };
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         Reply {
@@ -231,9 +320,26 @@ impl TestApp {
 
     /// Waits until no delivery of the notice is pending, queued or sending.
     pub async fn wait_settled(&self, notice: i64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.wait_settled_within(notice, Duration::from_secs(60))
+            .await
+    }
+
+    pub async fn wait_settled_within(&self, notice: i64, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
         loop {
-            let s = self.summary(notice).await;
+            let r = self
+                .get(&format!("/api/v1/notices/{notice}/deliveries/summary"))
+                .await;
+            if r.status != 200 {
+                // The API may be briefly unable to answer (database restart).
+                assert!(
+                    Instant::now() < deadline,
+                    "summary of {notice} unavailable: {r:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let s = r.body;
             let busy: i64 = ["pending", "queued", "sending"]
                 .iter()
                 .map(|k| s["by_state"][k].as_i64().unwrap_or(0))
@@ -250,12 +356,29 @@ impl TestApp {
         }
     }
 
+    /// What the simulated providers sent. In the cluster mode each worker
+    /// keeps its own outbox, so all of them are read and merged.
     pub async fn outbox(&self, query: &str) -> Vec<Value> {
-        let r = self
-            .get(&format!("/api/v1/simulated/outbox?limit=10000&{query}"))
-            .await;
-        assert_eq!(r.status, 200, "{r:?}");
-        r.body["messages"].as_array().cloned().unwrap_or_default()
+        let path = format!("/api/v1/simulated/outbox?limit=10000&{query}");
+        let bases: Vec<String> = if self.is_cluster() {
+            self.workers.iter().map(|(_, base)| base.clone()).collect()
+        } else {
+            vec![self.base.clone()]
+        };
+        let mut all = Vec::new();
+        for base in bases {
+            let r = self
+                .send(
+                    self.http
+                        .get(format!("{base}{path}"))
+                        .bearer_auth(ADMIN_TOKEN),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{r:?}");
+            all.extend(r.body["messages"].as_array().cloned().unwrap_or_default());
+        }
+        all.sort_by(|a, b| a["at"].as_str().cmp(&b["at"].as_str()));
+        all
     }
 
     /// Every delivery record of a notice, following the cursor.
@@ -273,6 +396,24 @@ impl TestApp {
             match r.body["next_cursor"].as_i64() {
                 Some(c) => cursor = format!("&cursor={c}"),
                 None => return out,
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    /// Stops the processes before the cluster resources go: a worker still
+    /// running would re-declare the queues that the cleanup deletes.
+    fn drop(&mut self) {
+        let mut children: Vec<&mut Child> = vec![&mut self.child];
+        children.extend(self.workers.iter_mut().map(|(c, _)| c));
+        for c in &mut children {
+            let _ = c.start_kill();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for c in children {
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
     }
