@@ -55,6 +55,10 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Publish every unfinished delivery again (after a broker lost its
+    /// data). Duplicated jobs are harmless: already-sent deliveries are
+    /// skipped by the workers.
+    Requeue,
     /// Issue a new admin token, replacing the one generated at first start.
     AdminToken,
 }
@@ -145,6 +149,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             tocsin::app::open_store(&config, true).await?;
             println!("migrations applied");
+        }
+        Command::Requeue => {
+            let core = tocsin::app::Core::build(config, false).await?;
+            let n = core
+                .dispatcher
+                .enqueue(tocsin::store::ToQueue::AllUnfinished)
+                .await?;
+            println!("{n} unfinished deliveries published");
         }
         Command::AdminToken => {
             let store = tocsin::app::open_store(&config, config.migrate_on_start).await?;

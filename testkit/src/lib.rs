@@ -22,10 +22,12 @@ mod apns;
 mod control;
 mod fcm;
 pub mod keys;
+mod providers;
 mod smtp;
 mod twilio;
 
 pub use apns::{ApnsMock, ApnsRequest};
 pub use fcm::FcmMock;
+pub use providers::Providers;
 pub use smtp::{ReceivedMail, SmtpSink};
 pub use twilio::{TwilioMock, TwilioRequest, signature as twilio_signature};
