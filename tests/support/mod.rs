@@ -461,4 +461,5 @@ pub fn notice_body(kind: &str, area: Value) -> Value {
     })
 }
 
+#[allow(unused_imports)] // not every test binary uses the mocks
 pub use tocsin_testkit::Providers;
