@@ -11,6 +11,10 @@ use figment::value::{Dict, Value};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+mod policy;
+
+pub use policy::{ChannelRate, PolicyConfig, RatesConfig};
+
 use tocsin_channels::{
     ApnsConfig, ChannelKind, FcmConfig, Secret, SmtpConfig, TwilioSmsConfig, TwilioVoiceConfig,
 };
@@ -47,6 +51,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub simulated: SimulatedConfig,
     pub channels: ChannelsConfig,
+    pub rates: RatesConfig,
+    pub policy: PolicyConfig,
 }
 
 impl Default for Config {
@@ -67,6 +73,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             simulated: SimulatedConfig::default(),
             channels: ChannelsConfig::default(),
+            rates: RatesConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -379,6 +387,8 @@ impl Config {
         if self.amqp.prefetch == 0 || self.amqp.prefix.is_empty() {
             return invalid("amqp.prefetch must be at least 1 and amqp.prefix not empty".into());
         }
+        self.rates.validate().map_err(ConfigError::Invalid)?;
+        self.policy.validate().map_err(ConfigError::Invalid)?;
         if self.simulated.outbox_capacity == 0 {
             return invalid("simulated.outbox_capacity must be at least 1".into());
         }

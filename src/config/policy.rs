@@ -1,0 +1,122 @@
+//! Delivery policy settings: per-provider rates and prices (`[rates.*]`)
+//! and the rules of who gets what when (`[policy]`: retries, quiet hours,
+//! caps, fallback cascades).
+
+use serde::Deserialize;
+use tocsin_channels::ChannelKind;
+
+use crate::domain::quiet::QuietHours;
+
+/// One provider account's limits and prices. Absent limits mean "as fast
+/// as the provider answers" (bounded by `dispatch.concurrency`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelRate {
+    /// Sustained messages (calls) per second across the whole cluster.
+    pub per_second: Option<f64>,
+    /// Messages that may go at once after an idle spell; defaults to one
+    /// second's worth.
+    pub burst: Option<u32>,
+    /// Provider calls in flight at once (a voice gateway's concurrent
+    /// calls); defaults to `dispatch.concurrency`.
+    pub max_in_flight: Option<usize>,
+    /// Price per SMS segment, per started voice minute, or per message
+    /// (push, email), in `policy.currency`.
+    pub price: Option<f64>,
+}
+
+impl ChannelRate {
+    pub fn burst(&self) -> u32 {
+        self.burst
+            .unwrap_or_else(|| self.per_second.map_or(1, |r| r.ceil().max(1.0) as u32))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RatesConfig {
+    pub fcm: ChannelRate,
+    pub apns: ChannelRate,
+    pub sms: ChannelRate,
+    pub email: ChannelRate,
+    pub voice: ChannelRate,
+}
+
+impl RatesConfig {
+    pub fn get(&self, kind: ChannelKind) -> &ChannelRate {
+        match kind {
+            ChannelKind::Fcm => &self.fcm,
+            ChannelKind::Apns => &self.apns,
+            ChannelKind::Sms => &self.sms,
+            ChannelKind::Email => &self.email,
+            ChannelKind::Voice => &self.voice,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        for kind in ChannelKind::ALL {
+            let r = self.get(kind);
+            if let Some(rate) = r.per_second
+                && !(rate.is_finite() && rate > 0.0)
+            {
+                return Err(format!("rates.{kind}.per_second must be a positive number"));
+            }
+            if r.burst == Some(0) || r.max_in_flight == Some(0) {
+                return Err(format!(
+                    "rates.{kind}.burst and max_in_flight must be at least 1"
+                ));
+            }
+            if let Some(p) = r.price
+                && !(p.is_finite() && p >= 0.0)
+            {
+                return Err(format!("rates.{kind}.price must be zero or more"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// ISO 4217 code of every price in `[rates.*]`.
+    pub currency: String,
+    /// A delivery that has not gone out this many seconds after it was
+    /// written fails instead of retrying further.
+    pub retry_deadline_secs: u64,
+    /// Quiet hours for residents who set none, in their own time zone
+    /// (the city's when they set none). Routine notices wait until the end.
+    pub quiet_hours: Option<QuietHours>,
+    /// Planned (informational) messages per resident per local day;
+    /// more are suppressed. Emergency notices are never capped.
+    pub daily_cap: Option<u32>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            currency: "UAH".to_owned(),
+            retry_deadline_secs: 6 * 3600,
+            quiet_hours: None,
+            daily_cap: None,
+        }
+    }
+}
+
+impl PolicyConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let c = &self.currency;
+        if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(format!(
+                "policy.currency \"{c}\" must be an ISO 4217 code such as \"UAH\""
+            ));
+        }
+        if self.retry_deadline_secs == 0 {
+            return Err("policy.retry_deadline_secs must be at least 1".into());
+        }
+        if self.daily_cap == Some(0) {
+            return Err("policy.daily_cap must be at least 1 (leave it out for no cap)".into());
+        }
+        Ok(())
+    }
+}
