@@ -171,7 +171,7 @@ impl Core {
             Arc::clone(&channels),
             Arc::clone(&renderer),
             Arc::clone(&links),
-            config.dispatch.clone(),
+            &config,
             instance,
         ));
         Ok(Self {

@@ -105,7 +105,7 @@ async fn notice_reaches_its_area_in_each_language_then_updates_and_closes(backen
         .post(
             &format!("/api/v1/notices/{id}/update"),
             &json!({
-            "message": "Ремонт продовжено до 18:00", "expected_end": "2026-11-23T18:00:00+02:00"}),
+            "message": "Ремонт продовжено до 18:00", "expected_end": "2036-11-23T18:00:00+02:00"}),
         )
         .await;
     assert_eq!(r.status, 200, "{r:?}");
@@ -136,7 +136,7 @@ async fn notice_reaches_its_area_in_each_language_then_updates_and_closes(backen
         "{to_marek:?}"
     );
     assert!(
-        to_marek[1].ends_with("Przewidywane zakończenie: 23.11.2026 18:00."),
+        to_marek[1].ends_with("Przewidywane zakończenie: 23.11.2036 18:00."),
         "{to_marek:?}"
     );
     assert!(

@@ -124,6 +124,7 @@ pub async fn create(
         cause,
         starts_at,
         expected_end,
+        expires_at: None,
         area: plan.area,
         zones: plan.named_zones,
     };

@@ -7,6 +7,8 @@
 //! first, claims the deliveries, renders and sends them with bounded
 //! concurrency, and records the outcomes through the batching writer.
 
+mod limiter;
+mod retry;
 mod worker;
 mod writer;
 
@@ -18,7 +20,9 @@ use tocsin_channels::ChannelKind;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::DispatchConfig;
+use crate::config::{Config, DispatchConfig};
+use limiter::Limiter;
+use retry::RetryPolicy;
 use crate::domain::{DeliveryId, EventId, Lane};
 use crate::links::Links;
 use crate::providers::ChannelSet;
@@ -46,6 +50,9 @@ pub struct Dispatcher {
     renderer: Arc<Renderer>,
     links: Arc<Links>,
     config: DispatchConfig,
+    retry: RetryPolicy,
+    /// One per channel: the provider account's pace, shared by every lane.
+    limiters: BTreeMap<ChannelKind, Arc<Limiter>>,
     /// Prefix of idempotency keys, unique per installation: two
     /// installations sharing one provider account (staging and production)
     /// must never suppress each other's messages.
@@ -80,16 +87,38 @@ impl Dispatcher {
         channels: Arc<ChannelSet>,
         renderer: Arc<Renderer>,
         links: Arc<Links>,
-        config: DispatchConfig,
+        config: &Config,
         instance: String,
     ) -> Self {
+        // With a broker, workers in several processes may send through one
+        // provider account, so the pace is kept in the shared database.
+        let shared = queue.durable().then(|| Arc::clone(&store));
+        let limiters = ChannelKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let limiter = Limiter::new(
+                    kind,
+                    config.rates.get(kind),
+                    config.dispatch.concurrency,
+                    shared.clone(),
+                );
+                (kind, Arc::new(limiter))
+            })
+            .collect();
+        let retry = RetryPolicy {
+            base: Duration::from_secs(config.dispatch.retry_base_secs),
+            max_attempts: i64::from(config.dispatch.max_attempts),
+            deadline: Duration::from_secs(config.policy.retry_deadline_secs),
+        };
         Self {
             store,
             queue,
             channels,
             renderer,
             links,
-            config,
+            config: config.dispatch.clone(),
+            retry,
+            limiters,
             instance,
             enqueueing: AtomicUsize::new(0),
         }
@@ -198,7 +227,8 @@ impl Dispatcher {
         let workers = ChannelKind::ALL
             .into_iter()
             .map(|channel| {
-                let worker = worker::Worker::new(Arc::clone(self), writer.clone(), channel);
+                let limiter = Arc::clone(&self.limiters[&channel]);
+                let worker = worker::Worker::new(Arc::clone(self), writer.clone(), channel, limiter);
                 tokio::spawn(worker.run(shutdown.clone()))
             })
             .collect();

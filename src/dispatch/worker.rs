@@ -1,7 +1,8 @@
 //! One worker per channel: take a job, claim its deliveries, render and
-//! send them with bounded concurrency, record the outcomes, acknowledge
+//! send them within the provider's limits, record the outcomes, acknowledge
 //! the job. A worker never gives up on an error: what it cannot finish
-//! stays unfinished in the store and is re-queued.
+//! stays unfinished in the store and is re-queued. A job of a lower lane
+//! gives its unsent rest back as soon as a higher lane has work.
 
 use chrono::Utc;
 use futures::StreamExt;
@@ -12,8 +13,10 @@ use std::time::{Duration, Instant};
 use tocsin_channels::{Address, ChannelKind, OutboundMessage, SendError};
 use tokio_util::sync::CancellationToken;
 
+use super::limiter::{Limiter, Refusal};
+use super::retry::{self, Failure, Next};
 use super::{Dispatcher, OutcomeWriter};
-use crate::domain::{DeliveryId, EventId, EventKind, Lane, NoticeKind};
+use crate::domain::{DeliveryId, EventId, Lane, NoticeKind};
 use crate::metrics;
 use crate::queue::Job;
 use crate::render::MessageInput;
@@ -22,8 +25,6 @@ use crate::store::{ClaimedDelivery, Notice, NoticeEvent, Outcome, OutcomeKind};
 /// How long a worker reuses a notice it has read; an update to the notice
 /// is a new event anyway, so this only bounds staleness of the old one.
 const CONTEXT_TTL: Duration = Duration::from_secs(10);
-/// Longest backoff between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Longest pause of a worker whose jobs keep failing.
 const MAX_PAUSE: Duration = Duration::from_secs(30);
 
@@ -34,7 +35,17 @@ pub(super) struct Worker {
     dispatcher: Arc<Dispatcher>,
     writer: OutcomeWriter,
     channel: ChannelKind,
+    limiter: Arc<Limiter>,
     contexts: HashMap<EventId, (Instant, Context)>,
+}
+
+/// What became of one delivery of a job.
+enum Done {
+    Recorded { retry_in: Option<Duration> },
+    /// Given back unsent for a higher lane; recorded as `queued`.
+    Yielded,
+    /// Not recorded (or not attempted after a failed record).
+    Unrecorded,
 }
 
 impl Worker {
@@ -42,11 +53,13 @@ impl Worker {
         dispatcher: Arc<Dispatcher>,
         writer: OutcomeWriter,
         channel: ChannelKind,
+        limiter: Arc<Limiter>,
     ) -> Self {
         Self {
             dispatcher,
             writer,
             channel,
+            limiter,
             contexts: HashMap::new(),
         }
     }
@@ -110,44 +123,109 @@ impl Worker {
         // message is sent once later instead of twice.
         let abandon = AtomicBool::new(false);
         let abandon = &abandon;
+        let lane = job.lane;
         // Each outcome is recorded as soon as its send returns (the writer
         // merges concurrent ones into one transaction), so a crash can only
         // repeat the sends whose answer arrived in the last few milliseconds,
         // not the whole batch.
-        let results: Vec<(DeliveryId, bool, Option<Duration>)> = futures::stream::iter(work)
+        let results: Vec<(DeliveryId, Done)> = futures::stream::iter(work)
             .map(|(d, ctx)| async move {
+                let id = d.id;
                 if abandon.load(Ordering::Relaxed) {
-                    return (d.id, false, None);
+                    return (id, Done::Unrecorded);
                 }
-                let (outcome, retry_in) = this.deliver(d, &ctx).await;
-                let id = outcome.delivery;
-                let recorded = this.writer.write(vec![outcome]).await;
-                if !recorded {
+                let (outcome, done) = match this.attempt(d, &ctx, lane).await {
+                    Some((outcome, retry_in)) => (outcome, Done::Recorded { retry_in }),
+                    None => (this.yielded(id), Done::Yielded),
+                };
+                if !this.writer.write(vec![outcome]).await {
                     abandon.store(true, Ordering::Relaxed);
+                    return (id, Done::Unrecorded);
                 }
-                (id, recorded, retry_in)
+                (id, done)
             })
-            .buffer_unordered(self.dispatcher.config.concurrency)
+            .buffer_unordered(self.limiter.max_in_flight())
             .collect()
             .await;
+        self.settle(lane, results).await
+    }
+
+    /// Schedules retries and re-publishes what was given back; returns
+    /// whether the job may be acknowledged.
+    async fn settle(&self, lane: Lane, results: Vec<(DeliveryId, Done)>) -> bool {
         let mut retries: HashMap<Duration, Vec<DeliveryId>> = HashMap::new();
+        let mut yielded = Vec::new();
         let mut all_recorded = true;
-        for (id, recorded, retry_in) in results {
-            if !recorded {
-                tracing::warn!(channel = %self.channel, delivery = %id, "outcome not recorded or not sent; the job goes back to the queue");
-                all_recorded = false;
-                continue;
-            }
-            if let Some(delay) = retry_in {
-                retries.entry(delay).or_default().push(id);
+        for (id, done) in results {
+            match done {
+                Done::Unrecorded => {
+                    tracing::warn!(channel = %self.channel, delivery = %id, "outcome not recorded or not sent; the job goes back to the queue");
+                    all_recorded = false;
+                }
+                Done::Recorded { retry_in: Some(d) } => retries.entry(d).or_default().push(id),
+                Done::Recorded { retry_in: None } => {}
+                Done::Yielded => yielded.push(id),
             }
         }
         for (delay, ids) in retries {
             // A retry the queue did not take would be lost once this job is
             // acknowledged: give the job back instead.
-            all_recorded &= self.schedule_retry(job.lane, ids, delay).await;
+            all_recorded &= self.schedule_retry(lane, ids, delay).await;
+        }
+        if !yielded.is_empty() {
+            tracing::debug!(channel = %self.channel, lane = lane.as_str(), deliveries = yielded.len(), "gave way to a higher lane");
+            let rest = Job {
+                channel: self.channel,
+                lane,
+                deliveries: yielded,
+            };
+            if let Err(e) = self.dispatcher.queue.publish(vec![rest]).await {
+                tracing::error!(channel = %self.channel, error = %e, "re-publishing a preempted job failed; the job goes back to the queue");
+                all_recorded = false;
+            }
         }
         all_recorded
+    }
+
+    fn yielded(&self, id: DeliveryId) -> Outcome {
+        Outcome {
+            delivery: id,
+            contact: None,
+            at: Utc::now(),
+            kind: OutcomeKind::Yielded,
+        }
+    }
+
+    /// Checks expiry, waits for the provider's pace and sends. `None` when
+    /// a higher lane took the slot.
+    async fn attempt(
+        &self,
+        d: ClaimedDelivery,
+        ctx: &(Notice, NoticeEvent),
+        lane: Lane,
+    ) -> Option<(Outcome, Option<Duration>)> {
+        let now = Utc::now();
+        if let Some(end) = retry::expiry(&ctx.0, &ctx.1)
+            && end <= now
+        {
+            let kind = OutcomeKind::Expired {
+                reason: "the notice ended before the message could go out".to_owned(),
+            };
+            return Some((self.finish(&d, kind), None));
+        }
+        let queue = &self.dispatcher.queue;
+        let channel = self.channel;
+        let permit = match self
+            .limiter
+            .acquire(|| queue.waiting_above(channel, lane))
+            .await
+        {
+            Ok(p) => p,
+            Err(Refusal::Preempted) => return None,
+        };
+        let result = self.deliver(d, ctx).await;
+        drop(permit);
+        Some(result)
     }
 
     async fn context(&mut self, event: EventId) -> Option<Context> {
@@ -182,15 +260,9 @@ impl Worker {
         d: ClaimedDelivery,
         ctx: &(Notice, NoticeEvent),
     ) -> (Outcome, Option<Duration>) {
-        let outcome = |kind| Outcome {
-            delivery: d.id,
-            contact: d.contact_id,
-            at: Utc::now(),
-            kind,
-        };
         let msg = match self.message(&d, ctx) {
             Ok(m) => m,
-            Err(kind) => return (outcome(kind), None),
+            Err(kind) => return (self.finish(&d, kind), None),
         };
         let channel = self.dispatcher.channels.get(d.channel);
         let timeout = Duration::from_secs(self.dispatcher.config.send_timeout_secs);
@@ -204,7 +276,6 @@ impl Worker {
                 retry_after: None,
             }),
         };
-        let max = i64::from(self.dispatcher.config.max_attempts);
         let kind = match result {
             Ok(r) if r.delivered => OutcomeKind::Delivered {
                 provider_id: r.provider_id,
@@ -212,36 +283,60 @@ impl Worker {
             Ok(r) => OutcomeKind::Sent {
                 provider_id: r.provider_id,
             },
-            Err(SendError::Retryable { reason, .. }) if d.attempts >= max => OutcomeKind::Failed {
-                reason: format!("gave up after {max} attempts: {reason}"),
-            },
             Err(SendError::Retryable {
                 reason,
                 retry_after,
             }) => {
-                let delay = self
-                    .backoff(d.attempts)
-                    .max(retry_after.unwrap_or_default());
-                return (
-                    outcome(OutcomeKind::Retry { reason }),
-                    Some(delay.min(MAX_BACKOFF)),
-                );
+                if let Some(wait) = retry_after {
+                    // The provider is saying "too fast" (or "down until"):
+                    // that holds for every message, not only this one.
+                    self.limiter.pause(wait).await;
+                }
+                return self.after_failure(&d, ctx, reason, retry_after);
             }
             Err(SendError::Permanent { reason }) => OutcomeKind::Failed { reason },
             Err(SendError::InvalidAddress { reason }) => OutcomeKind::InvalidAddress { reason },
         };
-        metrics::outcome(d.channel, kind.target().as_str());
-        (outcome(kind), None)
+        (self.finish(&d, kind), None)
     }
 
-    /// Exponential: base, 2×base, 4×base … capped.
-    fn backoff(&self, attempts: i64) -> Duration {
-        let base = Duration::from_secs(self.dispatcher.config.retry_base_secs);
-        let exp = u32::try_from(attempts.saturating_sub(1))
-            .unwrap_or(u32::MAX)
-            .min(16);
-        base.saturating_mul(2u32.saturating_pow(exp))
-            .min(MAX_BACKOFF)
+    fn after_failure(
+        &self,
+        d: &ClaimedDelivery,
+        ctx: &(Notice, NoticeEvent),
+        reason: String,
+        retry_after: Option<Duration>,
+    ) -> (Outcome, Option<Duration>) {
+        let failure = Failure {
+            reason: &reason,
+            attempts: d.attempts,
+            created_at: d.created_at,
+            expires_at: retry::expiry(&ctx.0, &ctx.1),
+            retry_after,
+        };
+        match self.dispatcher.retry.after(&failure, Utc::now(), retry::jitter()) {
+            Next::RetryIn(delay) => {
+                let kind = OutcomeKind::Retry { reason };
+                (self.outcome(d, kind), Some(delay))
+            }
+            Next::Fail(reason) => (self.finish(d, OutcomeKind::Failed { reason }), None),
+            Next::Expire(reason) => (self.finish(d, OutcomeKind::Expired { reason }), None),
+        }
+    }
+
+    fn outcome(&self, d: &ClaimedDelivery, kind: OutcomeKind) -> Outcome {
+        Outcome {
+            delivery: d.id,
+            contact: d.contact_id,
+            at: Utc::now(),
+            kind,
+        }
+    }
+
+    /// A final outcome, counted in the metrics.
+    fn finish(&self, d: &ClaimedDelivery, kind: OutcomeKind) -> Outcome {
+        metrics::outcome(d.channel, kind.target().as_str());
+        self.outcome(d, kind)
     }
 
     fn message(
@@ -273,10 +368,7 @@ impl Worker {
             })?;
         // A message about works that are over is noise; a closing message
         // has no end of relevance.
-        let expires_at = match event.kind {
-            EventKind::Closed => None,
-            _ => event.expected_end.filter(|end| *end > Utc::now()),
-        };
+        let expires_at = retry::expiry(notice, event).filter(|end| *end > Utc::now());
         let simulated = self.dispatcher.channels.get(d.channel).simulated();
         Ok(OutboundMessage {
             delivery_id: d.id.0,

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod delivery;
 pub mod ids;
 pub mod notice;
+pub mod pace;
 pub mod quiet;
 pub mod resident;
 pub mod text;

@@ -523,6 +523,19 @@ impl Queue for AmqpQueue {
         true
     }
 
+    /// The consumer side's per-lane buffers hold what the broker already
+    /// delivered to this process (up to the prefetch).
+    fn waiting_above(&self, channel: ChannelKind, lane: Lane) -> bool {
+        let senders = &self.side(channel).senders;
+        Lane::ALL
+            .into_iter()
+            .take_while(|l| *l < lane)
+            .any(|l| {
+                let s = &senders[l as usize];
+                s.capacity() < s.max_capacity()
+            })
+    }
+
     async fn depth(&self, channel: ChannelKind) -> [usize; 3] {
         let Ok(ch) = self.publisher_channel().await else {
             return [0; 3];

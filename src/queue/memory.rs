@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,7 +21,7 @@ struct Lanes {
     /// A tokio mutex because a consumer holds it across the await of
     /// `recv`; several workers of one channel take turns.
     receivers: Mutex<[mpsc::UnboundedReceiver<Job>; 3]>,
-    depth: [AtomicUsize; 3],
+    depth: [Arc<AtomicUsize>; 3],
 }
 
 impl Lanes {
@@ -93,10 +94,15 @@ impl Queue for MemoryQueue {
         let lanes = self.lanes(job.channel);
         let lane = job.lane as usize;
         let sender = lanes.senders[lane].clone();
-        lanes.depth[lane].fetch_add(1, Ordering::Relaxed);
+        let depth = Arc::clone(&lanes.depth[lane]);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let _ = sender.send(job);
+            // Counted only once it is ready: a retry waiting out its
+            // backoff must not make lower lanes give way.
+            depth.fetch_add(1, Ordering::Relaxed);
+            if sender.send(job).is_err() {
+                depth.fetch_sub(1, Ordering::Relaxed);
+            }
         });
         Ok(())
     }
@@ -145,6 +151,14 @@ impl Queue for MemoryQueue {
         false
     }
 
+    fn waiting_above(&self, channel: ChannelKind, lane: Lane) -> bool {
+        let d = &self.lanes(channel).depth;
+        Lane::ALL
+            .into_iter()
+            .take_while(|l| *l < lane)
+            .any(|l| d[l as usize].load(Ordering::Relaxed) > 0)
+    }
+
     async fn depth(&self, channel: ChannelKind) -> [usize; 3] {
         let d = &self.lanes(channel).depth;
         Lane::ALL.map(|l| d[l as usize].load(Ordering::Relaxed))
@@ -182,6 +196,21 @@ mod tests {
         }
         assert_eq!(order, vec![4, 3, 1, 2]);
         assert_eq!(q.depth(ChannelKind::Sms).await, [0, 0, 0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_ready_jobs_of_higher_lanes_make_a_lane_give_way() {
+        let q = MemoryQueue::new();
+        assert!(!q.waiting_above(ChannelKind::Sms, Lane::Routine));
+        q.publish_after(job(Lane::Urgent, 1), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(!q.waiting_above(ChannelKind::Sms, Lane::Routine));
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(q.waiting_above(ChannelKind::Sms, Lane::Routine));
+        assert!(q.waiting_above(ChannelKind::Sms, Lane::Normal));
+        assert!(!q.waiting_above(ChannelKind::Sms, Lane::Urgent));
+        assert!(!q.waiting_above(ChannelKind::Email, Lane::Routine));
     }
 
     #[tokio::test(start_paused = true)]

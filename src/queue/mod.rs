@@ -67,6 +67,12 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
     /// Whether jobs survive a restart of this process.
     fn durable(&self) -> bool;
 
+    /// Whether a lane above `lane` has a job ready for `channel`. A worker
+    /// sending a lower lane's job checks this before each message and
+    /// gives the rest of its job back, so urgent work never waits for a
+    /// routine batch to finish.
+    fn waiting_above(&self, channel: ChannelKind, lane: Lane) -> bool;
+
     /// Jobs waiting per lane for one channel (for metrics).
     async fn depth(&self, channel: ChannelKind) -> [usize; 3];
 

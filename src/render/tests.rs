@@ -22,6 +22,7 @@ fn notice(kind: NoticeKind, cause: Option<&str>, end: bool) -> Notice {
         created_at: start,
         updated_at: start,
         closed_at: None,
+        expires_at: None,
     }
 }
 

@@ -16,9 +16,12 @@ use async_trait::async_trait;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+use tocsin_channels::ChannelKind;
 use tocsin_zones::GeoPoint;
 
 use crate::domain::auth::{Principal, TokenHash};
+use crate::domain::pace::Pace;
 use crate::domain::{DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId};
 pub use model::*;
 
@@ -173,4 +176,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         notice: NoticeId,
         filter: &DeliveryFilter,
     ) -> StoreResult<Vec<DeliveryRecord>>;
+
+    // Provider pace shared by every worker (cluster mode).
+    /// Reserves the channel's next send slot; returns how long to wait for
+    /// it, measured on the database's clock.
+    async fn reserve_rate_slot(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration>;
+    /// Holds every slot of the channel for `retry_after` from now.
+    async fn pause_rate(
+        &self,
+        channel: ChannelKind,
+        pace: Pace,
+        retry_after: Duration,
+    ) -> StoreResult<()>;
 }

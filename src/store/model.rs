@@ -82,6 +82,8 @@ pub struct NewNotice {
     pub cause: Option<Text<1000>>,
     pub starts_at: DateTime<Utc>,
     pub expected_end: Option<DateTime<Utc>>,
+    /// Unsent deliveries expire at this instant (default: `expected_end`).
+    pub expires_at: Option<DateTime<Utc>>,
     pub area: Area,
     pub zones: Vec<ZoneId>,
 }
@@ -104,6 +106,7 @@ pub struct Notice {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Notice {
@@ -165,6 +168,8 @@ pub struct ClaimedDelivery {
     pub language: Language,
     /// Including the current one.
     pub attempts: i64,
+    /// When the delivery was written (the retry deadline counts from here).
+    pub created_at: DateTime<Utc>,
 }
 
 /// What happened when a worker tried to send.
@@ -186,6 +191,13 @@ pub enum OutcomeKind {
     InvalidAddress {
         reason: String,
     },
+    /// The notice ended before the message could go out.
+    Expired {
+        reason: String,
+    },
+    /// Not sent: a higher lane needed the provider. Back to `queued`, and
+    /// the attempt it was claimed for does not count.
+    Yielded,
 }
 
 impl OutcomeKind {
@@ -194,9 +206,16 @@ impl OutcomeKind {
         match self {
             Self::Sent { .. } => DeliveryState::Sent,
             Self::Delivered { .. } => DeliveryState::Delivered,
-            Self::Retry { .. } => DeliveryState::Queued,
+            Self::Retry { .. } | Self::Yielded => DeliveryState::Queued,
             Self::Failed { .. } | Self::InvalidAddress { .. } => DeliveryState::Failed,
+            Self::Expired { .. } => DeliveryState::Expired,
         }
+    }
+
+    /// Attempts given back: 1 for a delivery that was claimed but never
+    /// offered to the provider.
+    pub fn refund(&self) -> i64 {
+        i64::from(matches!(self, Self::Yielded))
     }
 
     pub fn provider_id(&self) -> Option<&str> {
@@ -208,9 +227,10 @@ impl OutcomeKind {
 
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Self::Retry { reason } | Self::Failed { reason } | Self::InvalidAddress { reason } => {
-                Some(reason)
-            }
+            Self::Retry { reason }
+            | Self::Failed { reason }
+            | Self::InvalidAddress { reason }
+            | Self::Expired { reason } => Some(reason),
             _ => None,
         }
     }

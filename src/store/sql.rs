@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::StoreError;
 use crate::domain::DeliveryState::{self, *};
+use crate::domain::EventKind;
 
 /// Times are stored as Unix epoch milliseconds in both backends.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -42,7 +43,7 @@ pub(crate) fn state_list(states: &[DeliveryState]) -> String {
 /// current state, built from the state machine so it never drifts from it.
 /// `v` is the batch of outcomes (`id, next, provider_id, error, at`).
 pub(crate) fn outcome_transition_sql() -> String {
-    [Sent, Delivered, Queued, Failed]
+    [Sent, Delivered, Queued, Failed, Expired]
         .iter()
         .map(|next| {
             let from = state_list(&DeliveryState::predecessors(*next));
@@ -65,6 +66,7 @@ pub(crate) fn outcome_assignments() -> String {
     format!(
         "state = CASE WHEN {applies} THEN v.next ELSE deliveries.state END,
          error = CASE WHEN {applies} THEN COALESCE(v.error, deliveries.error) ELSE deliveries.error END,
+         yields = CASE WHEN {applies} THEN deliveries.yields + v.refund ELSE deliveries.yields END,
          provider_id = COALESCE(deliveries.provider_id, v.provider_id),
          sent_at = CASE WHEN v.next IN ('sent', 'delivered') THEN COALESCE(deliveries.sent_at, v.at) ELSE deliveries.sent_at END,
          delivered_at = CASE WHEN v.next = 'delivered' THEN COALESCE(deliveries.delivered_at, v.at) ELSE deliveries.delivered_at END,
@@ -74,6 +76,15 @@ pub(crate) fn outcome_assignments() -> String {
 
 /// The `SET` fragment that stamps the time of a state reached through
 /// `report`, with `$t` the placeholder of the current time.
+/// Why an event's unsent deliveries stopped when a later event of the
+/// same notice was published: the later message replaces them.
+pub(crate) fn superseded_reason(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Closed => "not sent: the notice was closed first",
+        _ => "not sent: superseded by a later update of the notice",
+    }
+}
+
 pub(crate) fn report_stamp(next: DeliveryState, t: &str) -> String {
     match next {
         Sent => format!(", sent_at = COALESCE(sent_at, {t})"),

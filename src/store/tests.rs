@@ -62,6 +62,8 @@ macro_rules! both {
     )*};
 }
 
+mod policy;
+
 both!(
     fan_out_respects_categories_and_claims_are_idempotent,
     a_receipt_that_overtakes_the_record_is_not_undone,
@@ -105,6 +107,7 @@ pub(super) fn notice() -> NewNotice {
         cause: None,
         starts_at: Utc::now(),
         expected_end: None,
+        expires_at: None,
         area: Area::new(
             vec![],
             vec![Circle::new(centre, 500.0, &Limits::default()).unwrap()],

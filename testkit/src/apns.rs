@@ -136,8 +136,8 @@ async fn push(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    state.control.count_request();
-    match check(&state, &device_token, version, &headers, &body) {
+    let arrival = state.control.count_request();
+    match check(&state, arrival, &device_token, version, &headers, &body) {
         Ok(request) => {
             let apns_id = request
                 .apns_id
@@ -159,12 +159,13 @@ async fn push(
 
 fn check(
     state: &ApnsState,
+    arrival: usize,
     device_token: &str,
     version: Version,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<ApnsRequest, Box<Response>> {
-    if let Some(failure) = state.control.take_failure() {
+    if let Some(failure) = state.control.take_failure(arrival) {
         let status =
             StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let reason = match status.as_u16() {

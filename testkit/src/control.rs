@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
@@ -26,6 +26,17 @@ pub(crate) struct Control {
     failures: Mutex<VecDeque<PlannedFailure>>,
     accepted: watch::Sender<usize>,
     requests: Mutex<usize>,
+    /// When each request arrived and the planned failure status it got,
+    /// so rate tests can count requests per time window.
+    arrivals: Mutex<Vec<Arrival>>,
+}
+
+/// One request as the mock saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    pub at: Instant,
+    /// The status of a planned failure, `None` when it was processed.
+    pub refused: Option<u16>,
 }
 
 impl Control {
@@ -35,6 +46,7 @@ impl Control {
             failures: Mutex::new(VecDeque::new()),
             accepted: watch::Sender::new(0),
             requests: Mutex::new(0),
+            arrivals: Mutex::new(Vec::new()),
         }
     }
 
@@ -62,13 +74,32 @@ impl Control {
         lock(&self.failures).extend(std::iter::repeat_n(failure, count));
     }
 
-    /// Consumes one planned failure, if any are left.
-    pub fn take_failure(&self) -> Option<PlannedFailure> {
-        lock(&self.failures).pop_front()
+    /// Consumes one planned failure, if any are left, for the request
+    /// `count_request` numbered `arrival`.
+    pub fn take_failure(&self, arrival: usize) -> Option<PlannedFailure> {
+        let failure = lock(&self.failures).pop_front();
+        if let Some(f) = failure
+            && let Some(a) = lock(&self.arrivals).get_mut(arrival)
+        {
+            a.refused = Some(f.status);
+        }
+        failure
     }
 
-    pub fn count_request(&self) {
+    /// Called first by every handler: counts and timestamps the request;
+    /// returns its number for `take_failure`.
+    pub fn count_request(&self) -> usize {
         *lock(&self.requests) += 1;
+        let mut arrivals = lock(&self.arrivals);
+        arrivals.push(Arrival {
+            at: Instant::now(),
+            refused: None,
+        });
+        arrivals.len() - 1
+    }
+
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        lock(&self.arrivals).clone()
     }
 
     pub fn requests(&self) -> usize {

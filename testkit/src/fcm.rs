@@ -156,7 +156,7 @@ struct AssertionClaims {
 }
 
 async fn token(State(state): State<Arc<FcmState>>, headers: HeaderMap, body: Bytes) -> Response {
-    state.control.count_request();
+    let _ = state.control.count_request();
     let oauth_error = |error: &str, description: &str| {
         let body = json!({ "error": error, "error_description": description });
         (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
@@ -206,11 +206,11 @@ async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    state.control.count_request();
+    let arrival = state.control.count_request();
     if action != "messages:send" {
         return fcm_error(StatusCode::NOT_FOUND, "NOT_FOUND", None, "Not found", None);
     }
-    if let Some(failure) = state.control.take_failure() {
+    if let Some(failure) = state.control.take_failure(arrival) {
         let status =
             StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let (grpc, code) = failure_shape(status);

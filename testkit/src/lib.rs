@@ -27,6 +27,7 @@ mod smtp;
 mod twilio;
 
 pub use apns::{ApnsMock, ApnsRequest};
+pub use control::Arrival;
 pub use fcm::FcmMock;
 pub use providers::Providers;
 pub use smtp::{ReceivedMail, SmtpSink};

@@ -245,8 +245,8 @@ async fn session(stream: TcpStream, state: &SinkState) -> std::io::Result<()> {
 }
 
 async fn finish_data(state: &SinkState, txn: Transaction, data: String) -> String {
-    state.control.count_request();
-    if let Some(failure) = state.control.take_failure() {
+    let arrival = state.control.count_request();
+    if let Some(failure) = state.control.take_failure(arrival) {
         state.control.pause().await;
         return format!("{} planned failure\r\n", failure.status);
     }

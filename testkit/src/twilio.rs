@@ -138,6 +138,11 @@ impl TwilioMock {
     }
 
     /// HTTP requests received, rejected and duplicate ones included.
+    /// Every request in arrival order, with its time and planned failure.
+    pub fn arrivals(&self) -> Vec<crate::Arrival> {
+        self.state.control.arrivals()
+    }
+
     pub fn request_count(&self) -> usize {
         self.state.control.requests()
     }
@@ -314,7 +319,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    state.control.count_request();
+    let arrival = state.control.count_request();
     let resource = match resource.as_str() {
         "Messages.json" => Resource::Messages,
         "Calls.json" => Resource::Calls,
@@ -326,7 +331,7 @@ async fn create(
             );
         }
     };
-    if let Some(failure) = state.control.take_failure() {
+    if let Some(failure) = state.control.take_failure(arrival) {
         let status =
             StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let code = if status == StatusCode::TOO_MANY_REQUESTS {

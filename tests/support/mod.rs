@@ -449,14 +449,17 @@ pub fn rect(min_lon: f64, min_lat: f64, max_lon: f64, max_lat: f64) -> Vec<[f64;
     ]
 }
 
+/// Works that started an hour ago and end in two days: relative, because
+/// unsent deliveries of a notice whose end has passed expire.
 pub fn notice_body(kind: &str, area: Value) -> Value {
+    let now = chrono::Utc::now();
     json!({
         "kind": kind,
         "category": "water",
         "title": "Ремонт водогону",
         "cause": "Пошкодження труби",
-        "starts_at": "2026-11-23T08:00:00Z",
-        "expected_end": "2026-11-23T16:00:00Z",
+        "starts_at": (now - chrono::Duration::hours(1)).to_rfc3339(),
+        "expected_end": (now + chrono::Duration::days(2)).to_rfc3339(),
         "area": area,
     })
 }

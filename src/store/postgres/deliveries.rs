@@ -90,7 +90,7 @@ pub(crate) async fn claim_on(
              FROM seen
              WHERE d.id = seen.id AND d.attempts = seen.attempts AND d.state IN ({unfinished})
              RETURNING d.id, d.notice_id, d.event_id, d.contact_id, d.channel, d.address,
-                       d.language, d.attempts
+                       d.language, d.attempts - d.yields AS counted, d.created_at
          )
          SELECT * FROM claimed ORDER BY id"
     ))
@@ -111,6 +111,7 @@ pub(crate) async fn claim_on(
                 address: r.get(5),
                 language: Language::parse(&language).unwrap_or_else(|_| Language::english()),
                 attempts: i64::from(r.get::<i32, _>(7)),
+                created_at: from_ms(r.get(8)),
             })
         })
         .collect()
@@ -250,6 +251,7 @@ impl PgStore {
         let provider_ids: Vec<Option<&str>> = sorted.iter().map(|o| o.kind.provider_id()).collect();
         let errors: Vec<Option<&str>> = sorted.iter().map(|o| o.kind.reason()).collect();
         let at: Vec<i64> = sorted.iter().map(|o| ms(o.at)).collect();
+        let refund: Vec<i64> = sorted.iter().map(|o| o.kind.refund()).collect();
         let mut retired: Vec<(i64, &str)> = sorted
             .iter()
             .filter_map(|o| match (&o.kind, o.contact) {
@@ -260,8 +262,9 @@ impl PgStore {
         retired.sort_by_key(|(c, _)| *c);
         let sql = format!(
             "UPDATE deliveries SET {}
-             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-                  AS v(id, next, provider_id, error, at)
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                         $6::bigint[])
+                  AS v(id, next, provider_id, error, at, refund)
              WHERE deliveries.id = v.id",
             outcome_assignments()
         );
@@ -274,6 +277,7 @@ impl PgStore {
                     .bind(&provider_ids)
                     .bind(&errors)
                     .bind(&at)
+                    .bind(&refund)
                     .execute(&mut *tx)
                     .await?;
             }

@@ -22,6 +22,7 @@
 mod auth;
 mod deliveries;
 mod notices;
+mod rates;
 mod residents;
 mod testing;
 mod zones;
@@ -32,6 +33,9 @@ pub use testing::TempDatabase;
 pub(crate) use deliveries::claim_on;
 
 use async_trait::async_trait;
+use tocsin_channels::ChannelKind;
+
+use crate::domain::pace::Pace;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -75,10 +79,17 @@ fn migrator() -> Migrator {
         Cow::Borrowed(include_str!("../../../migrations/postgres/0001_core.sql")),
         false,
     );
+    let policy = Migration::new(
+        3,
+        Cow::Borrowed("delivery_policy"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!("../../../migrations/postgres/0003_delivery_policy.sql")),
+        false,
+    );
     // `locking` stays on (DEFAULT): sqlx takes a PostgreSQL advisory lock
     // while migrating, so processes starting together migrate one by one.
     Migrator {
-        migrations: Cow::Owned(vec![core]),
+        migrations: Cow::Owned(vec![core, policy]),
         ..Migrator::DEFAULT
     }
 }
@@ -343,5 +354,16 @@ impl Store for PgStore {
         filter: &DeliveryFilter,
     ) -> StoreResult<Vec<DeliveryRecord>> {
         self.deliveries_list(notice, filter).await
+    }
+    async fn reserve_rate_slot(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration> {
+        self.rates_reserve(channel, pace).await
+    }
+    async fn pause_rate(
+        &self,
+        channel: ChannelKind,
+        pace: Pace,
+        retry_after: Duration,
+    ) -> StoreResult<()> {
+        self.rates_pause(channel, pace, retry_after).await
     }
 }

@@ -8,11 +8,11 @@ use super::{FAN_OUT_LOCK, PgStore};
 use crate::domain::{
     CategorySet, EventId, EventKind, Lane, NoticeId, NoticeStatus, OrgId, ResidentId, ZoneId,
 };
-use crate::store::sql::{corrupt, from_ms, ms, opt_from_ms};
+use crate::store::sql::{corrupt, from_ms, ms, opt_from_ms, superseded_reason};
 use crate::store::{NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult};
 
 const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
-     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at";
+     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at";
 
 const EVENT_COLUMNS: &str =
     "id, notice_id, seq, kind, message, expected_end, deliveries, created_at";
@@ -38,6 +38,7 @@ fn notice_from_row(row: &PgRow) -> StoreResult<Notice> {
         created_at: from_ms(row.get(12)),
         updated_at: from_ms(row.get(13)),
         closed_at: opt_from_ms(row.get(14)),
+        expires_at: opt_from_ms(row.get(15)),
     })
 }
 
@@ -145,8 +146,9 @@ impl PgStore {
         let id: i64 = sqlx::query(
             "INSERT INTO notices (organisation_id, kind, category, title, cause, starts_at,
                                   expected_end, status, area, zone_ids, recipients,
-                                  created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, 0, $10, $10) RETURNING id",
+                                  created_at, updated_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, 0, $10, $10, $11)
+             RETURNING id",
         )
         .bind(n.organisation.map(|o| o.0))
         .bind(n.kind.as_str())
@@ -158,6 +160,7 @@ impl PgStore {
         .bind(n.area.to_json().to_string())
         .bind(&zones)
         .bind(now)
+        .bind(n.expires_at.map(ms))
         .fetch_one(&mut *tx)
         .await?
         .get(0);
@@ -228,6 +231,21 @@ impl PgStore {
         .bind(expected_end.map(ms))
         .bind(closing)
         .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        // SKIP LOCKED: a row a worker is claiming right now is being sent
+        // anyway, and waiting for it could deadlock with that claim.
+        sqlx::query(
+            "UPDATE deliveries SET state = 'suppressed', error = $1, updated_at = $2
+             WHERE id IN (SELECT id FROM deliveries
+                          WHERE notice_id = $3 AND event_id <> $4
+                            AND state IN ('pending', 'queued')
+                          FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(superseded_reason(e.kind))
+        .bind(now)
+        .bind(id.0)
+        .bind(event)
         .execute(&mut *tx)
         .await?;
         fan_out(&mut tx, id.0, event, notice.kind.lane(), now).await?;

@@ -146,7 +146,8 @@ impl SqliteStore {
         let rows = sqlx::query(&format!(
             "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?
              WHERE id IN (SELECT value FROM json_each(?)) AND state IN ({unfinished})
-             RETURNING id, notice_id, event_id, contact_id, channel, address, language, attempts"
+             RETURNING id, notice_id, event_id, contact_id, channel, address, language,
+                       attempts - yields, created_at"
         ))
         .bind(ms(Utc::now()))
         .bind(id_array(ids.iter().map(|d| d.0)))
@@ -165,6 +166,7 @@ impl SqliteStore {
                     address: r.get(5),
                     language: Language::parse(&language).unwrap_or_else(|_| Language::english()),
                     attempts: r.get(7),
+                    created_at: from_ms(r.get(8)),
                 })
             })
             .collect()
@@ -178,13 +180,14 @@ impl SqliteStore {
         let mut tx = self.writer.begin().await?;
         for chunk in outcomes.chunks(OUTCOME_CHUNK) {
             let mut q =
-                QueryBuilder::<Sqlite>::new("WITH v(id, next, provider_id, error, at) AS (");
+                QueryBuilder::<Sqlite>::new("WITH v(id, next, provider_id, error, at, refund) AS (");
             q.push_values(chunk, |mut b, o| {
                 b.push_bind(o.delivery.0)
                     .push_bind(o.kind.target().as_str())
                     .push_bind(o.kind.provider_id())
                     .push_bind(o.kind.reason())
-                    .push_bind(ms(o.at));
+                    .push_bind(ms(o.at))
+                    .push_bind(o.kind.refund());
             });
             q.push(format!(
                 ") UPDATE deliveries SET {assignments} FROM v WHERE deliveries.id = v.id"

@@ -13,10 +13,14 @@
 mod auth;
 mod deliveries;
 mod notices;
+mod rates;
 mod residents;
 mod zones;
 
 use async_trait::async_trait;
+use tocsin_channels::ChannelKind;
+
+use crate::domain::pace::Pace;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -45,8 +49,15 @@ fn migrator() -> Migrator {
         Cow::Borrowed(include_str!("../../../migrations/sqlite/0001_core.sql")),
         false,
     );
+    let policy = Migration::new(
+        3,
+        Cow::Borrowed("delivery_policy"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!("../../../migrations/sqlite/0003_delivery_policy.sql")),
+        false,
+    );
     Migrator {
-        migrations: Cow::Owned(vec![core]),
+        migrations: Cow::Owned(vec![core, policy]),
         ..Migrator::DEFAULT
     }
 }
@@ -235,5 +246,16 @@ impl Store for SqliteStore {
         filter: &DeliveryFilter,
     ) -> StoreResult<Vec<DeliveryRecord>> {
         self.deliveries_list(notice, filter).await
+    }
+    async fn reserve_rate_slot(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration> {
+        self.rates_reserve(channel, pace).await
+    }
+    async fn pause_rate(
+        &self,
+        channel: ChannelKind,
+        pace: Pace,
+        retry_after: Duration,
+    ) -> StoreResult<()> {
+        self.rates_pause(channel, pace, retry_after).await
     }
 }

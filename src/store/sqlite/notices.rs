@@ -5,11 +5,12 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms};
+use crate::store::sql::superseded_reason;
 use crate::domain::{EventId, EventKind, Lane, NoticeId, NoticeStatus, OrgId, ResidentId, ZoneId};
 use crate::store::{NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult};
 
 const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
-     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at";
+     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at";
 
 const EVENT_COLUMNS: &str =
     "id, notice_id, seq, kind, message, expected_end, deliveries, created_at";
@@ -35,6 +36,7 @@ fn notice_from_row(row: &SqliteRow) -> StoreResult<Notice> {
         created_at: from_ms(row.get(12)),
         updated_at: from_ms(row.get(13)),
         closed_at: opt_from_ms(row.get(14)),
+        expires_at: opt_from_ms(row.get(15)),
     })
 }
 
@@ -124,8 +126,8 @@ impl SqliteStore {
         let id: i64 = sqlx::query(
             "INSERT INTO notices (organisation_id, kind, category, title, cause, starts_at,
                                   expected_end, status, area, zone_ids, recipients,
-                                  created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, 0, ?, ?) RETURNING id",
+                                  created_at, updated_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, 0, ?, ?, ?) RETURNING id",
         )
         .bind(n.organisation.map(|o| o.0))
         .bind(n.kind.as_str())
@@ -138,6 +140,7 @@ impl SqliteStore {
         .bind(zones)
         .bind(now)
         .bind(now)
+        .bind(n.expires_at.map(ms))
         .fetch_one(&mut *tx)
         .await?
         .get(0);
@@ -198,6 +201,16 @@ impl SqliteStore {
         .bind(expected_end.map(ms))
         .bind(closing)
         .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE deliveries SET state = 'suppressed', error = ?1, updated_at = ?2
+             WHERE notice_id = ?3 AND event_id <> ?4 AND state IN ('pending', 'queued')",
+        )
+        .bind(superseded_reason(e.kind))
+        .bind(now)
+        .bind(id.0)
+        .bind(event)
         .execute(&mut *tx)
         .await?;
         fan_out(&mut tx, id.0, event, notice.kind.lane(), now).await?;

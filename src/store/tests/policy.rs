@@ -1,0 +1,124 @@
+//! Store rules behind the delivery policy, on both backends: the shared
+//! provider pace, expiry and yielded attempts, and later events of a
+//! notice superseding its unsent messages.
+
+use std::time::Duration;
+use tocsin_channels::ChannelKind;
+
+use super::{event_deliveries, notice, numbered, outcome, pg_done, pg_store, sqlite_store, update};
+use crate::domain::pace::Pace;
+use crate::domain::{DeliveryState, EventKind};
+use crate::store::*;
+
+both!(
+    rate_slots_follow_the_pace_and_a_pause_holds_them,
+    a_yielded_claim_does_not_count_as_an_attempt,
+    an_update_supersedes_unsent_messages_of_earlier_events,
+    expiry_and_expired_outcomes_are_recorded,
+);
+
+async fn rate_slots_follow_the_pace_and_a_pause_holds_them(s: &dyn Store) {
+    // 10/s with a burst of 3: three at once, then 100 ms apart.
+    let pace = Pace::new(10.0, 3);
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        waits.push(s.reserve_rate_slot(ChannelKind::Sms, pace).await.unwrap());
+    }
+    let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+    assert!(ms[..3].iter().all(|&w| w < 20), "{ms:?}");
+    // Lower bounds leave room for a slow machine between the calls.
+    assert!((30..=110).contains(&ms[3]), "{ms:?}");
+    assert!((130..=210).contains(&ms[4]), "{ms:?}");
+    // Another channel has its own pace.
+    let other = s.reserve_rate_slot(ChannelKind::Email, pace).await.unwrap();
+    assert!(other < Duration::from_millis(20));
+    // A pause holds every slot until it ends, then resumes at the rate.
+    s.pause_rate(ChannelKind::Email, pace, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let a = s.reserve_rate_slot(ChannelKind::Email, pace).await.unwrap();
+    let b = s.reserve_rate_slot(ChannelKind::Email, pace).await.unwrap();
+    assert!((1_700..=2_000).contains(&a.as_millis()), "{a:?}");
+    assert!(b > a && (1_800..=2_100).contains(&b.as_millis()), "{b:?}");
+}
+
+async fn a_yielded_claim_does_not_count_as_an_attempt(s: &dyn Store) {
+    let ids = s.insert_residents(&[numbered(1)]).await.unwrap();
+    let (_, e) = s.create_notice(&notice(), &ids).await.unwrap();
+    let ids = event_deliveries(s, &e).await;
+    let first = s.claim(&ids).await.unwrap();
+    assert_eq!(first[0].attempts, 1);
+    s.record_outcomes(&[outcome(&first[0], OutcomeKind::Yielded)])
+        .await
+        .unwrap();
+    let d = s.get_delivery(ids[0]).await.unwrap().unwrap();
+    assert_eq!(d.state, DeliveryState::Queued);
+    let second = s.claim(&ids).await.unwrap();
+    assert_eq!(second[0].attempts, 1, "a yielded claim counted");
+}
+
+async fn an_update_supersedes_unsent_messages_of_earlier_events(s: &dyn Store) {
+    let ids = s
+        .insert_residents(&[numbered(1), numbered(2), numbered(3)])
+        .await
+        .unwrap();
+    let (n, published) = s.create_notice(&notice(), &ids).await.unwrap();
+    let first = event_deliveries(s, &published).await;
+    // One sent, one in a worker's hands, one still waiting in the queue.
+    let sent = s.claim(&first[..1]).await.unwrap();
+    s.record_outcomes(&[outcome(&sent[0], OutcomeKind::Sent { provider_id: None })])
+        .await
+        .unwrap();
+    s.claim(&first[1..2]).await.unwrap();
+    s.mark_queued(&first[2..]).await.unwrap();
+
+    let (_, updated) = s
+        .add_event(n.id, &update(EventKind::Updated))
+        .await
+        .unwrap();
+    let states = |ids: Vec<DeliveryId>| async move {
+        let mut out = Vec::new();
+        for id in ids {
+            let d = s.get_delivery(id).await.unwrap().unwrap();
+            out.push((d.state, d.error));
+        }
+        out
+    };
+    let after = states(first.clone()).await;
+    assert_eq!(after[0].0, DeliveryState::Sent);
+    assert_eq!(after[1].0, DeliveryState::Sending, "in flight is not recalled");
+    assert_eq!(after[2].0, DeliveryState::Suppressed);
+    assert!(after[2].1.as_deref().unwrap().contains("superseded"));
+    // The update itself reaches everyone, and closing stops it in turn.
+    let second = event_deliveries(s, &updated).await;
+    assert_eq!(second.len(), 3);
+    s.add_event(n.id, &update(EventKind::Closed)).await.unwrap();
+    for (state, error) in states(second).await {
+        assert_eq!(state, DeliveryState::Suppressed);
+        assert!(error.unwrap().contains("closed"));
+    }
+}
+
+async fn expiry_and_expired_outcomes_are_recorded(s: &dyn Store) {
+    let ids = s.insert_residents(&[numbered(1)]).await.unwrap();
+    let ends = chrono::Utc::now() + chrono::Duration::hours(1);
+    let mut new = notice();
+    new.expires_at = Some(ends);
+    let (n, e) = s.create_notice(&new, &ids).await.unwrap();
+    let stored = s.get_notice(n.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.expires_at.map(|t| t.timestamp_millis()),
+        Some(ends.timestamp_millis())
+    );
+    let ids = event_deliveries(s, &e).await;
+    let claimed = s.claim(&ids).await.unwrap();
+    let reason = "the notice ended".to_owned();
+    s.record_outcomes(&[outcome(&claimed[0], OutcomeKind::Expired { reason })])
+        .await
+        .unwrap();
+    let d = s.get_delivery(ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (d.state, d.error.as_deref()),
+        (DeliveryState::Expired, Some("the notice ended"))
+    );
+}
