@@ -33,6 +33,9 @@ enum Shared {
 pub struct Limiter {
     channel: ChannelKind,
     pace: Option<(Pace, Shared)>,
+    /// One sender at a time asks for a slot, so waiting senders do not all
+    /// poll the pace (in the cluster mode, the database) at every slot.
+    turn: tokio::sync::Mutex<()>,
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
     /// The latest pause this process knows of, checked again after waiting
@@ -67,11 +70,22 @@ impl Limiter {
         Self {
             channel,
             pace,
+            turn: tokio::sync::Mutex::new(()),
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight,
             paused_until: Mutex::new(None),
             epoch: Instant::now(),
         }
+    }
+
+    /// Deliveries to claim at once: about a second's worth for a paced
+    /// channel, so unsent ones wait unclaimed (and can still be stopped);
+    /// `None`: the whole job.
+    pub fn claim_chunk(&self) -> Option<usize> {
+        let (pace, _) = self.pace.as_ref()?;
+        let per_second = (1_000_000 / pace.interval_us.max(1)) as usize;
+        let burst = (pace.tolerance_us / pace.interval_us.max(1)) as usize + 1;
+        Some(per_second.max(burst).max(1))
     }
 
     /// Calls in flight at most (how many sends a worker runs at once).
@@ -83,8 +97,8 @@ impl Limiter {
         i64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(i64::MAX)
     }
 
-    /// Waits for a slot. `preempted` is asked before and after waiting, so
-    /// a delivery that waited while urgent work arrived gives way to it.
+    /// Waits for a slot. `preempted` is asked before every wait, so a
+    /// delivery that waited while urgent work arrived gives way to it.
     pub async fn acquire(
         &self,
         preempted: impl Fn() -> bool,
@@ -93,43 +107,43 @@ impl Limiter {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
+        let _turn = self.turn.lock().await;
         loop {
             if preempted() {
                 return Err(Refusal::Preempted);
             }
-            let wait = self.reserve().await;
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+            let wait = self.take().await;
+            if wait.is_zero() {
+                return Ok(permit);
             }
-            if preempted() {
-                return Err(Refusal::Preempted);
-            }
-            let paused = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-            match paused {
-                Some(until) if until > Instant::now() => continue,
-                _ => return Ok(permit),
-            }
+            tokio::time::sleep(wait).await;
         }
     }
 
-    /// Time until the reserved slot.
-    async fn reserve(&self) -> Duration {
+    /// Takes a slot now (zero) or says how long until one may be taken.
+    async fn take(&self) -> Duration {
+        let paused = self.local_pause_left();
+        if !paused.is_zero() {
+            return paused;
+        }
         let Some((pace, shared)) = &self.pace else {
-            return self.local_pause_left();
+            return Duration::ZERO;
         };
         match shared {
             Shared::Local(slots) => {
                 let now = self.local_us();
                 let mut s = slots.lock().unwrap_or_else(|e| e.into_inner());
-                let at = pace.reserve(&mut s, now);
-                Duration::from_micros(u64::try_from(at - now).unwrap_or(0))
+                match pace.take(&mut s, now) {
+                    Ok(()) => Duration::ZERO,
+                    Err(wait) => Duration::from_micros(u64::try_from(wait).unwrap_or(0)),
+                }
             }
-            Shared::Store(store) => match store.reserve_rate_slot(self.channel, *pace).await {
+            Shared::Store(store) => match store.take_rate_slot(self.channel, *pace).await {
                 Ok(wait) => wait,
                 Err(e) => {
                     // Without the shared pace, going on would risk the
                     // provider's limit; a short wait and a retry is safer.
-                    tracing::warn!(channel = %self.channel, error = %e, "reserving a rate slot failed");
+                    tracing::warn!(channel = %self.channel, error = %e, "taking a rate slot failed");
                     Duration::from_secs(1)
                 }
             },
@@ -226,7 +240,10 @@ mod tests {
         let a = limiter.acquire(|| false).await.unwrap();
         let _b = limiter.acquire(|| false).await.unwrap();
         let third = tokio::time::timeout(Duration::from_millis(50), limiter.acquire(|| false));
-        assert!(third.await.is_err(), "a third call went while two were in flight");
+        assert!(
+            third.await.is_err(),
+            "a third call went while two were in flight"
+        );
         drop(a);
         assert!(limiter.acquire(|| false).await.is_ok());
     }

@@ -21,14 +21,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, DispatchConfig};
-use limiter::Limiter;
-use retry::RetryPolicy;
 use crate::domain::{DeliveryId, EventId, Lane};
 use crate::links::Links;
 use crate::providers::ChannelSet;
 use crate::queue::{Job, Queue, QueueError};
 use crate::render::Renderer;
 use crate::store::{Store, StoreError, ToQueue};
+use limiter::Limiter;
+use retry::RetryPolicy;
 pub use writer::OutcomeWriter;
 
 /// Deliveries read from the store per page while enqueueing.
@@ -228,7 +228,8 @@ impl Dispatcher {
             .into_iter()
             .map(|channel| {
                 let limiter = Arc::clone(&self.limiters[&channel]);
-                let worker = worker::Worker::new(Arc::clone(self), writer.clone(), channel, limiter);
+                let worker =
+                    worker::Worker::new(Arc::clone(self), writer.clone(), channel, limiter);
                 tokio::spawn(worker.run(shutdown.clone()))
             })
             .collect();

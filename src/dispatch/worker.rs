@@ -39,9 +39,17 @@ pub(super) struct Worker {
     contexts: HashMap<EventId, (Instant, Context)>,
 }
 
+fn expired() -> OutcomeKind {
+    OutcomeKind::Expired {
+        reason: "the notice ended before the message could go out".to_owned(),
+    }
+}
+
 /// What became of one delivery of a job.
 enum Done {
-    Recorded { retry_in: Option<Duration> },
+    Recorded {
+        retry_in: Option<Duration>,
+    },
     /// Given back unsent for a higher lane; recorded as `queued`.
     Yielded,
     /// Not recorded (or not attempted after a failed record).
@@ -102,12 +110,47 @@ impl Worker {
 
     /// Sends a job's deliveries; returns whether every outcome is recorded
     /// (only then may the job be acknowledged).
+    ///
+    /// A rate-limited channel claims about a second's worth at a time:
+    /// what is not claimed stays `queued`, where a later update, the close
+    /// of the notice or its expiry can still stop it.
     async fn process(&mut self, job: &Job) -> bool {
-        let claimed = match self.dispatcher.store.claim(&job.deliveries).await {
+        let chunk = self.limiter.claim_chunk().unwrap_or(job.deliveries.len());
+        let mut results = Vec::with_capacity(job.deliveries.len());
+        let mut chunks = job.deliveries.chunks(chunk.max(1));
+        for ids in chunks.by_ref() {
+            let Some(done) = self.process_chunk(job.lane, ids).await else {
+                return false;
+            };
+            let stop = done
+                .iter()
+                .any(|(_, d)| matches!(d, Done::Yielded | Done::Unrecorded));
+            results.extend(done);
+            if stop {
+                break;
+            }
+        }
+        // Unclaimed rest after giving way: still `queued`, re-published
+        // with what was given back.
+        let unclaimed = chunks.flatten().map(|id| (*id, Done::Yielded));
+        if results.iter().any(|(_, d)| matches!(d, Done::Yielded)) {
+            results.extend(unclaimed);
+        }
+        self.settle(job.lane, results).await
+    }
+
+    /// Claims and sends some of a job's deliveries; `None` when the claim
+    /// itself failed.
+    async fn process_chunk(
+        &mut self,
+        lane: Lane,
+        ids: &[DeliveryId],
+    ) -> Option<Vec<(DeliveryId, Done)>> {
+        let claimed = match self.dispatcher.store.claim(ids).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(channel = %self.channel, error = %e, "claiming deliveries failed; the job goes back to the queue");
-                return false;
+                return None;
             }
         };
         let mut work = Vec::with_capacity(claimed.len());
@@ -123,7 +166,6 @@ impl Worker {
         // message is sent once later instead of twice.
         let abandon = AtomicBool::new(false);
         let abandon = &abandon;
-        let lane = job.lane;
         // Each outcome is recorded as soon as its send returns (the writer
         // merges concurrent ones into one transaction), so a crash can only
         // repeat the sends whose answer arrived in the last few milliseconds,
@@ -147,7 +189,7 @@ impl Worker {
             .buffer_unordered(self.limiter.max_in_flight())
             .collect()
             .await;
-        self.settle(lane, results).await
+        Some(results)
     }
 
     /// Schedules retries and re-publishes what was given back; returns
@@ -204,14 +246,10 @@ impl Worker {
         ctx: &(Notice, NoticeEvent),
         lane: Lane,
     ) -> Option<(Outcome, Option<Duration>)> {
-        let now = Utc::now();
         if let Some(end) = retry::expiry(&ctx.0, &ctx.1)
-            && end <= now
+            && end <= Utc::now()
         {
-            let kind = OutcomeKind::Expired {
-                reason: "the notice ended before the message could go out".to_owned(),
-            };
-            return Some((self.finish(&d, kind), None));
+            return Some((self.finish(&d, expired()), None));
         }
         let queue = &self.dispatcher.queue;
         let channel = self.channel;
@@ -223,6 +261,12 @@ impl Worker {
             Ok(p) => p,
             Err(Refusal::Preempted) => return None,
         };
+        // The wait for a slot may have outlasted the notice.
+        if let Some(end) = retry::expiry(&ctx.0, &ctx.1)
+            && end <= Utc::now()
+        {
+            return Some((self.finish(&d, expired()), None));
+        }
         let result = self.deliver(d, ctx).await;
         drop(permit);
         Some(result)
@@ -314,7 +358,11 @@ impl Worker {
             expires_at: retry::expiry(&ctx.0, &ctx.1),
             retry_after,
         };
-        match self.dispatcher.retry.after(&failure, Utc::now(), retry::jitter()) {
+        match self
+            .dispatcher
+            .retry
+            .after(&failure, Utc::now(), retry::jitter())
+        {
             Next::RetryIn(delay) => {
                 let kind = OutcomeKind::Retry { reason };
                 (self.outcome(d, kind), Some(delay))

@@ -2,6 +2,10 @@
 //! in microseconds. The embedded limiter runs it in memory; the cluster
 //! store runs the same arithmetic in SQL on one row per channel, so both
 //! are checked against these rules.
+//!
+//! A slot is taken at the instant of sending, never reserved ahead: a
+//! reservation that fires late (a busy machine, a stalled process) would
+//! bunch with the ones after it and overrun the provider's window.
 
 /// Generic cell rate algorithm in microseconds: each send moves the
 /// theoretical arrival time (`tat`) on by one interval; a send may go once
@@ -30,13 +34,15 @@ impl Pace {
         }
     }
 
-    /// Reserves the next slot at or after `now`; returns when it is.
-    pub fn reserve(&self, s: &mut Slots, now: i64) -> i64 {
-        let at = now
-            .max(s.tat - self.tolerance_us)
-            .max(s.paused_until);
-        s.tat = s.tat.max(at) + self.interval_us;
-        at
+    /// Takes a slot at `now` if the pace allows one; otherwise says how
+    /// many microseconds until it may.
+    pub fn take(&self, s: &mut Slots, now: i64) -> Result<(), i64> {
+        let earliest = (s.tat - self.tolerance_us).max(s.paused_until);
+        if now < earliest {
+            return Err(earliest - now);
+        }
+        s.tat = s.tat.max(now) + self.interval_us;
+        Ok(())
     }
 
     /// Nothing goes before `until`, and no burst right after it either: a
@@ -51,24 +57,50 @@ impl Pace {
 mod tests {
     use super::*;
 
-    /// Sends reserved as fast as allowed, starting at 0, over `span_us`.
+    /// A sender that sends whenever allowed, starting at 0, for `span_us`.
     fn schedule(pace: Pace, span_us: i64) -> Vec<i64> {
         let mut s = Slots::default();
         let mut out = Vec::new();
         let mut now = 0;
         while now < span_us {
-            let at = pace.reserve(&mut s, now);
-            out.push(at);
-            now = at;
+            match pace.take(&mut s, now) {
+                Ok(()) => out.push(now),
+                Err(wait) => now += wait,
+            }
         }
-        out.pop();
         out
+    }
+
+    fn reserve(pace: Pace, s: &mut Slots, now: i64) -> i64 {
+        match pace.take(s, now) {
+            Ok(()) => now,
+            Err(wait) => {
+                pace.take(s, now + wait).unwrap();
+                now + wait
+            }
+        }
+    }
+
+    #[test]
+    fn a_late_sender_does_not_bunch() {
+        let pace = Pace::new(50.0, 1);
+        let mut s = Slots::default();
+        assert_eq!(pace.take(&mut s, 0), Ok(()));
+        // Told to wait 20 ms but woke 70 ms late: one send, and the next
+        // is again a full interval later.
+        assert_eq!(pace.take(&mut s, 90_000), Ok(()));
+        assert_eq!(pace.take(&mut s, 90_000), Err(20_000));
     }
 
     fn max_in_window(times: &[i64], window: i64) -> usize {
         times
             .iter()
-            .map(|&start| times.iter().filter(|&&t| t >= start && t < start + window).count())
+            .map(|&start| {
+                times
+                    .iter()
+                    .filter(|&&t| t >= start && t < start + window)
+                    .count()
+            })
             .max()
             .unwrap_or(0)
     }
@@ -101,15 +133,15 @@ mod tests {
         let pace = Pace::new(10.0, 3);
         let mut s = Slots::default();
         for _ in 0..3 {
-            assert_eq!(pace.reserve(&mut s, 0), 0);
+            assert_eq!(reserve(pace, &mut s, 0), 0);
         }
-        assert_eq!(pace.reserve(&mut s, 0), 100_000);
+        assert_eq!(reserve(pace, &mut s, 0), 100_000);
         // A long idle spell: again three at once, not thirty.
         let later = 10_000_000;
         for _ in 0..3 {
-            assert_eq!(pace.reserve(&mut s, later), later);
+            assert_eq!(reserve(pace, &mut s, later), later);
         }
-        assert_eq!(pace.reserve(&mut s, later), later + 100_000);
+        assert_eq!(reserve(pace, &mut s, later), later + 100_000);
     }
 
     #[test]
@@ -117,12 +149,11 @@ mod tests {
         let pace = Pace::new(10.0, 5);
         let mut s = Slots::default();
         pace.pause(&mut s, 2_000_000);
-        assert_eq!(pace.reserve(&mut s, 0), 2_000_000);
-        assert_eq!(pace.reserve(&mut s, 0), 2_100_000);
-        assert_eq!(pace.reserve(&mut s, 0), 2_200_000);
+        assert_eq!(reserve(pace, &mut s, 0), 2_000_000);
+        assert_eq!(reserve(pace, &mut s, 0), 2_100_000);
+        assert_eq!(reserve(pace, &mut s, 0), 2_200_000);
         // A shorter pause never shortens a longer one.
         pace.pause(&mut s, 1_000_000);
-        assert!(pace.reserve(&mut s, 0) > 2_200_000);
+        assert!(reserve(pace, &mut s, 0) > 2_200_000);
     }
-
 }

@@ -527,13 +527,10 @@ impl Queue for AmqpQueue {
     /// delivered to this process (up to the prefetch).
     fn waiting_above(&self, channel: ChannelKind, lane: Lane) -> bool {
         let senders = &self.side(channel).senders;
-        Lane::ALL
-            .into_iter()
-            .take_while(|l| *l < lane)
-            .any(|l| {
-                let s = &senders[l as usize];
-                s.capacity() < s.max_capacity()
-            })
+        Lane::ALL.into_iter().take_while(|l| *l < lane).any(|l| {
+            let s = &senders[l as usize];
+            s.capacity() < s.max_capacity()
+        })
     }
 
     async fn depth(&self, channel: ChannelKind) -> [usize; 3] {

@@ -178,9 +178,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<Vec<DeliveryRecord>>;
 
     // Provider pace shared by every worker (cluster mode).
-    /// Reserves the channel's next send slot; returns how long to wait for
-    /// it, measured on the database's clock.
-    async fn reserve_rate_slot(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration>;
+    /// Takes a send slot of the channel now if its pace allows one
+    /// (returns zero), else returns how long until one may be taken,
+    /// measured on the database's clock.
+    async fn take_rate_slot(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration>;
     /// Holds every slot of the channel for `retry_after` from now.
     async fn pause_rate(
         &self,

@@ -83,7 +83,9 @@ fn migrator() -> Migrator {
         3,
         Cow::Borrowed("delivery_policy"),
         MigrationType::Simple,
-        Cow::Borrowed(include_str!("../../../migrations/postgres/0003_delivery_policy.sql")),
+        Cow::Borrowed(include_str!(
+            "../../../migrations/postgres/0003_delivery_policy.sql"
+        )),
         false,
     );
     // `locking` stays on (DEFAULT): sqlx takes a PostgreSQL advisory lock
@@ -355,8 +357,8 @@ impl Store for PgStore {
     ) -> StoreResult<Vec<DeliveryRecord>> {
         self.deliveries_list(notice, filter).await
     }
-    async fn reserve_rate_slot(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration> {
-        self.rates_reserve(channel, pace).await
+    async fn take_rate_slot(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration> {
+        self.rates_take(channel, pace).await
     }
     async fn pause_rate(
         &self,

@@ -1,6 +1,6 @@
 //! The provider pace shared by every worker: one row per channel updated
-//! by a single upsert, so concurrent reservations serialise on the row and
-//! each gets its own slot. The arithmetic is `domain::pace::Pace`'s, on the
+//! by a single upsert, so concurrent takers serialise on the row and each
+//! slot goes to one of them. The arithmetic is `domain::pace::Pace`'s, on the
 //! database clock (workers on different machines need not agree on time).
 
 use std::time::Duration;
@@ -13,16 +13,24 @@ use crate::store::StoreResult;
 const NOW_US: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 
 impl PgStore {
-    pub(super) async fn rates_reserve(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration> {
+    pub(super) async fn rates_take(
+        &self,
+        channel: ChannelKind,
+        pace: Pace,
+    ) -> StoreResult<Duration> {
         // `last_allowed` carries "now" into the conflict branch through
-        // EXCLUDED; the SET expressions all read the old row.
-        let (allowed, now): (i64, i64) = sqlx::query_as(&format!(
+        // EXCLUDED and comes back as the earliest allowed instant; the SET
+        // expressions all read the old row. A first use inserts the row
+        // with the slot taken.
+        let (earliest, now): (i64, i64) = sqlx::query_as(&format!(
             "WITH c AS (SELECT {NOW_US} AS now)
              INSERT INTO rate_limits AS r (channel, tat, paused_until, last_allowed)
              SELECT $1, c.now + $3, 0, c.now FROM c
              ON CONFLICT (channel) DO UPDATE SET
-               last_allowed = GREATEST(EXCLUDED.last_allowed, r.tat - $2, r.paused_until),
-               tat = GREATEST(r.tat, EXCLUDED.last_allowed, r.tat - $2, r.paused_until) + $3
+               tat = CASE WHEN EXCLUDED.last_allowed >= GREATEST(r.tat - $2, r.paused_until)
+                          THEN GREATEST(r.tat, EXCLUDED.last_allowed) + $3
+                          ELSE r.tat END,
+               last_allowed = GREATEST(r.tat - $2, r.paused_until)
              RETURNING r.last_allowed, (SELECT now FROM c)"
         ))
         .bind(channel.as_str())
@@ -30,7 +38,9 @@ impl PgStore {
         .bind(pace.interval_us)
         .fetch_one(&self.pool)
         .await?;
-        Ok(Duration::from_micros(u64::try_from(allowed - now).unwrap_or(0)))
+        Ok(Duration::from_micros(
+            u64::try_from(earliest - now).unwrap_or(0),
+        ))
     }
 
     pub(super) async fn rates_pause(

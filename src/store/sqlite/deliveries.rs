@@ -179,8 +179,9 @@ impl SqliteStore {
         let assignments = outcome_assignments();
         let mut tx = self.writer.begin().await?;
         for chunk in outcomes.chunks(OUTCOME_CHUNK) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("WITH v(id, next, provider_id, error, at, refund) AS (");
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "WITH v(id, next, provider_id, error, at, refund) AS (",
+            );
             q.push_values(chunk, |mut b, o| {
                 b.push_bind(o.delivery.0)
                     .push_bind(o.kind.target().as_str())

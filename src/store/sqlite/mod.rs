@@ -53,7 +53,9 @@ fn migrator() -> Migrator {
         3,
         Cow::Borrowed("delivery_policy"),
         MigrationType::Simple,
-        Cow::Borrowed(include_str!("../../../migrations/sqlite/0003_delivery_policy.sql")),
+        Cow::Borrowed(include_str!(
+            "../../../migrations/sqlite/0003_delivery_policy.sql"
+        )),
         false,
     );
     Migrator {
@@ -247,8 +249,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<DeliveryRecord>> {
         self.deliveries_list(notice, filter).await
     }
-    async fn reserve_rate_slot(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration> {
-        self.rates_reserve(channel, pace).await
+    async fn take_rate_slot(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration> {
+        self.rates_take(channel, pace).await
     }
     async fn pause_rate(
         &self,

@@ -5,8 +5,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms};
-use crate::store::sql::superseded_reason;
 use crate::domain::{EventId, EventKind, Lane, NoticeId, NoticeStatus, OrgId, ResidentId, ZoneId};
+use crate::store::sql::superseded_reason;
 use crate::store::{NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult};
 
 const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \

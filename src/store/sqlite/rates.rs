@@ -17,14 +17,20 @@ fn now_us() -> i64 {
 }
 
 impl SqliteStore {
-    pub(super) async fn rates_reserve(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration> {
+    pub(super) async fn rates_take(
+        &self,
+        channel: ChannelKind,
+        pace: Pace,
+    ) -> StoreResult<Duration> {
         let now = now_us();
-        let allowed: i64 = sqlx::query_scalar(
+        let earliest: i64 = sqlx::query_scalar(
             "INSERT INTO rate_limits AS r (channel, tat, paused_until, last_allowed)
              VALUES (?1, ?2 + ?4, 0, ?2)
              ON CONFLICT (channel) DO UPDATE SET
-               last_allowed = max(excluded.last_allowed, r.tat - ?3, r.paused_until),
-               tat = max(r.tat, excluded.last_allowed, r.tat - ?3, r.paused_until) + ?4
+               tat = CASE WHEN ?2 >= max(r.tat - ?3, r.paused_until)
+                          THEN max(r.tat, ?2) + ?4
+                          ELSE r.tat END,
+               last_allowed = max(r.tat - ?3, r.paused_until)
              RETURNING last_allowed",
         )
         .bind(channel.as_str())
@@ -33,7 +39,9 @@ impl SqliteStore {
         .bind(pace.interval_us)
         .fetch_one(&self.writer)
         .await?;
-        Ok(Duration::from_micros(u64::try_from(allowed - now).unwrap_or(0)))
+        Ok(Duration::from_micros(
+            u64::try_from(earliest - now).unwrap_or(0),
+        ))
     }
 
     pub(super) async fn rates_pause(

@@ -18,28 +18,35 @@ both!(
 );
 
 async fn rate_slots_follow_the_pace_and_a_pause_holds_them(s: &dyn Store) {
-    // 10/s with a burst of 3: three at once, then 100 ms apart.
-    let pace = Pace::new(10.0, 3);
-    let mut waits = Vec::new();
-    for _ in 0..5 {
-        waits.push(s.reserve_rate_slot(ChannelKind::Sms, pace).await.unwrap());
+    let take =
+        |channel| async move { s.take_rate_slot(channel, Pace::new(10.0, 3)).await.unwrap() };
+    // 10/s with a burst of 3: three at once, then one per 100 ms.
+    for _ in 0..3 {
+        assert_eq!(take(ChannelKind::Sms).await, Duration::ZERO);
     }
-    let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
-    assert!(ms[..3].iter().all(|&w| w < 20), "{ms:?}");
-    // Lower bounds leave room for a slow machine between the calls.
-    assert!((30..=110).contains(&ms[3]), "{ms:?}");
-    assert!((130..=210).contains(&ms[4]), "{ms:?}");
+    let wait = take(ChannelKind::Sms).await;
+    // Asking again does not take the slot either (nothing was reserved).
+    let again = take(ChannelKind::Sms).await;
+    // Upper bounds leave room for a slow machine between the calls.
+    assert!((50..=100).contains(&wait.as_millis()), "{wait:?}");
+    assert!(
+        again > Duration::ZERO && again <= wait,
+        "{again:?} after {wait:?}"
+    );
+    tokio::time::sleep(again).await;
+    assert_eq!(take(ChannelKind::Sms).await, Duration::ZERO);
     // Another channel has its own pace.
-    let other = s.reserve_rate_slot(ChannelKind::Email, pace).await.unwrap();
-    assert!(other < Duration::from_millis(20));
-    // A pause holds every slot until it ends, then resumes at the rate.
-    s.pause_rate(ChannelKind::Email, pace, Duration::from_secs(2))
-        .await
-        .unwrap();
-    let a = s.reserve_rate_slot(ChannelKind::Email, pace).await.unwrap();
-    let b = s.reserve_rate_slot(ChannelKind::Email, pace).await.unwrap();
-    assert!((1_700..=2_000).contains(&a.as_millis()), "{a:?}");
-    assert!(b > a && (1_800..=2_100).contains(&b.as_millis()), "{b:?}");
+    assert_eq!(take(ChannelKind::Email).await, Duration::ZERO);
+    // A pause holds every slot until it ends.
+    s.pause_rate(
+        ChannelKind::Email,
+        Pace::new(10.0, 3),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    let held = take(ChannelKind::Email).await;
+    assert!((1_700..=2_000).contains(&held.as_millis()), "{held:?}");
 }
 
 async fn a_yielded_claim_does_not_count_as_an_attempt(s: &dyn Store) {
@@ -86,7 +93,11 @@ async fn an_update_supersedes_unsent_messages_of_earlier_events(s: &dyn Store) {
     };
     let after = states(first.clone()).await;
     assert_eq!(after[0].0, DeliveryState::Sent);
-    assert_eq!(after[1].0, DeliveryState::Sending, "in flight is not recalled");
+    assert_eq!(
+        after[1].0,
+        DeliveryState::Sending,
+        "in flight is not recalled"
+    );
     assert_eq!(after[2].0, DeliveryState::Suppressed);
     assert!(after[2].1.as_deref().unwrap().contains("superseded"));
     // The update itself reaches everyone, and closing stops it in turn.
