@@ -72,6 +72,7 @@ both!(
     a_duplicate_organisation_name_is_a_conflict,
     deleting_a_resident_blanks_their_history,
     secrets_are_created_once,
+    audience_counts_are_what_the_fan_out_writes,
 );
 
 pub(super) fn resident(categories: CategorySet, contacts: &[(ChannelKind, &str)]) -> NewResident {
@@ -518,4 +519,91 @@ async fn secrets_are_created_once(s: &dyn Store) {
     assert!(both.iter().all(|v| v.as_ref().unwrap() == first));
     assert_ne!(&s.secret("other").await.unwrap(), first);
     assert_eq!(&s.secret("ack-key").await.unwrap(), first);
+}
+
+/// The preview's counts match what `create_notice` then writes: the same
+/// category filter, only active contacts, unknown and repeated candidate
+/// ids ignored; grouped by channel and resident language.
+async fn audience_counts_are_what_the_fan_out_writes(s: &dyn Store) {
+    let all = CategorySet::all();
+    let mut english = resident(
+        all,
+        &[
+            (ChannelKind::Sms, "+380501000002"),
+            (ChannelKind::Email, "b@example.com"),
+        ],
+    );
+    english.language = Language::parse("en").unwrap();
+    let ids = s
+        .insert_residents(&[
+            resident(
+                all,
+                &[
+                    (ChannelKind::Sms, "+380501000001"),
+                    (ChannelKind::Voice, "+380671000001"),
+                ],
+            ),
+            english,
+            resident(
+                CategorySet::from_categories(&[Category::Power]),
+                &[(ChannelKind::Sms, "+380501000003")],
+            ),
+            resident(all, &[]),
+            resident(all, &[(ChannelKind::Sms, "+380501000004")]),
+        ])
+        .await
+        .unwrap();
+    // Retire the last resident's only contact, as a provider would.
+    let (_, e) = s.create_notice(&notice(), &ids[4..]).await.unwrap();
+    let claimed = s.claim(&event_deliveries(s, &e).await).await.unwrap();
+    let invalid = OutcomeKind::InvalidAddress {
+        reason: "21211".into(),
+    };
+    s.record_outcomes(&[outcome(&claimed[0], invalid)])
+        .await
+        .unwrap();
+
+    let mut candidates = ids.clone();
+    candidates.extend([ids[0], ResidentId(999_999)]);
+    let counts = s
+        .count_audience(Category::Water, &candidates)
+        .await
+        .unwrap();
+    let mut got: Vec<(ChannelKind, &str, i64)> = counts
+        .contacts
+        .iter()
+        .map(|c| (c.channel, c.language.as_str(), c.contacts))
+        .collect();
+    got.sort();
+    assert_eq!(counts.residents, 4, "{counts:?}");
+    assert_eq!(
+        got,
+        vec![
+            (ChannelKind::Sms, "en", 1),
+            (ChannelKind::Sms, "uk", 1),
+            (ChannelKind::Email, "en", 1),
+            (ChannelKind::Voice, "uk", 1),
+        ]
+    );
+    let power = s
+        .count_audience(Category::Power, &candidates)
+        .await
+        .unwrap();
+    assert_eq!((power.residents, power.contacts.len()), (5, 4), "{power:?}");
+    let none = s.count_audience(Category::Water, &[]).await.unwrap();
+    assert_eq!(none, AudienceCounts::default());
+
+    let (n, e) = s.create_notice(&notice(), &candidates).await.unwrap();
+    assert_eq!((n.recipients, e.deliveries), (4, 4));
+    let summary = s.delivery_summary(n.id).await.unwrap();
+    let written: BTreeMap<ChannelKind, i64> = summary
+        .by_channel
+        .iter()
+        .map(|(k, states)| (*k, states.values().sum::<i64>()))
+        .collect();
+    let mut counted = BTreeMap::new();
+    for c in &counts.contacts {
+        *counted.entry(c.channel).or_insert(0) += c.contacts;
+    }
+    assert_eq!(written, counted);
 }
