@@ -35,12 +35,7 @@ impl FromStr for QuietHours {
 
 impl fmt::Display for QuietHours {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}-{}",
-            self.start.format("%H:%M"),
-            self.end.format("%H:%M")
-        )
+        write!(f, "{}-{}", self.start.format("%H:%M"), self.end.format("%H:%M"))
     }
 }
 
@@ -81,10 +76,10 @@ impl QuietHours {
         let end = day.and_time(self.end);
         // A local time skipped by a DST jump does not exist: take the first
         // instant after the gap instead.
-        let resolved = tz.from_local_datetime(&end).earliest().or_else(|| {
-            tz.from_local_datetime(&(end + Duration::hours(1)))
-                .earliest()
-        })?;
+        let resolved = tz
+            .from_local_datetime(&end)
+            .earliest()
+            .or_else(|| tz.from_local_datetime(&(end + Duration::hours(1))).earliest())?;
         Some(resolved.with_timezone(&Utc))
     }
 }
@@ -101,14 +96,7 @@ mod tests {
     fn parses_and_prints() {
         let q: QuietHours = "22:00-07:00".parse().unwrap();
         assert_eq!(q.to_string(), "22:00-07:00");
-        for bad in [
-            "",
-            "22:00",
-            "25:00-07:00",
-            "22:00-22:00",
-            "7-8",
-            "22:00–07:00",
-        ] {
+        for bad in ["", "22:00", "25:00-07:00", "22:00-22:00", "7-8", "22:00–07:00"] {
             assert!(bad.parse::<QuietHours>().is_err(), "{bad:?} accepted");
         }
     }
