@@ -11,6 +11,7 @@
 //!   channel that renders ([`render`]) and sends through the providers of
 //!   `tocsin_channels` ([`providers`]), recording outcomes in batches.
 //! - [`links`]: acknowledgement links and provider callback URLs.
+//! - [`estimate`]: cost and duration of a notice for the preview.
 //! - [`app`] wires it all from a [`config::Config`]; `main.rs` is the CLI.
 //!
 //! Geometry lives in the `tocsin_zones` crate and provider wire formats in
@@ -22,6 +23,7 @@ pub mod config;
 pub mod directory;
 pub mod dispatch;
 pub mod domain;
+pub mod estimate;
 pub mod links;
 pub mod metrics;
 pub mod planner;

@@ -7,6 +7,7 @@ pub mod health;
 mod notices;
 mod organisations;
 pub mod outbox;
+mod preview;
 mod residents;
 mod webhooks;
 mod zones;
@@ -59,6 +60,8 @@ pub fn router(state: AppState) -> Router {
             get(residents::get).delete(residents::delete),
         )
         .route("/notices", post(notices::create).get(notices::list))
+        // A static segment: the router prefers it to `/notices/{id}`.
+        .route("/notices/preview", post(preview::preview))
         .route("/notices/{id}", get(notices::get))
         .route("/notices/{id}/update", post(notices::update))
         .route("/notices/{id}/close", post(notices::close))

@@ -7,13 +7,15 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tocsin_channels::{Address, ChannelKind};
-use tocsin_zones::{Circle, GeoPoint, Region};
+use tocsin_zones::{Circle, GeoPoint, Limits, Region};
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Caller, IdPath};
 use crate::domain::text::Text;
-use crate::domain::{Category, DeliveryId, DeliveryState, EventKind, NoticeId, NoticeKind, ZoneId};
+use crate::domain::{
+    Category, DeliveryId, DeliveryState, EventKind, NoticeId, NoticeKind, ResidentId, ZoneId,
+};
 use crate::store::{DeliveryFilter, DeliveryRecord, NewEvent, NewNotice, Notice, NoticeEvent};
 
 const MAX_AREA_ZONES: usize = 500;
@@ -27,6 +29,8 @@ pub struct NoticeIn {
     cause: Option<String>,
     starts_at: DateTime<FixedOffset>,
     expected_end: Option<DateTime<FixedOffset>>,
+    /// Unsent messages expire at this instant (default: `expected_end`).
+    expires_at: Option<DateTime<FixedOffset>>,
     area: AreaIn,
 }
 
@@ -61,11 +65,59 @@ fn optional_text<const N: usize>(
     }
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(body): ApiJson<NoticeIn>,
-) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
+/// A create body that passed every check, the planner and the territory
+/// check: what `create` stores and `preview` prices. Both go through
+/// `plan_notice`, so they answer the same input with the same errors.
+pub(super) struct PlannedNotice {
+    pub notice: NewNotice,
+    pub candidates: Vec<ResidentId>,
+}
+
+/// The area as given, each part parsed.
+struct AreaParts {
+    zones: Vec<ZoneId>,
+    regions: Option<Region>,
+    circle: Option<Circle>,
+}
+
+fn parse_area(area: AreaIn, limits: &Limits) -> Result<AreaParts, ApiError> {
+    if area.zones.len() > MAX_AREA_ZONES {
+        return Err(ApiError::invalid(
+            "area.zones",
+            format!("at most {MAX_AREA_ZONES} zones"),
+        ));
+    }
+    let regions = area
+        .geometry
+        .map(|g| Region::from_geojson(&g, limits))
+        .transpose()
+        .map_err(|e| ApiError::invalid("area.geometry", e))?;
+    let circle = area
+        .circle
+        .map(|c| GeoPoint::new(c.lat, c.lon).and_then(|p| Circle::new(p, c.radius_m, limits)))
+        .transpose()
+        .map_err(|e| ApiError::invalid("area.circle", e))?;
+    if area.zones.is_empty() && regions.is_none() && circle.is_none() {
+        return Err(ApiError::invalid(
+            "area",
+            "give at least one of zones, geometry or circle",
+        ));
+    }
+    let zones = area.zones.into_iter().map(ZoneId).collect();
+    Ok(AreaParts {
+        zones,
+        regions,
+        circle,
+    })
+}
+
+/// Validates a create body, plans its audience and enforces the caller's
+/// territory; writes nothing.
+pub(super) async fn plan_notice(
+    state: &AppState,
+    caller: &Caller,
+    body: NoticeIn,
+) -> Result<PlannedNotice, ApiError> {
     let title = text("title", &body.title)?;
     let cause = optional_text("cause", body.cause.as_deref())?;
     let starts_at = body.starts_at.with_timezone(&Utc);
@@ -75,37 +127,22 @@ pub async fn create(
     {
         return Err(ApiError::invalid("expected_end", "must be after starts_at"));
     }
-    let limits = state.config.limits.zones();
-    let area = body.area;
-    if area.zones.len() > MAX_AREA_ZONES {
+    let expires_at = body.expires_at.map(|t| t.with_timezone(&Utc));
+    if let Some(at) = expires_at
+        && at <= Utc::now()
+    {
         return Err(ApiError::invalid(
-            "area.zones",
-            format!("at most {MAX_AREA_ZONES} zones"),
+            "expires_at",
+            "is already past: nothing would be sent",
         ));
     }
-    let regions = area
-        .geometry
-        .map(|g| Region::from_geojson(&g, &limits))
-        .transpose()
-        .map_err(|e| ApiError::invalid("area.geometry", e))?;
-    let circle = area
-        .circle
-        .map(|c| GeoPoint::new(c.lat, c.lon).and_then(|p| Circle::new(p, c.radius_m, &limits)))
-        .transpose()
-        .map_err(|e| ApiError::invalid("area.circle", e))?;
-    if area.zones.is_empty() && regions.is_none() && circle.is_none() {
-        return Err(ApiError::invalid(
-            "area",
-            "give at least one of zones, geometry or circle",
-        ));
-    }
-    let zones: Vec<ZoneId> = area.zones.into_iter().map(ZoneId).collect();
+    let area = parse_area(body.area, &state.config.limits.zones())?;
     let plan = state
         .planner
         .plan(
-            &zones,
-            regions.into_iter().collect(),
-            circle.into_iter().collect(),
+            &area.zones,
+            area.regions.into_iter().collect(),
+            area.circle.into_iter().collect(),
         )
         .await?;
     let principal = &caller.0;
@@ -116,7 +153,7 @@ pub async fn create(
             "the notice area extends outside your organisation's service territory".to_owned(),
         ));
     }
-    let new = NewNotice {
+    let notice = NewNotice {
         organisation: principal.organisation,
         kind: body.kind,
         category: body.category,
@@ -124,11 +161,26 @@ pub async fn create(
         cause,
         starts_at,
         expected_end,
-        expires_at: None,
+        expires_at,
         area: plan.area,
         zones: plan.named_zones,
     };
-    let (notice, event) = state.store.create_notice(&new, &plan.candidates).await?;
+    Ok(PlannedNotice {
+        notice,
+        candidates: plan.candidates,
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NoticeIn>,
+) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
+    let planned = plan_notice(&state, &caller, body).await?;
+    let (notice, event) = state
+        .store
+        .create_notice(&planned.notice, &planned.candidates)
+        .await?;
     state.dispatcher.spawn_enqueue(event.id);
     crate::metrics::notice_event(notice.kind.as_str(), event.kind.as_str());
     tracing::info!(notice = %notice.id, kind = %notice.kind, recipients = notice.recipients, deliveries = event.deliveries, "notice published");
@@ -166,6 +218,7 @@ fn notice_json(n: &Notice, events: Option<&[NoticeEvent]>) -> Value {
         "cause": n.cause,
         "starts_at": n.starts_at,
         "expected_end": n.expected_end,
+        "expires_at": n.expires_at,
         "status": n.status,
         "zones": n.zones,
         "recipients": n.recipients,

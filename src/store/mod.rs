@@ -22,7 +22,9 @@ use tocsin_zones::GeoPoint;
 
 use crate::domain::auth::{Principal, TokenHash};
 use crate::domain::pace::Pace;
-use crate::domain::{DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId};
+use crate::domain::{
+    Category, DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId,
+};
 pub use model::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +130,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         notice: &NewNotice,
         candidates: &[ResidentId],
     ) -> StoreResult<(Notice, NoticeEvent)>;
+    /// What `create_notice` would write for these candidates, counted and
+    /// not written: the audience size and its active contacts per channel ×
+    /// language (the same SQL filter, see `sql::audience_filter`).
+    async fn count_audience(
+        &self,
+        category: Category,
+        candidates: &[ResidentId],
+    ) -> StoreResult<AudienceCounts>;
     /// Adds an update or close event and its deliveries to the notice's
     /// original audience. `Conflict` if the notice is closed.
     async fn add_event(

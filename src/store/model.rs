@@ -115,6 +115,22 @@ impl Notice {
     }
 }
 
+/// Who a notice would reach, counted without writing anything (preview).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AudienceCounts {
+    /// Residents in the audience, with or without an active contact.
+    pub residents: i64,
+    /// Active contacts, one row per channel × resident language present.
+    pub contacts: Vec<ContactCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactCount {
+    pub channel: ChannelKind,
+    pub language: Language,
+    pub contacts: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub kind: EventKind,

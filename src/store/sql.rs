@@ -5,9 +5,10 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::StoreError;
+use super::{AudienceCounts, ContactCount, StoreError};
 use crate::domain::DeliveryState::{self, *};
 use crate::domain::EventKind;
+use crate::domain::Language;
 
 /// Times are stored as Unix epoch milliseconds in both backends.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -92,6 +93,56 @@ pub(crate) fn report_stamp(next: DeliveryState, t: &str) -> String {
         Acknowledged => format!(", acknowledged_at = COALESCE(acknowledged_at, {t})"),
         _ => String::new(),
     }
+}
+
+/// Chooses a notice's audience among the candidate residents (`res`):
+/// those whose categories include the notice's. `candidates` is the
+/// dialect's test of `res.id` against the bound id list, `mask` the
+/// placeholder of the category bit. `create_notice` and `count_audience`
+/// both build their SQL from this and `active_contacts`, so a preview
+/// counts exactly what a publication writes.
+pub(crate) fn audience_filter(candidates: &str, mask: &str) -> String {
+    format!("res.id {candidates} AND (res.categories & {mask}) <> 0")
+}
+
+/// Joins an audience member (`resident` is the id column) to the contacts
+/// (`c`) that get one message each. `TRUE` reads as 1 in SQLite's integer
+/// column and as the boolean in PostgreSQL.
+pub(crate) fn active_contacts(resident: &str) -> String {
+    format!("JOIN contacts c ON c.resident_id = {resident} AND c.active = TRUE")
+}
+
+/// The audience size and its active contacts per channel × language in one
+/// statement and one pass over the id list: the row with a NULL channel
+/// carries the number of residents (some may have no active contact).
+pub(crate) fn count_audience_sql(candidates: &str, mask: &str) -> String {
+    let audience = audience_filter(candidates, mask);
+    let contacts = active_contacts("a.id");
+    format!(
+        "WITH a AS MATERIALIZED (SELECT res.id, res.language FROM residents res WHERE {audience})
+         SELECT NULL AS channel, NULL AS language, COUNT(*) FROM a
+         UNION ALL
+         SELECT c.channel, a.language, COUNT(*) FROM a {contacts}
+         GROUP BY c.channel, a.language"
+    )
+}
+
+/// Reads the rows of `count_audience_sql` (channel, language, count).
+pub(crate) fn audience_counts(
+    rows: Vec<(Option<String>, Option<String>, i64)>,
+) -> Result<AudienceCounts, StoreError> {
+    let mut counts = AudienceCounts::default();
+    for row in rows {
+        match row {
+            (Some(channel), Some(language), n) => counts.contacts.push(ContactCount {
+                channel: channel.parse().map_err(|e| corrupt("contacts", e))?,
+                language: Language::parse(&language).map_err(|e| corrupt("residents", e))?,
+                contacts: n,
+            }),
+            (_, _, n) => counts.residents = n,
+        }
+    }
+    Ok(counts)
 }
 
 #[cfg(test)]

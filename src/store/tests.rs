@@ -74,6 +74,7 @@ both!(
     a_duplicate_organisation_name_is_a_conflict,
     deleting_a_resident_blanks_their_history,
     secrets_are_created_once,
+    audience_counts_are_what_the_fan_out_writes,
 );
 
 pub(super) fn resident(categories: CategorySet, contacts: &[(ChannelKind, &str)]) -> NewResident {
@@ -521,4 +522,69 @@ async fn secrets_are_created_once(s: &dyn Store) {
     assert!(both.iter().all(|v| v.as_ref().unwrap() == first));
     assert_ne!(&s.secret("other").await.unwrap(), first);
     assert_eq!(&s.secret("ack-key").await.unwrap(), first);
+}
+
+/// The preview's counts match what `create_notice` then writes: the same
+/// category filter, only active contacts, unknown and repeated candidate
+/// ids ignored; grouped by channel and resident language.
+async fn audience_counts_are_what_the_fan_out_writes(s: &dyn Store) {
+    use ChannelKind::{Email, Sms, Voice};
+    let all = CategorySet::all();
+    let mut english = resident(all, &[(Sms, "+380501000002"), (Email, "b@example.com")]);
+    english.language = Language::parse("en").unwrap();
+    let power_only = CategorySet::from_categories(&[Category::Power]);
+    let residents = [
+        resident(all, &[(Sms, "+380501000001"), (Voice, "+380671000001")]),
+        english,
+        resident(power_only, &[(Sms, "+380501000003")]),
+        resident(all, &[]),
+        resident(all, &[(Sms, "+380501000004")]),
+    ];
+    let ids = s.insert_residents(&residents).await.unwrap();
+    // Retire the last resident's only contact, as a provider would.
+    let (_, e) = s.create_notice(&notice(), &ids[4..]).await.unwrap();
+    let claimed = s.claim(&event_deliveries(s, &e).await).await.unwrap();
+    let invalid = OutcomeKind::InvalidAddress {
+        reason: "21211".into(),
+    };
+    s.record_outcomes(&[outcome(&claimed[0], invalid)])
+        .await
+        .unwrap();
+
+    let mut candidates = ids.clone();
+    candidates.extend([ids[0], ResidentId(999_999)]);
+    let counts = s.count_audience(Category::Water, &candidates).await;
+    let counts = counts.unwrap();
+    let mut got: Vec<(ChannelKind, &str, i64)> = counts
+        .contacts
+        .iter()
+        .map(|c| (c.channel, c.language.as_str(), c.contacts))
+        .collect();
+    got.sort();
+    assert_eq!(counts.residents, 4, "{counts:?}");
+    let want = [
+        (Sms, "en", 1),
+        (Sms, "uk", 1),
+        (Email, "en", 1),
+        (Voice, "uk", 1),
+    ];
+    assert_eq!(got, want);
+    let power = s.count_audience(Category::Power, &candidates).await;
+    let power = power.unwrap();
+    assert_eq!((power.residents, power.contacts.len()), (5, 4), "{power:?}");
+    let none = s.count_audience(Category::Water, &[]).await.unwrap();
+    assert_eq!(none, AudienceCounts::default());
+
+    let (n, e) = s.create_notice(&notice(), &candidates).await.unwrap();
+    assert_eq!((n.recipients, e.deliveries), (4, 4));
+    let by_channel = s.delivery_summary(n.id).await.unwrap().by_channel;
+    let written: BTreeMap<ChannelKind, i64> = by_channel
+        .iter()
+        .map(|(k, states)| (*k, states.values().sum::<i64>()))
+        .collect();
+    let mut counted = BTreeMap::new();
+    for c in &counts.contacts {
+        *counted.entry(c.channel).or_insert(0) += c.contacts;
+    }
+    assert_eq!(written, counted);
 }

@@ -6,10 +6,16 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::{FAN_OUT_LOCK, PgStore};
 use crate::domain::{
-    CategorySet, EventId, EventKind, Lane, NoticeId, NoticeStatus, OrgId, ResidentId, ZoneId,
+    Category, CategorySet, EventId, EventKind, Lane, NoticeId, NoticeStatus, OrgId, ResidentId,
+    ZoneId,
 };
-use crate::store::sql::{corrupt, from_ms, ms, opt_from_ms, superseded_reason};
-use crate::store::{NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult};
+use crate::store::sql::{
+    active_contacts, audience_counts, audience_filter, corrupt, count_audience_sql, from_ms, ms,
+    opt_from_ms, superseded_reason,
+};
+use crate::store::{
+    AudienceCounts, NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult,
+};
 
 const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
      expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at";
@@ -80,16 +86,17 @@ async fn fan_out(
     lane: Lane,
     now: i64,
 ) -> StoreResult<i64> {
-    let done = sqlx::query(
+    let done = sqlx::query(&format!(
         "INSERT INTO deliveries (notice_id, event_id, resident_id, contact_id, channel, address,
                                  language, lane, state, created_at, updated_at)
          SELECT $1, $2, c.resident_id, c.id, c.channel, c.address, res.language, $3, 'pending', $4, $4
          FROM notice_recipients r
-         JOIN contacts c ON c.resident_id = r.resident_id AND c.active
+         {}
          JOIN residents res ON res.id = r.resident_id
          WHERE r.notice_id = $1
          ORDER BY c.id",
-    )
+        active_contacts("r.resident_id")
+    ))
     .persistent(false)
     .bind(notice)
     .bind(event)
@@ -172,10 +179,11 @@ impl PgStore {
         // Both need the planner to see the array, hence not persistent: a
         // cached generic plan would be planned for an array of unknown
         // length. Duplicates collapse as with SQLite's json_each.
-        let audience = sqlx::query(
+        let audience = sqlx::query(&format!(
             "INSERT INTO notice_recipients (notice_id, resident_id)
-             SELECT $1, id FROM residents WHERE id = ANY($2) AND (categories & $3) <> 0",
-        )
+             SELECT $1, res.id FROM residents res WHERE {}",
+            audience_filter("= ANY($2)", "$3")
+        ))
         .persistent(false)
         .bind(id)
         .bind(&candidates)
@@ -191,6 +199,23 @@ impl PgStore {
         fan_out(&mut tx, id, event, n.kind.lane(), now).await?;
         tx.commit().await?;
         self.notice_and_event(NoticeId(id), EventId(event)).await
+    }
+
+    /// See `Store::count_audience`. Not persistent for the reason given in
+    /// `notices_create`: the plan must fit the length of the id array.
+    pub(super) async fn notices_count_audience(
+        &self,
+        category: Category,
+        candidates: &[ResidentId],
+    ) -> StoreResult<AudienceCounts> {
+        let candidates: Vec<i64> = candidates.iter().map(|r| r.0).collect();
+        let rows = sqlx::query_as(&count_audience_sql("= ANY($1)", "$2"))
+            .persistent(false)
+            .bind(&candidates)
+            .bind(CategorySet::from_categories(&[category]).mask())
+            .fetch_all(&self.pool)
+            .await?;
+        audience_counts(rows)
     }
 
     pub(super) async fn notices_add_event(

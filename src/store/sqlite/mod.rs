@@ -184,6 +184,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<(Notice, NoticeEvent)> {
         self.notices_create(notice, candidates).await
     }
+    async fn count_audience(
+        &self,
+        category: Category,
+        candidates: &[ResidentId],
+    ) -> StoreResult<AudienceCounts> {
+        self.notices_count_audience(category, candidates).await
+    }
+
     async fn add_event(
         &self,
         notice: NoticeId,

@@ -5,9 +5,21 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms};
-use crate::domain::{EventId, EventKind, Lane, NoticeId, NoticeStatus, OrgId, ResidentId, ZoneId};
-use crate::store::sql::superseded_reason;
-use crate::store::{NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult};
+use crate::domain::{
+    Category, CategorySet, EventId, EventKind, Lane, NoticeId, NoticeStatus, OrgId, ResidentId,
+    ZoneId,
+};
+use crate::store::sql::{
+    active_contacts, audience_counts, audience_filter, count_audience_sql, superseded_reason,
+};
+use crate::store::{
+    AudienceCounts, NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult,
+};
+
+/// Tests `res.id` against the candidate ids bound as one JSON array.
+fn among(param: &str) -> String {
+    format!("IN (SELECT value FROM json_each({param}))")
+}
 
 const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
      expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at";
@@ -64,16 +76,17 @@ async fn fan_out(
     lane: Lane,
     now: i64,
 ) -> StoreResult<i64> {
-    let done = sqlx::query(
+    let done = sqlx::query(&format!(
         "INSERT INTO deliveries (notice_id, event_id, resident_id, contact_id, channel, address,
                                  language, lane, state, created_at, updated_at)
          SELECT ?1, ?2, c.resident_id, c.id, c.channel, c.address, res.language, ?3, 'pending', ?4, ?4
          FROM notice_recipients r
-         JOIN contacts c ON c.resident_id = r.resident_id AND c.active = 1
+         {}
          JOIN residents res ON res.id = r.resident_id
          WHERE r.notice_id = ?1
          ORDER BY c.id",
-    )
+        active_contacts("r.resident_id")
+    ))
     .bind(notice)
     .bind(event)
     .bind(lane.as_i64())
@@ -146,14 +159,14 @@ impl SqliteStore {
         .get(0);
         let event =
             insert_event(&mut tx, id, EventKind::Published, None, n.expected_end, now).await?;
-        let audience = sqlx::query(
+        let audience = sqlx::query(&format!(
             "INSERT INTO notice_recipients (notice_id, resident_id)
-             SELECT ?, id FROM residents
-             WHERE id IN (SELECT value FROM json_each(?)) AND (categories & ?) != 0",
-        )
+             SELECT ?1, res.id FROM residents res WHERE {}",
+            audience_filter(&among("?2"), "?3")
+        ))
         .bind(id)
         .bind(id_array(candidates.iter().map(|r| r.0)))
-        .bind(crate::domain::CategorySet::from_categories(&[n.category]).mask())
+        .bind(CategorySet::from_categories(&[n.category]).mask())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -165,6 +178,20 @@ impl SqliteStore {
         fan_out(&mut tx, id, event, n.kind.lane(), now).await?;
         tx.commit().await?;
         self.notice_and_event(NoticeId(id), EventId(event)).await
+    }
+
+    /// See `Store::count_audience`; reads only, through the reader pool.
+    pub(super) async fn notices_count_audience(
+        &self,
+        category: Category,
+        candidates: &[ResidentId],
+    ) -> StoreResult<AudienceCounts> {
+        let rows = sqlx::query_as(&count_audience_sql(&among("?1"), "?2"))
+            .bind(id_array(candidates.iter().map(|r| r.0)))
+            .bind(CategorySet::from_categories(&[category]).mask())
+            .fetch_all(&self.reader)
+            .await?;
+        audience_counts(rows)
     }
 
     pub(super) async fn notices_add_event(

@@ -458,6 +458,13 @@ async fn measure_fan_out() {
         "create_notice ({} deliveries): {fan_out:?}",
         event.deliveries
     );
+    let t = Instant::now();
+    let counts = s.count_audience(Category::Water, &ids).await.unwrap();
+    eprintln!(
+        "count_audience ({} residents, the preview): {:?}",
+        counts.residents,
+        t.elapsed()
+    );
 
     let explain = |sql: String| {
         let pool = s.pool().clone();
