@@ -18,3 +18,14 @@ CREATE TABLE rate_limits (
 -- do not count as attempts (`attempts` itself only grows: the PostgreSQL
 -- claim compares it to detect a concurrent claimer).
 ALTER TABLE deliveries ADD COLUMN yields INTEGER NOT NULL DEFAULT 0;
+
+-- Messages that wait: a later step of a fallback cascade (state pending)
+-- or a routine message held through quiet hours (state suppressed). At
+-- not_before the release loop sends, expires or drops them. NULL: now.
+ALTER TABLE deliveries ADD COLUMN not_before BIGINT;
+-- The step of the notice kind's fallback cascade this message belongs to,
+-- and what an earlier step must have reached for it to be dropped
+-- ('delivered' or 'acknowledged'; NULL for step 0).
+ALTER TABLE deliveries ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN stop_if TEXT;
+CREATE INDEX deliveries_waiting ON deliveries (not_before) WHERE not_before IS NOT NULL;

@@ -163,6 +163,7 @@ pub(super) async fn plan_notice(
         expected_end,
         expires_at,
         area: plan.area,
+        cascade: state.config.policy.cascade(body.kind),
         zones: plan.named_zones,
     };
     Ok(PlannedNotice {
@@ -326,6 +327,7 @@ async fn add_event(
         kind,
         message,
         expected_end,
+        cascade: state.config.policy.cascade(notice.kind),
     };
     let (notice, event) = state.store.add_event(notice.id, &event).await?;
     state.dispatcher.spawn_enqueue(event.id);

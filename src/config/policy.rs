@@ -5,6 +5,8 @@
 use serde::Deserialize;
 use tocsin_channels::ChannelKind;
 
+use crate::domain::NoticeKind;
+use crate::domain::cascade::{Cascade, StepConfig};
 use crate::domain::quiet::QuietHours;
 
 /// One provider account's limits and prices. Absent limits mean "as fast
@@ -87,9 +89,21 @@ pub struct PolicyConfig {
     /// Quiet hours for residents who set none, in their own time zone
     /// (the city's when they set none). Routine notices wait until the end.
     pub quiet_hours: Option<QuietHours>,
-    /// Planned (informational) messages per resident per local day;
-    /// more are suppressed. Emergency notices are never capped.
+    /// Planned (informational) notices per resident per day (in the
+    /// city's time zone); more are suppressed. Only planned notices count
+    /// and are capped.
     pub daily_cap: Option<u32>,
+    /// Fallback cascade per notice kind; a kind without one sends on every
+    /// channel at once.
+    pub fallback: FallbackConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FallbackConfig {
+    pub planned: Vec<StepConfig>,
+    pub unplanned: Vec<StepConfig>,
+    pub emergency: Vec<StepConfig>,
 }
 
 impl Default for PolicyConfig {
@@ -99,6 +113,7 @@ impl Default for PolicyConfig {
             retry_deadline_secs: 6 * 3600,
             quiet_hours: None,
             daily_cap: None,
+            fallback: FallbackConfig::default(),
         }
     }
 }
@@ -117,6 +132,27 @@ impl PolicyConfig {
         if self.daily_cap == Some(0) {
             return Err("policy.daily_cap must be at least 1 (leave it out for no cap)".into());
         }
+        for kind in [
+            NoticeKind::Planned,
+            NoticeKind::Unplanned,
+            NoticeKind::Emergency,
+        ] {
+            Cascade::parse(self.fallback_steps(kind))
+                .map_err(|e| format!("policy.fallback.{}: {e}", kind.as_str()))?;
+        }
         Ok(())
+    }
+
+    fn fallback_steps(&self, kind: NoticeKind) -> &[StepConfig] {
+        match kind {
+            NoticeKind::Planned => &self.fallback.planned,
+            NoticeKind::Unplanned => &self.fallback.unplanned,
+            NoticeKind::Emergency => &self.fallback.emergency,
+        }
+    }
+
+    /// The kind's cascade (checked when the configuration was loaded).
+    pub fn cascade(&self, kind: NoticeKind) -> Cascade {
+        Cascade::parse(self.fallback_steps(kind)).unwrap_or_default()
     }
 }

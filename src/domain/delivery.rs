@@ -25,7 +25,9 @@ pub enum DeliveryState {
     Failed,
     /// The notice ended before the message could go out.
     Expired,
-    /// Deliberately not sent (quiet hours, caps, deleted recipient).
+    /// Deliberately not sent (caps, superseded, deleted recipient), or held
+    /// through quiet hours: a held one has a release time and goes back
+    /// to `pending` then.
     Suppressed,
     /// The resident confirmed they got it.
     Acknowledged,
@@ -76,6 +78,7 @@ impl DeliveryState {
                     Queued | Sent | Delivered | Failed | Expired | Acknowledged
                 )
                 | (Sent, Delivered | Failed | Acknowledged)
+                | (Suppressed, Pending | Expired)
                 | (Delivered, Acknowledged)
         )
     }
@@ -138,14 +141,15 @@ mod tests {
         assert!(!Delivered.can_become(Sent));
         assert!(!Sent.can_become(Sending));
         assert!(!Acknowledged.can_become(Delivered));
-        for final_state in [Failed, Expired, Suppressed, Acknowledged] {
+        for final_state in [Failed, Expired, Acknowledged] {
             for next in DeliveryState::ALL {
                 assert!(!final_state.can_become(next), "{final_state} -> {next}");
             }
         }
         for s in DeliveryState::ALL {
             assert!(!s.can_become(s), "{s} -> itself");
-            assert!(!s.can_become(Pending), "{s} -> pending");
+            // Only a message held through quiet hours goes back to pending.
+            assert_eq!(s.can_become(Pending), s == Suppressed, "{s} -> pending");
         }
     }
 

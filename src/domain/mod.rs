@@ -4,6 +4,7 @@
 //! API convert between these types and their own representations.
 
 pub mod auth;
+pub mod cascade;
 pub mod delivery;
 pub mod ids;
 pub mod notice;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::{Area, GeoPoint, Region};
 
+use crate::domain::cascade::Cascade;
 use crate::domain::text::Text;
 use crate::domain::{
     Category, CategorySet, ContactId, DeliveryId, DeliveryState, EventId, EventKind, Lane,
@@ -85,6 +86,8 @@ pub struct NewNotice {
     /// Unsent deliveries expire at this instant (default: `expected_end`).
     pub expires_at: Option<DateTime<Utc>>,
     pub area: Area,
+    /// The kind's fallback cascade (from the configuration).
+    pub cascade: Cascade,
     pub zones: Vec<ZoneId>,
 }
 
@@ -136,6 +139,8 @@ pub struct NewEvent {
     pub kind: EventKind,
     pub message: Option<Text<1000>>,
     pub expected_end: Option<DateTime<Utc>>,
+    /// The notice kind's fallback cascade (from the configuration).
+    pub cascade: Cascade,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -9,6 +9,7 @@ use super::{AudienceCounts, ContactCount, StoreError};
 use crate::domain::DeliveryState::{self, *};
 use crate::domain::EventKind;
 use crate::domain::Language;
+use crate::domain::cascade::Cascade;
 
 /// Times are stored as Unix epoch milliseconds in both backends.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -84,6 +85,50 @@ pub(crate) fn superseded_reason(kind: EventKind) -> &'static str {
         EventKind::Closed => "not sent: the notice was closed first",
         _ => "not sent: superseded by a later update of the notice",
     }
+}
+
+/// The `step` and `stop_if` values of a fan-out row whose channel is in
+/// `col` (channel names and numbers come from validated config, never from
+/// a request).
+pub(crate) fn cascade_columns(c: &Cascade, col: &str) -> (String, String) {
+    let mut step = format!("CASE {col}");
+    let mut stop = format!("CASE {col}");
+    for (i, s) in c.steps().iter().enumerate().skip(1) {
+        for ch in &s.channels {
+            step.push_str(&format!(" WHEN '{}' THEN {i}", ch.as_str()));
+            if let Some(r) = s.unless {
+                stop.push_str(&format!(" WHEN '{}' THEN '{}'", ch.as_str(), r.as_str()));
+            }
+        }
+    }
+    step.push_str(" ELSE 0 END");
+    stop.push_str(" ELSE NULL END");
+    (step, stop)
+}
+
+/// Milliseconds after the first message for the cascade step in `col`.
+pub(crate) fn cascade_delay(c: &Cascade, col: &str) -> String {
+    let mut out = format!("(CASE {col}");
+    for (i, s) in c.steps().iter().enumerate().skip(1) {
+        out.push_str(&format!(" WHEN {i} THEN {}", s.after.as_millis()));
+    }
+    out.push_str(" ELSE 0 END)");
+    out
+}
+
+/// Sets `not_before` of each later step of one event, counted from the
+/// resident's own first step (`$e`: the event, `$t`: now in ms).
+pub(crate) fn cascade_schedule_sql(c: &Cascade, e: &str, t: &str) -> String {
+    format!(
+        "WITH first AS (SELECT resident_id, MIN(step) AS s FROM deliveries
+                        WHERE event_id = {e} GROUP BY resident_id)
+         UPDATE deliveries SET not_before = {t} + {} - {}
+         FROM first
+         WHERE deliveries.event_id = {e} AND deliveries.resident_id = first.resident_id
+           AND deliveries.step > first.s",
+        cascade_delay(c, "deliveries.step"),
+        cascade_delay(c, "first.s"),
+    )
 }
 
 pub(crate) fn report_stamp(next: DeliveryState, t: &str) -> String {

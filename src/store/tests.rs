@@ -109,6 +109,7 @@ pub(super) fn notice() -> NewNotice {
         starts_at: Utc::now(),
         expected_end: None,
         expires_at: None,
+        cascade: Default::default(),
         area: Area::new(
             vec![],
             vec![Circle::new(centre, 500.0, &Limits::default()).unwrap()],
@@ -132,6 +133,7 @@ pub(super) fn update(kind: EventKind) -> NewEvent {
         kind,
         message: Some(Text::parse("Ще дві години").unwrap()),
         expected_end: None,
+        cascade: Default::default(),
     }
 }
 

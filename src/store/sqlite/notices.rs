@@ -5,12 +5,14 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms};
+use crate::domain::cascade::Cascade;
 use crate::domain::{
     Category, CategorySet, EventId, EventKind, Lane, NoticeId, NoticeStatus, OrgId, ResidentId,
     ZoneId,
 };
 use crate::store::sql::{
-    active_contacts, audience_counts, audience_filter, count_audience_sql, superseded_reason,
+    active_contacts, audience_counts, audience_filter, cascade_columns, cascade_schedule_sql,
+    count_audience_sql, superseded_reason,
 };
 use crate::store::{
     AudienceCounts, NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult,
@@ -74,12 +76,15 @@ async fn fan_out(
     notice: i64,
     event: i64,
     lane: Lane,
+    cascade: &Cascade,
     now: i64,
 ) -> StoreResult<i64> {
+    let (step, stop_if) = cascade_columns(cascade, "c.channel");
     let done = sqlx::query(&format!(
         "INSERT INTO deliveries (notice_id, event_id, resident_id, contact_id, channel, address,
-                                 language, lane, state, created_at, updated_at)
-         SELECT ?1, ?2, c.resident_id, c.id, c.channel, c.address, res.language, ?3, 'pending', ?4, ?4
+                                 language, lane, state, created_at, updated_at, step, stop_if)
+         SELECT ?1, ?2, c.resident_id, c.id, c.channel, c.address, res.language, ?3, 'pending', ?4, ?4,
+                {step}, {stop_if}
          FROM notice_recipients r
          {}
          JOIN residents res ON res.id = r.resident_id
@@ -94,6 +99,13 @@ async fn fan_out(
     .execute(&mut **tx)
     .await?;
     let count = done.rows_affected() as i64;
+    if !cascade.is_empty() {
+        sqlx::query(&cascade_schedule_sql(cascade, "?1", "?2"))
+            .bind(event)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+    }
     sqlx::query("UPDATE notice_events SET deliveries = ? WHERE id = ?")
         .bind(count)
         .bind(event)
@@ -175,7 +187,7 @@ impl SqliteStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        fan_out(&mut tx, id, event, n.kind.lane(), now).await?;
+        fan_out(&mut tx, id, event, n.kind.lane(), &n.cascade, now).await?;
         tx.commit().await?;
         self.notice_and_event(NoticeId(id), EventId(event)).await
     }
@@ -240,7 +252,7 @@ impl SqliteStore {
         .bind(event)
         .execute(&mut *tx)
         .await?;
-        fan_out(&mut tx, id.0, event, notice.kind.lane(), now).await?;
+        fan_out(&mut tx, id.0, event, notice.kind.lane(), &e.cascade, now).await?;
         tx.commit().await?;
         self.notice_and_event(id, EventId(event)).await
     }
