@@ -91,6 +91,9 @@ pub(crate) fn superseded_reason(kind: EventKind) -> &'static str {
 /// `col` (channel names and numbers come from validated config, never from
 /// a request).
 pub(crate) fn cascade_columns(c: &Cascade, col: &str) -> (String, String) {
+    if c.is_empty() {
+        return ("0".to_owned(), "NULL".to_owned());
+    }
     let mut step = format!("CASE {col}");
     let mut stop = format!("CASE {col}");
     for (i, s) in c.steps().iter().enumerate().skip(1) {
