@@ -7,6 +7,7 @@ pub mod health;
 mod notices;
 mod organisations;
 pub mod outbox;
+mod preferences;
 mod residents;
 mod webhooks;
 mod zones;
@@ -56,7 +57,9 @@ pub fn router(state: AppState) -> Router {
         .route("/residents/import", post(residents::import).layer(bulk))
         .route(
             "/residents/{id}",
-            get(residents::get).delete(residents::delete),
+            get(residents::get)
+                .patch(preferences::patch)
+                .delete(residents::delete),
         )
         .route("/notices", post(notices::create).get(notices::list))
         .route("/notices/{id}", get(notices::get))
