@@ -5,6 +5,7 @@ mod error;
 mod extract;
 pub mod health;
 mod notices;
+mod optout;
 mod organisations;
 pub mod outbox;
 mod preferences;
@@ -74,6 +75,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/ack/{token}", get(webhooks::ack_page).post(webhooks::ack))
+        .route(
+            "/unsubscribe/{token}",
+            get(optout::unsubscribe_page).post(optout::unsubscribe),
+        )
+        .route("/webhooks/twilio/sms/inbound", post(optout::sms_inbound))
         .route("/webhooks/twilio/sms/{id}", post(webhooks::sms_status))
         .route("/webhooks/twilio/voice/{id}", post(webhooks::voice_status))
         .route(
