@@ -1,9 +1,11 @@
-//! URLs Tocsin hands out: acknowledgement links for residents and status
-//! callback URLs for providers.
+//! URLs Tocsin hands out: acknowledgement and unsubscribe links for
+//! residents and status callback URLs for providers.
 //!
-//! An acknowledgement link carries the delivery id and an HMAC of it under
-//! a server secret, so links cannot be guessed or forged and nothing needs
-//! to be stored per delivery.
+//! A resident's link carries the delivery id and an HMAC of it under a
+//! server secret, so links cannot be guessed or forged and nothing needs
+//! to be stored per delivery. Each kind of link MACs a different prefix
+//! (`Purpose`), so an acknowledgement token never works as an unsubscribe
+//! token or the other way round.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +17,22 @@ use crate::domain::DeliveryId;
 
 /// 128 bits of MAC: far beyond guessing, short enough for an SMS link.
 const MAC_BYTES: usize = 16;
+
+/// What a resident's link does; MACed first (domain separation).
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    Ack,
+    Unsubscribe,
+}
+
+impl Purpose {
+    fn prefix(self) -> &'static [u8] {
+        match self {
+            Self::Ack => b"ack:",
+            Self::Unsubscribe => b"unsubscribe:",
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Links {
@@ -39,29 +57,47 @@ impl Links {
         &self.base
     }
 
-    fn mac(&self, id: DeliveryId) -> Vec<u8> {
+    fn hmac(&self, purpose: Purpose, id: DeliveryId) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(b"ack:");
+        mac.update(purpose.prefix());
         mac.update(id.0.to_string().as_bytes());
-        mac.finalize().into_bytes()[..MAC_BYTES].to_vec()
+        mac
     }
 
-    pub fn ack_token(&self, id: DeliveryId) -> String {
-        format!("{}.{}", id.0, URL_SAFE_NO_PAD.encode(self.mac(id)))
+    fn token(&self, purpose: Purpose, id: DeliveryId) -> String {
+        let mac = self.hmac(purpose, id).finalize().into_bytes();
+        format!("{}.{}", id.0, URL_SAFE_NO_PAD.encode(&mac[..MAC_BYTES]))
     }
 
-    /// The delivery a token names, if the token is genuine.
-    pub fn verify_ack_token(&self, token: &str) -> Option<DeliveryId> {
+    /// The delivery a token names, if the token is genuine for `purpose`.
+    fn verify(&self, purpose: Purpose, token: &str) -> Option<DeliveryId> {
         let (id, mac) = token.split_once('.')?;
         let id = DeliveryId(id.parse().ok()?);
         let given = URL_SAFE_NO_PAD.decode(mac).ok()?;
-        let mut check =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        check.update(b"ack:");
-        check.update(id.0.to_string().as_bytes());
         // verify_truncated_left compares in constant time.
-        check.verify_truncated_left(&given).ok()?;
+        self.hmac(purpose, id).verify_truncated_left(&given).ok()?;
         (given.len() == MAC_BYTES).then_some(id)
+    }
+
+    pub fn ack_token(&self, id: DeliveryId) -> String {
+        self.token(Purpose::Ack, id)
+    }
+
+    pub fn verify_ack_token(&self, token: &str) -> Option<DeliveryId> {
+        self.verify(Purpose::Ack, token)
+    }
+
+    pub fn unsubscribe_token(&self, id: DeliveryId) -> String {
+        self.token(Purpose::Unsubscribe, id)
+    }
+
+    pub fn verify_unsubscribe_token(&self, token: &str) -> Option<DeliveryId> {
+        self.verify(Purpose::Unsubscribe, token)
+    }
+
+    /// Stops email to the contact this delivery went to.
+    pub fn unsubscribe_url(&self, id: DeliveryId) -> String {
+        format!("{}/unsubscribe/{}", self.base, self.unsubscribe_token(id))
     }
 
     pub fn ack_url(&self, id: DeliveryId) -> String {
@@ -101,6 +137,26 @@ mod tests {
             links
                 .ack_url(DeliveryId(42))
                 .starts_with("https://alerts.example/ack/42.")
+        );
+    }
+
+    #[test]
+    fn ack_and_unsubscribe_tokens_are_not_interchangeable() {
+        let links = Links::new("https://alerts.example".into(), b"k".repeat(32));
+        let ack = links.ack_token(DeliveryId(42));
+        let unsubscribe = links.unsubscribe_token(DeliveryId(42));
+        assert_ne!(ack, unsubscribe);
+        assert_eq!(
+            links.verify_unsubscribe_token(&unsubscribe),
+            Some(DeliveryId(42))
+        );
+        assert_eq!(links.verify_unsubscribe_token(&ack), None);
+        assert_eq!(links.verify_ack_token(&unsubscribe), None);
+        let (_, mac) = unsubscribe.split_once('.').unwrap();
+        assert_eq!(links.verify_unsubscribe_token(&format!("41.{mac}")), None);
+        assert_eq!(
+            links.unsubscribe_url(DeliveryId(42)),
+            format!("https://alerts.example/unsubscribe/{unsubscribe}")
         );
     }
 }

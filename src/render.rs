@@ -33,6 +33,8 @@ pub struct MessageInput<'a> {
     pub ack_url: Option<&'a str>,
     /// Where a voice call posts the pressed key.
     pub gather_url: Option<&'a str>,
+    /// Link that stops email to this contact (email footer).
+    pub unsubscribe_url: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -96,6 +98,7 @@ struct View<'a> {
     notice: NoticeView<'a>,
     event: EventView<'a>,
     ack_url: Option<&'a str>,
+    unsubscribe_url: Option<&'a str>,
 }
 
 impl Default for Renderer {
@@ -219,6 +222,7 @@ impl Renderer {
                 language: &language,
                 ack_url: None,
                 gather_url: None,
+                unsubscribe_url: None,
             };
             if let Content::Sms { body } = self.render(ChannelKind::Sms, &input)? {
                 sizes.insert(lang, tocsin_channels::analyze(&body));
@@ -245,6 +249,7 @@ impl Renderer {
                 expected_end: e.expected_end.map(|t| self.format_time(t, lang)),
             },
             ack_url: input.ack_url,
+            unsubscribe_url: input.unsubscribe_url,
         }
     }
 }

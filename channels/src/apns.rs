@@ -399,6 +399,7 @@ mod tests {
             expires_at: None,
             collapse_id: None,
             status_callback: None,
+            unsubscribe_url: None,
         }
     }
 

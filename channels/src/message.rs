@@ -67,6 +67,9 @@ pub struct OutboundMessage {
     pub collapse_id: Option<String>,
     /// Absolute URL for delivery reports (Twilio StatusCallback).
     pub status_callback: Option<String>,
+    /// Absolute URL that stops email to this address (email only): sent as
+    /// `List-Unsubscribe` with RFC 8058 one-click.
+    pub unsubscribe_url: Option<String>,
 }
 
 impl OutboundMessage {

@@ -179,20 +179,32 @@ pub(crate) fn build_email(
         return Err(msg.wrong_content(ChannelKind::Email));
     };
     let message_id = message_id(&msg.idempotency_key);
-    let email = Message::builder()
+    let mut builder = Message::builder()
         .from(from.clone())
         .to(mailbox(to)?)
         .subject(subject.as_str())
         .message_id(Some(message_id.clone()))
         // Keeps vacation responders from answering a mass alert (RFC 3834).
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-generated".to_owned(),
-        ))
+        .raw_header(raw_header("Auto-Submitted", "auto-generated"));
+    if let Some(url) = &msg.unsubscribe_url {
+        // RFC 2369 link plus RFC 8058 one-click: mail clients show an
+        // "unsubscribe" button that POSTs to the URL without opening it.
+        builder = builder
+            .raw_header(raw_header("List-Unsubscribe", &format!("<{url}>")))
+            .raw_header(raw_header(
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click",
+            ));
+    }
+    let email = builder
         .header(ContentType::TEXT_PLAIN)
         .body(body.clone())
         .map_err(|e| SendError::permanent(format!("smtp: cannot build the message: {e}")))?;
     Ok((email, message_id))
+}
+
+fn raw_header(name: &'static str, value: &str) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_owned())
 }
 
 fn mailbox(address: &EmailAddress) -> Result<Mailbox, SendError> {
@@ -277,6 +289,7 @@ mod tests {
             expires_at: None,
             collapse_id: None,
             status_callback: None,
+            unsubscribe_url: None,
         }
     }
 
@@ -304,6 +317,26 @@ mod tests {
             "{text}"
         );
         assert_eq!(email.envelope().to()[0].to_string(), "olena@example.com");
+    }
+
+    #[test]
+    fn unsubscribe_headers_only_with_a_link() {
+        let from: Mailbox = "alerts@city.example".parse().unwrap();
+        let (email, _) = build_email(&message(), &from).unwrap();
+        let text = String::from_utf8(email.formatted()).unwrap();
+        assert!(!text.contains("List-Unsubscribe"), "{text}");
+        let mut msg = message();
+        msg.unsubscribe_url = Some("https://alerts.example/unsubscribe/5.abc_-D".into());
+        let (email, _) = build_email(&msg, &from).unwrap();
+        let text = String::from_utf8(email.formatted()).unwrap();
+        assert!(
+            text.contains("List-Unsubscribe: <https://alerts.example/unsubscribe/5.abc_-D>\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"),
+            "{text}"
+        );
     }
 
     #[test]

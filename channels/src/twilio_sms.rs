@@ -129,6 +129,7 @@ mod tests {
             expires_at: None,
             collapse_id: None,
             status_callback: Some("https://tocsin.example/hooks/twilio/sms".into()),
+            unsubscribe_url: None,
         }
     }
 

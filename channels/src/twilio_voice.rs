@@ -246,6 +246,7 @@ mod tests {
             expires_at: None,
             collapse_id: None,
             status_callback: Some("https://t.example/cb".into()),
+            unsubscribe_url: None,
         };
         let form = build_form(&msg, "+15005550006", 25).unwrap();
         let names: Vec<_> = form.iter().map(|(n, _)| *n).collect();

@@ -5,8 +5,10 @@ mod error;
 mod extract;
 pub mod health;
 mod notices;
+mod optout;
 mod organisations;
 pub mod outbox;
+mod preferences;
 mod preview;
 mod residents;
 mod webhooks;
@@ -57,7 +59,9 @@ pub fn router(state: AppState) -> Router {
         .route("/residents/import", post(residents::import).layer(bulk))
         .route(
             "/residents/{id}",
-            get(residents::get).delete(residents::delete),
+            get(residents::get)
+                .patch(preferences::patch)
+                .delete(residents::delete),
         )
         .route("/notices", post(notices::create).get(notices::list))
         // A static segment: the router prefers it to `/notices/{id}`.
@@ -74,6 +78,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/ack/{token}", get(webhooks::ack_page).post(webhooks::ack))
+        .route(
+            "/unsubscribe/{token}",
+            get(optout::unsubscribe_page).post(optout::unsubscribe),
+        )
+        .route("/webhooks/twilio/sms/inbound", post(optout::sms_inbound))
         .route("/webhooks/twilio/sms/{id}", post(webhooks::sms_status))
         .route("/webhooks/twilio/voice/{id}", post(webhooks::voice_status))
         .route(

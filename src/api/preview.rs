@@ -121,6 +121,7 @@ fn render(
         language,
         ack_url: None,
         gather_url: None,
+        unsubscribe_url: None,
     };
     renderer.render(channel, &input).map_err(ApiError::internal)
 }

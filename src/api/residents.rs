@@ -14,11 +14,11 @@ use std::collections::HashSet;
 use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::GeoPoint;
 
-use super::AppState;
 use super::error::{ApiError, FieldError};
 use super::extract::{ApiJson, Caller, IdPath, body_bytes};
-use crate::domain::{Category, CategorySet, Language, ResidentId, ZoneId};
-use crate::store::{Contact, NewResident};
+use super::{AppState, preferences};
+use crate::domain::{Category, ChannelOrder, Language, QuietPreference, ResidentId, ZoneId};
+use crate::store::{Contact, NewResident, Resident};
 
 /// Contacts per resident; a family sharing one registration is fine, a
 /// mailing list is not.
@@ -36,6 +36,9 @@ pub struct ResidentIn {
     zones: Vec<i64>,
     categories: Option<Vec<Category>>,
     contacts: Vec<ContactIn>,
+    timezone: Option<String>,
+    quiet_hours: Option<String>,
+    channels: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,16 +78,7 @@ impl ResidentIn {
                 "give a location or at least one zone, or no notice can ever reach this resident",
             ));
         }
-        let categories = match self.categories {
-            None => CategorySet::all(),
-            Some(c) if c.is_empty() => {
-                return Err(FieldError::new(
-                    "categories",
-                    "choose at least one category, or leave it out for all",
-                ));
-            }
-            Some(c) => CategorySet::from_categories(&c),
-        };
+        let categories = preferences::categories(self.categories.as_deref())?;
         if self.contacts.is_empty() {
             return Err(FieldError::new(
                 "contacts",
@@ -118,6 +112,9 @@ impl ResidentIn {
             zones,
             categories,
             contacts,
+            timezone: preferences::time_zone(self.timezone.as_deref())?,
+            quiet_hours: preferences::quiet_hours(self.quiet_hours.as_deref())?,
+            channel_order: preferences::channel_order(self.channels.as_deref())?,
         })
     }
 }
@@ -262,7 +259,29 @@ pub struct ResidentOut {
     zones: Vec<ZoneId>,
     categories: Vec<Category>,
     contacts: Vec<Contact>,
+    timezone: Option<&'static str>,
+    quiet_hours: QuietPreference,
+    channels: Option<ChannelOrder>,
     created_at: DateTime<Utc>,
+}
+
+impl From<Resident> for ResidentOut {
+    fn from(r: Resident) -> Self {
+        Self {
+            id: r.id,
+            language: r.language,
+            location: r
+                .location
+                .map(|p| json!({ "lat": p.lat(), "lon": p.lon() })),
+            zones: r.zones,
+            categories: r.categories.to_vec(),
+            contacts: r.contacts,
+            timezone: r.timezone.map(|tz| tz.name()),
+            quiet_hours: r.quiet_hours,
+            channels: r.channel_order,
+            created_at: r.created_at,
+        }
+    }
 }
 
 pub async fn get(
@@ -276,17 +295,7 @@ pub async fn get(
         .get_resident(ResidentId(id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("resident {id} not found")))?;
-    Ok(Json(ResidentOut {
-        id: r.id,
-        language: r.language,
-        location: r
-            .location
-            .map(|p| json!({ "lat": p.lat(), "lon": p.lon() })),
-        zones: r.zones,
-        categories: r.categories.to_vec(),
-        contacts: r.contacts,
-        created_at: r.created_at,
-    }))
+    Ok(Json(r.into()))
 }
 
 /// Deletes the resident and their personal data; unsent messages to them
@@ -333,6 +342,24 @@ mod tests {
         assert_eq!(r.zones, vec![ZoneId(1), ZoneId(3)]);
         assert_eq!(r.contacts[0].as_str(), "+380501234567");
         assert!(r.categories.contains(Category::Water) && !r.categories.contains(Category::Gas));
+        assert_eq!(r.timezone, None);
+        assert_eq!(r.quiet_hours, QuietPreference::Default);
+        assert_eq!(r.channel_order, None);
+    }
+
+    #[test]
+    fn parses_preferences() {
+        let r = line(
+            r#"{"language":"pl","zones":[1],"contacts":[{"channel":"sms","address":"+48 601 234 567"}],
+            "timezone":"Europe/Warsaw","quiet_hours":"22:00-07:00","channels":["fcm","sms"]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.timezone, Some(chrono_tz::Europe::Warsaw));
+        assert_eq!(r.quiet_hours.to_text().as_deref(), Some("22:00-07:00"));
+        assert_eq!(
+            r.channel_order.unwrap().kinds(),
+            [ChannelKind::Fcm, ChannelKind::Sms]
+        );
     }
 
     #[test]
@@ -366,6 +393,18 @@ mod tests {
             (
                 r#"{"language":"uk","zones":[1],"categories":[],"contacts":[{"channel":"email","address":"a@b.cz"}]}"#,
                 "categories",
+            ),
+            (
+                r#"{"language":"uk","zones":[1],"timezone":"Mars/Olympus","contacts":[{"channel":"email","address":"a@b.cz"}]}"#,
+                "timezone",
+            ),
+            (
+                r#"{"language":"uk","zones":[1],"quiet_hours":"late","contacts":[{"channel":"email","address":"a@b.cz"}]}"#,
+                "quiet_hours",
+            ),
+            (
+                r#"{"language":"uk","zones":[1],"channels":["email","email"],"contacts":[{"channel":"email","address":"a@b.cz"}]}"#,
+                "channels",
             ),
         ];
         for (json, field) in cases {

@@ -17,7 +17,7 @@ use crate::domain::{DeliveryId, DeliveryState};
 use crate::store::ReportResult;
 
 /// Checks the Twilio signature and returns the form parameters.
-fn verified_form(
+pub(super) fn verified_form(
     state: &AppState,
     channel: ChannelKind,
     uri: &Uri,
@@ -38,13 +38,13 @@ fn verified_form(
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let url = format!("{}{}", state.links.base(), path);
     if !verify_signature(token.expose(), &url, &params, signature) {
-        tracing::warn!(%channel, "rejected a status callback with a bad signature");
+        tracing::warn!(%channel, "rejected a Twilio request with a bad signature");
         return Err(ApiError::Forbidden("invalid X-Twilio-Signature".to_owned()));
     }
     Ok(params)
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)
@@ -117,7 +117,7 @@ pub async fn voice_status(
     }
 }
 
-fn twiml(body: &str) -> Response {
+pub(super) fn twiml(body: &str) -> Response {
     (
         [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
         body.to_owned(),
@@ -160,12 +160,13 @@ pub async fn voice_gather(
     )))
 }
 
-fn page(status: StatusCode, title: &str, text: &str, form: bool) -> Response {
-    let button = if form {
-        "<form method=\"post\"><button type=\"submit\">Confirm / Підтвердити / Potwierdź</button></form>"
-    } else {
-        ""
-    };
+/// A small HTML page; with `button`, a form that POSTs to the same URL.
+/// Every text is our own constant, never request input, so nothing here
+/// needs escaping.
+pub(super) fn page(status: StatusCode, title: &str, text: &str, button: Option<&str>) -> Response {
+    let button = button.map_or(String::new(), |label| {
+        format!("<form method=\"post\"><button type=\"submit\">{label}</button></form>")
+    });
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -173,6 +174,8 @@ fn page(status: StatusCode, title: &str, text: &str, form: bool) -> Response {
     );
     (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
+
+const CONFIRM: &str = "Confirm / Підтвердити / Potwierdź";
 
 /// Shows a confirmation button. A GET never acknowledges: mail scanners
 /// open links by themselves and must not confirm on a resident's behalf.
@@ -182,13 +185,13 @@ pub async fn ack_page(State(state): State<AppState>, Path(token): Path<String>) 
             StatusCode::OK,
             "Tocsin",
             "Confirm that you received the message.",
-            true,
+            Some(CONFIRM),
         ),
         None => page(
             StatusCode::NOT_FOUND,
             "Tocsin",
             "This link is not valid.",
-            false,
+            None,
         ),
     }
 }
@@ -202,7 +205,7 @@ pub async fn ack(
             StatusCode::NOT_FOUND,
             "Tocsin",
             "This link is not valid.",
-            false,
+            None,
         ));
     };
     let result = state
@@ -217,19 +220,19 @@ pub async fn ack(
             StatusCode::OK,
             "Tocsin",
             "Thank you — confirmed. Дякуємо! Dziękujemy!",
-            false,
+            None,
         ),
         ReportResult::Ignored { .. } => page(
             StatusCode::CONFLICT,
             "Tocsin",
             "This message can no longer be confirmed.",
-            false,
+            None,
         ),
         ReportResult::NotFound => page(
             StatusCode::NOT_FOUND,
             "Tocsin",
             "This link is not valid.",
-            false,
+            None,
         ),
     })
 }

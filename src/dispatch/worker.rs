@@ -400,12 +400,15 @@ impl Worker {
             })?;
         let ack_url = links.ack_url(d.id);
         let gather_url = links.gather_url(d.id);
+        let unsubscribe_url =
+            (d.channel == ChannelKind::Email).then(|| links.unsubscribe_url(d.id));
         let input = MessageInput {
             notice,
             event,
             language: &d.language,
             ack_url: Some(&ack_url),
             gather_url: Some(&gather_url),
+            unsubscribe_url: unsubscribe_url.as_deref(),
         };
         let content = self
             .dispatcher
@@ -432,6 +435,7 @@ impl Worker {
             } else {
                 links.status_callback(d.channel, d.id)
             },
+            unsubscribe_url,
         })
     }
 

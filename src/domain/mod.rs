@@ -16,4 +16,6 @@ pub mod text;
 pub use delivery::DeliveryState;
 pub use ids::{ContactId, DeliveryId, EventId, NoticeId, OrgId, ResidentId, ZoneId};
 pub use notice::{Category, CategorySet, EventKind, Lane, NoticeKind, NoticeStatus};
+pub use quiet::QuietPreference;
+pub use resident::ChannelOrder;
 pub use resident::Language;

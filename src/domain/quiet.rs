@@ -57,6 +57,72 @@ impl<'de> Deserialize<'de> for QuietHours {
     }
 }
 
+/// A resident's own choice about quiet hours. Stored and sent as JSON
+/// `null` (the city default, `policy.quiet_hours`), `"off"` (never hold
+/// messages back) or a window such as `"22:00-07:00"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuietPreference {
+    #[default]
+    Default,
+    Off,
+    Window(QuietHours),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "quiet hours must be a window such as \"22:00-07:00\" (start-end, 24-hour, start ≠ end), \
+     \"off\" for none, or null for the city's default; got \"{0}\""
+)]
+pub struct QuietPreferenceError(String);
+
+impl QuietPreference {
+    /// `None` is the city default.
+    pub fn parse(raw: Option<&str>) -> Result<Self, QuietPreferenceError> {
+        match raw.map(str::trim) {
+            None => Ok(Self::Default),
+            Some(s) if s.eq_ignore_ascii_case("off") => Ok(Self::Off),
+            Some(s) => s
+                .parse()
+                .map(Self::Window)
+                .map_err(|_| QuietPreferenceError(s.chars().take(40).collect())),
+        }
+    }
+
+    /// The stored (and JSON) text; `None` for the default.
+    pub fn to_text(&self) -> Option<String> {
+        match self {
+            Self::Default => None,
+            Self::Off => Some("off".to_owned()),
+            Self::Window(q) => Some(q.to_string()),
+        }
+    }
+
+    /// The window that applies given the city's default, if any.
+    pub fn effective(&self, city: Option<QuietHours>) -> Option<QuietHours> {
+        match self {
+            Self::Default => city,
+            Self::Off => None,
+            Self::Window(q) => Some(*q),
+        }
+    }
+}
+
+impl Serialize for QuietPreference {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.to_text() {
+            None => s.serialize_none(),
+            Some(text) => s.serialize_str(&text),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for QuietPreference {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Option::<String>::deserialize(d)?;
+        Self::parse(raw.as_deref()).map_err(serde::de::Error::custom)
+    }
+}
+
 impl QuietHours {
     fn contains(&self, t: NaiveTime) -> bool {
         if self.start < self.end {
@@ -111,6 +177,45 @@ mod tests {
         ] {
             assert!(bad.parse::<QuietHours>().is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn preference_round_trips_through_json() {
+        let cases = [
+            ("null", QuietPreference::Default),
+            ("\"off\"", QuietPreference::Off),
+            (
+                "\"22:00-07:00\"",
+                QuietPreference::Window("22:00-07:00".parse().unwrap()),
+            ),
+        ];
+        for (json, pref) in cases {
+            let parsed: QuietPreference = serde_json::from_str(json).unwrap();
+            assert_eq!(parsed, pref);
+            assert_eq!(serde_json::to_string(&pref).unwrap(), json);
+        }
+        assert_eq!(
+            QuietPreference::parse(Some("OFF")),
+            Ok(QuietPreference::Off)
+        );
+        let err = QuietPreference::parse(Some("22-7"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"off\"") && err.contains("\"22-7\""), "{err}");
+        assert!(serde_json::from_str::<QuietPreference>("\"always\"").is_err());
+    }
+
+    #[test]
+    fn preference_picks_the_window_that_applies() {
+        let city: QuietHours = "23:00-06:00".parse().unwrap();
+        let own: QuietHours = "21:00-08:00".parse().unwrap();
+        assert_eq!(QuietPreference::Default.effective(Some(city)), Some(city));
+        assert_eq!(QuietPreference::Default.effective(None), None);
+        assert_eq!(QuietPreference::Off.effective(Some(city)), None);
+        assert_eq!(
+            QuietPreference::Window(own).effective(Some(city)),
+            Some(own)
+        );
     }
 
     #[test]

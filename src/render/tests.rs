@@ -39,7 +39,20 @@ fn event(kind: EventKind, message: Option<&str>) -> NoticeEvent {
     }
 }
 
+const UNSUBSCRIBE: &str = "https://alerts.example/unsubscribe/1.y";
+
 fn render(r: &Renderer, lang: &str, channel: ChannelKind, n: &Notice, e: &NoticeEvent) -> Content {
+    render_with(r, lang, channel, n, e, Some(UNSUBSCRIBE))
+}
+
+fn render_with(
+    r: &Renderer,
+    lang: &str,
+    channel: ChannelKind,
+    n: &Notice,
+    e: &NoticeEvent,
+    unsubscribe_url: Option<&str>,
+) -> Content {
     let language = Language::parse(lang).unwrap();
     let input = MessageInput {
         notice: n,
@@ -47,6 +60,7 @@ fn render(r: &Renderer, lang: &str, channel: ChannelKind, n: &Notice, e: &Notice
         language: &language,
         ack_url: Some("https://alerts.example/ack/1.x"),
         gather_url: Some("https://alerts.example/g/1"),
+        unsubscribe_url,
     };
     r.render(channel, &input)
         .unwrap_or_else(|err| panic!("{lang} {channel}: {err}"))
@@ -192,6 +206,35 @@ fn hostile_titles_are_text_not_template_code_and_subjects_stay_one_line() {
     );
     assert!(!body.contains("49"));
     assert!(body.contains("https://alerts.example/ack/1.x"));
+}
+
+#[test]
+fn email_footer_carries_the_unsubscribe_link_in_the_residents_language() {
+    let r = Renderer::new(chrono_tz::UTC);
+    let n = notice(NoticeKind::Planned, None, false);
+    let e = event(EventKind::Published, None);
+    for (lang, words) in [
+        ("uk", "Не отримувати більше листів: "),
+        ("pl", "Aby nie otrzymywać więcej e-maili: "),
+        ("en", "To stop these emails: "),
+    ] {
+        let Content::Email { body, .. } = render(&r, lang, ChannelKind::Email, &n, &e) else {
+            panic!()
+        };
+        assert!(
+            body.ends_with(&format!("{words}{UNSUBSCRIBE}")),
+            "{lang}: {body}"
+        );
+        let Content::Email { body, .. } = render_with(&r, lang, ChannelKind::Email, &n, &e, None)
+        else {
+            panic!()
+        };
+        assert!(
+            !body.contains("unsubscribe") && !body.contains(words.trim()),
+            "{lang}: {body}"
+        );
+        assert!(body.ends_with('.'), "{lang}: {body}");
+    }
 }
 
 #[test]

@@ -13,17 +13,17 @@ pub mod sqlite;
 mod tests;
 
 use async_trait::async_trait;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tocsin_channels::ChannelKind;
+use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::GeoPoint;
 
 use crate::domain::auth::{Principal, TokenHash};
 use crate::domain::pace::Pace;
 use crate::domain::{
-    Category, DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId,
+    Category, ContactId, DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId,
 };
 pub use model::*;
 
@@ -120,6 +120,29 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_resident(&self, id: ResidentId) -> StoreResult<Option<Option<GeoPoint>>>;
     async fn resident_locations(&self) -> StoreResult<Vec<(ResidentId, GeoPoint)>>;
     async fn residents_in_zones(&self, zones: &[ZoneId]) -> StoreResult<Vec<ResidentId>>;
+    /// Applies a partial update in one statement; `None` if there is no
+    /// such resident. The location is not patchable (the resident index
+    /// in memory would go stale).
+    async fn update_resident(
+        &self,
+        id: ResidentId,
+        patch: &ResidentPatch,
+    ) -> StoreResult<Option<Resident>>;
+    /// Time zone, quiet hours and channel order of many residents in one
+    /// query; residents that do not exist are absent from the map.
+    async fn recipient_preferences(
+        &self,
+        residents: &[ResidentId],
+    ) -> StoreResult<HashMap<ResidentId, RecipientPrefs>>;
+    /// Deactivates every active contact with this address (of any
+    /// resident), e.g. a number that texted STOP; returns how many.
+    async fn deactivate_address(&self, address: &Address, reason: &str) -> StoreResult<u64>;
+    /// Re-activates the contacts with this address that were deactivated
+    /// with exactly `reason`, and no others (a number retired as invalid
+    /// stays retired); returns how many.
+    async fn reactivate_address(&self, address: &Address, reason: &str) -> StoreResult<u64>;
+    /// Deactivates one contact; false if it does not exist or already is.
+    async fn deactivate_contact(&self, contact: ContactId, reason: &str) -> StoreResult<bool>;
 
     // --- notices ---
     /// Writes the notice, its `published` event, its audience (the given

@@ -2,6 +2,7 @@
 //! types, so the store never validates user input itself.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tocsin_channels::{Address, ChannelKind};
@@ -10,8 +11,8 @@ use tocsin_zones::{Area, GeoPoint, Region};
 use crate::domain::cascade::Cascade;
 use crate::domain::text::Text;
 use crate::domain::{
-    Category, CategorySet, ContactId, DeliveryId, DeliveryState, EventId, EventKind, Lane,
-    Language, NoticeId, NoticeKind, NoticeStatus, OrgId, ResidentId, ZoneId,
+    Category, CategorySet, ChannelOrder, ContactId, DeliveryId, DeliveryState, EventId, EventKind,
+    Lane, Language, NoticeId, NoticeKind, NoticeStatus, OrgId, QuietPreference, ResidentId, ZoneId,
 };
 
 #[derive(Debug, Clone)]
@@ -51,6 +52,11 @@ pub struct NewResident {
     pub zones: Vec<ZoneId>,
     pub categories: CategorySet,
     pub contacts: Vec<Address>,
+    /// `None`: the city's time zone.
+    pub timezone: Option<Tz>,
+    pub quiet_hours: QuietPreference,
+    /// `None`: the configured order.
+    pub channel_order: Option<ChannelOrder>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,7 +67,30 @@ pub struct Resident {
     pub zones: Vec<ZoneId>,
     pub categories: CategorySet,
     pub contacts: Vec<Contact>,
+    pub timezone: Option<Tz>,
+    pub quiet_hours: QuietPreference,
+    pub channel_order: Option<ChannelOrder>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A partial update of a resident: `None` leaves a field as it is; for
+/// the nullable preferences `Some(None)` returns to the default.
+#[derive(Debug, Clone, Default)]
+pub struct ResidentPatch {
+    pub language: Option<Language>,
+    pub categories: Option<CategorySet>,
+    pub quiet_hours: Option<QuietPreference>,
+    pub timezone: Option<Option<Tz>>,
+    pub channel_order: Option<Option<ChannelOrder>>,
+}
+
+/// What the dispatcher needs to know about when and how to reach a
+/// resident; `None` / `QuietPreference::Default` mean the configured value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecipientPrefs {
+    pub timezone: Option<Tz>,
+    pub quiet_hours: QuietPreference,
+    pub channel_order: Option<ChannelOrder>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -5,11 +5,12 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{AudienceCounts, ContactCount, StoreError};
+use super::{AudienceCounts, ContactCount, RecipientPrefs, StoreError};
 use crate::domain::DeliveryState::{self, *};
 use crate::domain::EventKind;
 use crate::domain::Language;
 use crate::domain::cascade::Cascade;
+use crate::domain::{ChannelOrder, QuietPreference};
 
 /// Times are stored as Unix epoch milliseconds in both backends.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -191,6 +192,34 @@ pub(crate) fn audience_counts(
         }
     }
     Ok(counts)
+}
+
+/// The `timezone`, `quiet_hours` and `channel_order` columns of a
+/// resident, as both backends store them (text, NULL = default).
+pub(crate) fn prefs_from_columns(
+    timezone: Option<String>,
+    quiet_hours: Option<String>,
+    channel_order: Option<String>,
+) -> Result<RecipientPrefs, StoreError> {
+    Ok(RecipientPrefs {
+        timezone: timezone
+            .map(|t| t.parse().map_err(|e| corrupt("residents", e)))
+            .transpose()?,
+        quiet_hours: QuietPreference::parse(quiet_hours.as_deref())
+            .map_err(|e| corrupt("residents", e))?,
+        channel_order: channel_order
+            .map(|o| ChannelOrder::from_json(&o).map_err(|e| corrupt("residents", e)))
+            .transpose()?,
+    })
+}
+
+/// The column values of the optional preferences (see `prefs_from_columns`).
+pub(crate) fn timezone_column(tz: Option<chrono_tz::Tz>) -> Option<&'static str> {
+    tz.map(|t| t.name())
+}
+
+pub(crate) fn channel_order_column(order: Option<&ChannelOrder>) -> Option<String> {
+    order.map(ChannelOrder::to_json)
 }
 
 #[cfg(test)]

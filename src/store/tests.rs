@@ -62,7 +62,9 @@ macro_rules! both {
     )*};
 }
 
+// After `both!`, which it uses.
 mod policy;
+mod preferences;
 
 both!(
     fan_out_respects_categories_and_claims_are_idempotent,
@@ -87,6 +89,9 @@ pub(super) fn resident(categories: CategorySet, contacts: &[(ChannelKind, &str)]
             .iter()
             .map(|(k, a)| Address::parse(*k, a).unwrap())
             .collect(),
+        timezone: None,
+        quiet_hours: crate::domain::QuietPreference::Default,
+        channel_order: None,
     }
 }
 

@@ -8,7 +8,7 @@
 //! - [`FcmMock`]: Google's OAuth2 token endpoint and FCM HTTP v1 `messages:send`.
 //! - [`ApnsMock`]: Apple's provider API over HTTP/2 (h2c) with ES256 tokens.
 //! - [`TwilioMock`]: Twilio's Messages and Calls resources, plus signed
-//!   status callbacks back to the service.
+//!   status callbacks and incoming SMS back to the service.
 //! - [`SmtpSink`]: an SMTP server that records envelopes and messages.
 //!
 //! All mocks share the same test knobs: `set_delay` slows answers down,
@@ -31,4 +31,4 @@ pub use control::Arrival;
 pub use fcm::FcmMock;
 pub use providers::Providers;
 pub use smtp::{ReceivedMail, SmtpSink};
-pub use twilio::{TwilioMock, TwilioRequest, signature as twilio_signature};
+pub use twilio::{Reply as TwilioReply, TwilioMock, TwilioRequest, signature as twilio_signature};

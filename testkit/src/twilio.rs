@@ -1,6 +1,6 @@
 //! A mock of Twilio's Messages and Calls REST resources for one account,
 //! plus the other direction: signed status callbacks and keypresses posted
-//! to the URLs the client supplied.
+//! to the URLs the client supplied, and incoming SMS from residents.
 //!
 //! Like Twilio it checks Basic auth, the required form fields and the
 //! number format, answers with Twilio's error JSON, and deduplicates by the
@@ -75,6 +75,14 @@ impl TwilioRequest {
 enum Resource {
     Messages,
     Calls,
+}
+
+/// What the service answered to a webhook the mock posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
 }
 
 /// The mock Twilio account; see the module docs.
@@ -237,6 +245,40 @@ impl TwilioMock {
         self.post_signed(&url, &params).await
     }
 
+    /// Simulates a resident texting `body` from `from` to the city's number
+    /// `to`: posts Twilio's incoming-message webhook to `url`, signed, and
+    /// returns what the receiver answered (TwiML for Twilio to act on).
+    pub async fn send_inbound_sms(&self, url: &str, from: &str, to: &str, body: &str) -> Reply {
+        let sid = format!("SM{}", random_hex(16));
+        let params = pairs(&[
+            ("AccountSid", Self::ACCOUNT_SID),
+            ("ApiVersion", API_VERSION),
+            ("MessageSid", &sid),
+            ("SmsMessageSid", &sid),
+            ("SmsSid", &sid),
+            ("SmsStatus", "received"),
+            ("From", from),
+            ("To", to),
+            ("Body", body),
+            ("NumMedia", "0"),
+            ("NumSegments", "1"),
+        ]);
+        let response = self.signed_request(url, &params).await;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response.text().await.unwrap_or_default();
+        Reply {
+            status,
+            content_type,
+            body,
+        }
+    }
+
     fn find(&self, sid: &str) -> (Resource, TwilioRequest) {
         let in_list =
             |list: &Mutex<Vec<TwilioRequest>>| lock(list).iter().find(|r| r.sid == sid).cloned();
@@ -247,8 +289,11 @@ impl TwilioMock {
     }
 
     async fn post_signed(&self, url: &str, params: &[(String, String)]) -> u16 {
-        let response = self
-            .http
+        self.signed_request(url, params).await.status().as_u16()
+    }
+
+    async fn signed_request(&self, url: &str, params: &[(String, String)]) -> reqwest::Response {
+        self.http
             .post(url)
             .header(
                 "X-Twilio-Signature",
@@ -258,8 +303,7 @@ impl TwilioMock {
             .form(params)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("posting a Twilio callback to {url} failed: {e}"));
-        response.status().as_u16()
+            .unwrap_or_else(|e| panic!("posting a Twilio callback to {url} failed: {e}"))
     }
 }
 

@@ -15,6 +15,7 @@ pub fn message(kind: ChannelKind, raw_address: &str, content: Content) -> Outbou
         expires_at: None,
         collapse_id: None,
         status_callback: None,
+        unsubscribe_url: None,
     }
 }
 

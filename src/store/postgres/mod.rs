@@ -22,6 +22,7 @@
 mod auth;
 mod deliveries;
 mod notices;
+mod preferences;
 mod rates;
 mod residents;
 mod testing;
@@ -40,7 +41,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
@@ -48,7 +49,10 @@ use tocsin_zones::GeoPoint;
 
 use super::*;
 use crate::domain::auth::{Principal, TokenHash, random_bytes};
-use crate::domain::{DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId};
+use crate::domain::{
+    ContactId, DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId,
+};
+use tocsin_channels::Address;
 
 /// How long a request waits for a pooled connection. Short on purpose:
 /// when the database is gone a request should fail (503 from the API, a
@@ -79,6 +83,15 @@ fn migrator() -> Migrator {
         Cow::Borrowed(include_str!("../../../migrations/postgres/0001_core.sql")),
         false,
     );
+    let preferences = Migration::new(
+        2,
+        Cow::Borrowed("resident preferences"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!(
+            "../../../migrations/postgres/0002_resident_preferences.sql"
+        )),
+        false,
+    );
     let policy = Migration::new(
         3,
         Cow::Borrowed("delivery_policy"),
@@ -91,7 +104,7 @@ fn migrator() -> Migrator {
     // `locking` stays on (DEFAULT): sqlx takes a PostgreSQL advisory lock
     // while migrating, so processes starting together migrate one by one.
     Migrator {
-        migrations: Cow::Owned(vec![core, policy]),
+        migrations: Cow::Owned(vec![core, preferences, policy]),
         ..Migrator::DEFAULT
     }
 }
@@ -283,6 +296,28 @@ impl Store for PgStore {
     }
     async fn residents_in_zones(&self, zones: &[ZoneId]) -> StoreResult<Vec<ResidentId>> {
         self.residents_in(zones).await
+    }
+    async fn update_resident(
+        &self,
+        id: ResidentId,
+        patch: &ResidentPatch,
+    ) -> StoreResult<Option<Resident>> {
+        self.residents_update(id, patch).await
+    }
+    async fn recipient_preferences(
+        &self,
+        residents: &[ResidentId],
+    ) -> StoreResult<HashMap<ResidentId, RecipientPrefs>> {
+        self.residents_preferences(residents).await
+    }
+    async fn deactivate_address(&self, address: &Address, reason: &str) -> StoreResult<u64> {
+        self.contacts_deactivate_address(address, reason).await
+    }
+    async fn reactivate_address(&self, address: &Address, reason: &str) -> StoreResult<u64> {
+        self.contacts_reactivate_address(address, reason).await
+    }
+    async fn deactivate_contact(&self, contact: ContactId, reason: &str) -> StoreResult<bool> {
+        self.contacts_deactivate(contact, reason).await
     }
 
     async fn create_notice(

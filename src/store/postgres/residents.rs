@@ -12,7 +12,9 @@ use tocsin_zones::GeoPoint;
 
 use super::{FAN_OUT_LOCK, PgStore, allocate_ids};
 use crate::domain::{CategorySet, ContactId, DeliveryState, Language, ResidentId, ZoneId};
-use crate::store::sql::{corrupt, from_ms, ms, state_list};
+use crate::store::sql::{
+    channel_order_column, corrupt, from_ms, ms, prefs_from_columns, state_list, timezone_column,
+};
 use crate::store::{Contact, NewResident, Resident, StoreResult};
 
 impl PgStore {
@@ -36,11 +38,23 @@ impl PgStore {
             .map(|r| r.location.map(|p| p.lon()))
             .collect();
         let masks: Vec<i64> = residents.iter().map(|r| r.categories.mask()).collect();
+        let time_zones: Vec<Option<&str>> = residents
+            .iter()
+            .map(|r| timezone_column(r.timezone))
+            .collect();
+        let quiet: Vec<Option<String>> =
+            residents.iter().map(|r| r.quiet_hours.to_text()).collect();
+        let orders: Vec<Option<String>> = residents
+            .iter()
+            .map(|r| channel_order_column(r.channel_order.as_ref()))
+            .collect();
         sqlx::query(
-            "INSERT INTO residents (id, language, lat, lon, categories, created_at)
-             SELECT id, language, lat, lon, categories, $6
-             FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::float8[], $5::bigint[])
-                  AS r(id, language, lat, lon, categories)",
+            "INSERT INTO residents (id, language, lat, lon, categories, created_at,
+                                    timezone, quiet_hours, channel_order)
+             SELECT id, language, lat, lon, categories, $6, timezone, quiet_hours, channel_order
+             FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::float8[], $5::bigint[],
+                         $7::text[], $8::text[], $9::text[])
+                  AS r(id, language, lat, lon, categories, timezone, quiet_hours, channel_order)",
         )
         .bind(&ids)
         .bind(&languages)
@@ -48,6 +62,9 @@ impl PgStore {
         .bind(&lons)
         .bind(&masks)
         .bind(now)
+        .bind(&time_zones)
+        .bind(&quiet)
+        .bind(&orders)
         .execute(&mut *tx)
         .await?;
 
@@ -104,7 +121,9 @@ impl PgStore {
 
     pub(super) async fn residents_get(&self, id: ResidentId) -> StoreResult<Option<Resident>> {
         let Some(row) = sqlx::query(
-            "SELECT language, lat, lon, categories, created_at FROM residents WHERE id = $1",
+            "SELECT language, lat, lon, categories, created_at, timezone, quiet_hours,
+                    channel_order
+             FROM residents WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -148,6 +167,7 @@ impl PgStore {
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
+        let prefs = prefs_from_columns(row.get(5), row.get(6), row.get(7))?;
         Ok(Some(Resident {
             id,
             language,
@@ -155,6 +175,9 @@ impl PgStore {
             zones,
             categories: CategorySet::from_mask(row.get(3)),
             contacts,
+            timezone: prefs.timezone,
+            quiet_hours: prefs.quiet_hours,
+            channel_order: prefs.channel_order,
             created_at: from_ms(row.get(4)),
         }))
     }

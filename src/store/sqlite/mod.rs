@@ -13,6 +13,7 @@
 mod auth;
 mod deliveries;
 mod notices;
+mod preferences;
 mod rates;
 mod residents;
 mod zones;
@@ -25,15 +26,18 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 use tocsin_zones::GeoPoint;
 
 use super::*;
 use crate::domain::auth::{Principal, TokenHash, random_bytes};
-use crate::domain::{DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId};
+use crate::domain::{
+    ContactId, DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId,
+};
 pub(crate) use crate::store::sql::{corrupt, from_ms, ms, opt_from_ms, state_list};
+use tocsin_channels::Address;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -49,6 +53,15 @@ fn migrator() -> Migrator {
         Cow::Borrowed(include_str!("../../../migrations/sqlite/0001_core.sql")),
         false,
     );
+    let preferences = Migration::new(
+        2,
+        Cow::Borrowed("resident preferences"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!(
+            "../../../migrations/sqlite/0002_resident_preferences.sql"
+        )),
+        false,
+    );
     let policy = Migration::new(
         3,
         Cow::Borrowed("delivery_policy"),
@@ -59,7 +72,7 @@ fn migrator() -> Migrator {
         false,
     );
     Migrator {
-        migrations: Cow::Owned(vec![core, policy]),
+        migrations: Cow::Owned(vec![core, preferences, policy]),
         ..Migrator::DEFAULT
     }
 }
@@ -175,6 +188,28 @@ impl Store for SqliteStore {
     }
     async fn residents_in_zones(&self, zones: &[ZoneId]) -> StoreResult<Vec<ResidentId>> {
         self.residents_in(zones).await
+    }
+    async fn update_resident(
+        &self,
+        id: ResidentId,
+        patch: &ResidentPatch,
+    ) -> StoreResult<Option<Resident>> {
+        self.residents_update(id, patch).await
+    }
+    async fn recipient_preferences(
+        &self,
+        residents: &[ResidentId],
+    ) -> StoreResult<HashMap<ResidentId, RecipientPrefs>> {
+        self.residents_preferences(residents).await
+    }
+    async fn deactivate_address(&self, address: &Address, reason: &str) -> StoreResult<u64> {
+        self.contacts_deactivate_address(address, reason).await
+    }
+    async fn reactivate_address(&self, address: &Address, reason: &str) -> StoreResult<u64> {
+        self.contacts_reactivate_address(address, reason).await
+    }
+    async fn deactivate_contact(&self, contact: ContactId, reason: &str) -> StoreResult<bool> {
+        self.contacts_deactivate(contact, reason).await
     }
 
     async fn create_notice(

@@ -11,11 +11,12 @@ use tocsin_zones::GeoPoint;
 
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, state_list};
 use crate::domain::{CategorySet, ContactId, DeliveryState, Language, ResidentId, ZoneId};
+use crate::store::sql::{channel_order_column, prefs_from_columns, timezone_column};
 use crate::store::{Contact, NewResident, Resident, StoreResult};
 
-/// Rows per multi-row INSERT; 6 columns × 4 000 stays under SQLite's
+/// Rows per multi-row INSERT; 9 columns × 3 000 stays under SQLite's
 /// 32 766 bound parameters.
-const CHUNK: usize = 4_000;
+const CHUNK: usize = 3_000;
 
 async fn next_id(tx: &mut Transaction<'_, Sqlite>, table: &str) -> StoreResult<i64> {
     let row = sqlx::query("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0)")
@@ -38,7 +39,8 @@ impl SqliteStore {
 
         for chunk in numbered.chunks(CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO residents (id, language, lat, lon, categories, created_at) ",
+                "INSERT INTO residents (id, language, lat, lon, categories, created_at, \
+                 timezone, quiet_hours, channel_order) ",
             );
             q.push_values(chunk, |mut b, (id, r)| {
                 b.push_bind(*id)
@@ -46,7 +48,10 @@ impl SqliteStore {
                     .push_bind(r.location.map(|p| p.lat()))
                     .push_bind(r.location.map(|p| p.lon()))
                     .push_bind(r.categories.mask())
-                    .push_bind(now);
+                    .push_bind(now)
+                    .push_bind(timezone_column(r.timezone))
+                    .push_bind(r.quiet_hours.to_text())
+                    .push_bind(channel_order_column(r.channel_order.as_ref()));
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -92,7 +97,9 @@ impl SqliteStore {
 
     pub(super) async fn residents_get(&self, id: ResidentId) -> StoreResult<Option<Resident>> {
         let Some(row) = sqlx::query(
-            "SELECT language, lat, lon, categories, created_at FROM residents WHERE id = ?",
+            "SELECT language, lat, lon, categories, created_at, timezone, quiet_hours,
+                    channel_order
+             FROM residents WHERE id = ?",
         )
         .bind(id.0)
         .fetch_optional(&self.reader)
@@ -136,6 +143,7 @@ impl SqliteStore {
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
+        let prefs = prefs_from_columns(row.get(5), row.get(6), row.get(7))?;
         Ok(Some(Resident {
             id,
             language,
@@ -143,6 +151,9 @@ impl SqliteStore {
             zones,
             categories: CategorySet::from_mask(row.get(3)),
             contacts,
+            timezone: prefs.timezone,
+            quiet_hours: prefs.quiet_hours,
+            channel_order: prefs.channel_order,
             created_at: from_ms(row.get(4)),
         }))
     }
