@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::clock::{AdjustableClock, Clock, SystemClock};
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::dispatch::Dispatcher;
@@ -34,6 +35,8 @@ use crate::store::{self, Store, StoreError};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often `serve` looks for deliveries a broker outage left pending.
 const SWEEP_PERIOD: Duration = Duration::from_secs(5);
+/// How often waiting messages (cascade steps, quiet hours) are looked at.
+const RELEASE_PERIOD: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -144,6 +147,8 @@ pub struct Core {
     pub links: Arc<Links>,
     pub dispatcher: Arc<Dispatcher>,
     pub metrics: Arc<Metrics>,
+    /// Set only with `[testing] adjustable_clock`.
+    pub test_clock: Option<Arc<AdjustableClock>>,
 }
 
 impl Core {
@@ -165,6 +170,14 @@ impl Core {
             .map(|b| format!("{b:02x}"))
             .collect();
         let renderer = Arc::new(Renderer::new(config.timezone()));
+        let test_clock = config.testing.adjustable_clock.then(|| {
+            tracing::warn!("the policy clock can be moved over the API: a test installation");
+            Arc::new(AdjustableClock::default())
+        });
+        let clock: Arc<dyn Clock> = match &test_clock {
+            Some(c) => Arc::clone(c) as Arc<dyn Clock>,
+            None => Arc::new(SystemClock),
+        };
         let dispatcher = Arc::new(Dispatcher::new(
             Arc::clone(&store),
             queue,
@@ -172,9 +185,11 @@ impl Core {
             Arc::clone(&renderer),
             Arc::clone(&links),
             &config,
+            clock,
             instance,
         ));
         Ok(Self {
+            test_clock,
             config: Arc::new(config),
             store,
             channels,
@@ -247,6 +262,7 @@ impl Application {
             links: core.links,
             renderer: core.renderer,
             metrics: core.metrics,
+            test_clock: core.test_clock,
         };
         Ok(Self {
             listener,
@@ -271,6 +287,9 @@ impl Application {
             .run_workers
             .then(|| state.dispatcher.start(shutdown.clone()));
         requeue(&state.dispatcher).await;
+        state
+            .dispatcher
+            .spawn_release(RELEASE_PERIOD, shutdown.clone());
         if !self.run_workers {
             state
                 .dispatcher

@@ -53,6 +53,16 @@ pub struct Config {
     pub channels: ChannelsConfig,
     pub rates: RatesConfig,
     pub policy: PolicyConfig,
+    pub testing: TestingConfig,
+}
+
+/// Switches for test installations only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Lets an admin move the policy clock (quiet hours, caps, releases)
+    /// with `PUT /api/v1/testing/clock`. Never in production.
+    pub adjustable_clock: bool,
 }
 
 impl Default for Config {
@@ -75,6 +85,7 @@ impl Default for Config {
             channels: ChannelsConfig::default(),
             rates: RatesConfig::default(),
             policy: PolicyConfig::default(),
+            testing: TestingConfig::default(),
         }
     }
 }

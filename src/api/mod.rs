@@ -11,6 +11,7 @@ pub mod outbox;
 mod preferences;
 mod preview;
 mod residents;
+mod testing;
 mod webhooks;
 mod zones;
 
@@ -20,6 +21,7 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
+use crate::clock::AdjustableClock;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::dispatch::Dispatcher;
@@ -43,6 +45,7 @@ pub struct AppState {
     pub links: Arc<Links>,
     pub renderer: Arc<Renderer>,
     pub metrics: Arc<Metrics>,
+    pub test_clock: Option<Arc<AdjustableClock>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -72,6 +75,12 @@ pub fn router(state: AppState) -> Router {
         .route("/notices/{id}/deliveries", get(notices::deliveries))
         .route("/notices/{id}/deliveries/summary", get(notices::summary))
         .route("/simulated/outbox", get(outbox::outbox::<AppState>));
+    // Absent (404) unless the installation is configured for tests.
+    let api = if state.test_clock.is_some() {
+        api.route("/testing/clock", axum::routing::put(testing::set_clock))
+    } else {
+        api
+    };
 
     Router::new()
         .route("/healthz", get(health::healthz))

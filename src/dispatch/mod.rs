@@ -7,12 +7,14 @@
 //! first, claims the deliveries, renders and sends them with bounded
 //! concurrency, and records the outcomes through the batching writer.
 
+mod gate;
 mod limiter;
+mod release;
 mod retry;
 mod worker;
 mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,14 +22,17 @@ use tocsin_channels::ChannelKind;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::config::{Config, DispatchConfig};
-use crate::domain::{DeliveryId, EventId, Lane};
+use crate::domain::{DeliveryId, DeliveryState, EventId, Lane, ResidentId};
 use crate::links::Links;
 use crate::providers::ChannelSet;
 use crate::queue::{Job, Queue, QueueError};
 use crate::render::Renderer;
-use crate::store::{Store, StoreError, ToQueue};
+use crate::store::{QueuedDelivery, Store, StoreError, ToQueue};
+use gate::{Gate, Verdict};
 use limiter::Limiter;
+use release::Decision;
 use retry::RetryPolicy;
 pub use writer::OutcomeWriter;
 
@@ -53,6 +58,9 @@ pub struct Dispatcher {
     retry: RetryPolicy,
     /// One per channel: the provider account's pace, shared by every lane.
     limiters: BTreeMap<ChannelKind, Arc<Limiter>>,
+    /// Quiet hours and the daily cap, applied when a message is queued.
+    gate: Gate,
+    clock: Arc<dyn Clock>,
     /// Prefix of idempotency keys, unique per installation: two
     /// installations sharing one provider account (staging and production)
     /// must never suppress each other's messages.
@@ -88,6 +96,7 @@ impl Dispatcher {
         renderer: Arc<Renderer>,
         links: Arc<Links>,
         config: &Config,
+        clock: Arc<dyn Clock>,
         instance: String,
     ) -> Self {
         // With a broker, workers in several processes may send through one
@@ -119,6 +128,12 @@ impl Dispatcher {
             config: config.dispatch.clone(),
             retry,
             limiters,
+            gate: Gate {
+                city_tz: config.timezone(),
+                quiet: config.policy.quiet_hours,
+                cap: config.policy.daily_cap,
+            },
+            clock,
             instance,
             enqueueing: AtomicUsize::new(0),
         }
@@ -149,6 +164,7 @@ impl Dispatcher {
                 .await?;
             let Some(last) = page.last() else { break };
             after = last.id;
+            let page = self.gate_page(page).await?;
             let mut groups: BTreeMap<(Lane, ChannelKind), Vec<DeliveryId>> = BTreeMap::new();
             for d in &page {
                 groups.entry((d.lane, d.channel)).or_default().push(d.id);
@@ -171,6 +187,107 @@ impl Dispatcher {
             total += page.len();
         }
         Ok(total)
+    }
+
+    /// Applies quiet hours and the daily cap to a page about to be queued;
+    /// returns what goes now. Held and dropped messages are recorded.
+    async fn gate_page(
+        &self,
+        page: Vec<QueuedDelivery>,
+    ) -> Result<Vec<QueuedDelivery>, DispatchError> {
+        let mut residents: Vec<_> = page
+            .iter()
+            .filter(|d| self.gate.applies(d.lane))
+            .filter_map(|d| d.resident)
+            .collect();
+        if residents.is_empty() {
+            return Ok(page);
+        }
+        residents.sort_unstable();
+        residents.dedup();
+        let now = self.clock.now();
+        let prefs = self.store.recipient_preferences(&residents).await?;
+        let mut today: HashMap<ResidentId, Vec<EventId>> = HashMap::new();
+        if self.gate.cap.is_some() && page.iter().any(|d| d.lane == Lane::Routine) {
+            let since = self.gate.day_start(now);
+            for (r, e) in self.store.routine_events_since(&residents, since).await? {
+                today.entry(r).or_default().push(e);
+            }
+        }
+        let mut send = Vec::with_capacity(page.len());
+        let mut held: BTreeMap<(Option<chrono::DateTime<chrono::Utc>>, String), Vec<DeliveryId>> =
+            BTreeMap::new();
+        for d in page {
+            let (p, t) = match d.resident {
+                Some(r) => (prefs.get(&r), today.get(&r).map_or(&[][..], Vec::as_slice)),
+                None => (None, &[][..]),
+            };
+            match self.gate.judge(&d, p, t, now) {
+                Verdict::Send => send.push(d),
+                Verdict::Hold { until, reason } => {
+                    held.entry((Some(until), reason)).or_default().push(d.id)
+                }
+                Verdict::Drop { reason } => {
+                    crate::metrics::outcome(d.channel, DeliveryState::Suppressed.as_str());
+                    held.entry((None, reason)).or_default().push(d.id);
+                }
+            }
+        }
+        for ((until, reason), ids) in held {
+            self.store.hold(&ids, until, &reason).await?;
+        }
+        Ok(send)
+    }
+
+    /// Releases waiting messages whose time has come (cascade steps, quiet
+    /// hours) every `period`: expired, dropped or queued.
+    pub fn spawn_release(self: &Arc<Self>, period: Duration, shutdown: CancellationToken) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(period) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                if let Err(e) = this.release_due().await {
+                    tracing::warn!(error = %e, "releasing waiting messages failed; will retry");
+                }
+            }
+        });
+    }
+
+    async fn release_due(&self) -> Result<(), DispatchError> {
+        const BATCH: u32 = 5_000;
+        loop {
+            let now = self.clock.now();
+            let due = self.store.due_deliveries(now, BATCH).await?;
+            let mut release = Vec::new();
+            let mut finish: BTreeMap<(DeliveryState, &str), Vec<DeliveryId>> = BTreeMap::new();
+            for d in &due {
+                match release::decide(d, now) {
+                    Decision::Release => release.push(d.id),
+                    Decision::Finish(state, reason) => {
+                        crate::metrics::outcome(d.channel, state.as_str());
+                        finish.entry((state, reason)).or_default().push(d.id);
+                    }
+                }
+            }
+            for ((state, reason), ids) in finish {
+                self.store.finish_waiting(&ids, state, reason).await?;
+            }
+            if !release.is_empty() {
+                self.store.release(&release).await?;
+                let n = self.enqueue(ToQueue::AllPending).await?;
+                tracing::debug!(
+                    released = release.len(),
+                    queued = n,
+                    "waiting messages released"
+                );
+            }
+            if due.len() < BATCH as usize {
+                return Ok(());
+            }
+        }
     }
 
     /// What to re-publish at start: a durable queue still holds what was

@@ -13,6 +13,7 @@ pub mod sqlite;
 mod tests;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -209,6 +210,35 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         notice: NoticeId,
         filter: &DeliveryFilter,
     ) -> StoreResult<Vec<DeliveryRecord>>;
+
+    // Waiting deliveries (cascade steps, quiet hours) and the daily cap.
+    /// Deliveries whose `not_before` is at or before `now`, oldest first.
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32)
+    -> StoreResult<Vec<DueDelivery>>;
+    /// Due deliveries to send now: `pending` again, without a release time.
+    async fn release(&self, ids: &[DeliveryId]) -> StoreResult<()>;
+    /// Waiting deliveries that will not be sent: a final `state` and why.
+    async fn finish_waiting(
+        &self,
+        ids: &[DeliveryId],
+        state: DeliveryState,
+        reason: &str,
+    ) -> StoreResult<()>;
+    /// Pending deliveries not to send now: `suppressed`, until `until`
+    /// (quiet hours) or for good (`None`: a cap).
+    async fn hold(
+        &self,
+        ids: &[DeliveryId],
+        until: Option<DateTime<Utc>>,
+        reason: &str,
+    ) -> StoreResult<()>;
+    /// (resident, event) of planned-notice messages that went out to these
+    /// residents since `since`.
+    async fn routine_events_since(
+        &self,
+        residents: &[ResidentId],
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(ResidentId, EventId)>>;
 
     // Provider pace shared by every worker (cluster mode).
     /// Takes a send slot of the channel now if its pace allows one

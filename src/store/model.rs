@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::{Area, GeoPoint, Region};
 
-use crate::domain::cascade::Cascade;
+use crate::domain::cascade::{Cascade, Reached};
 use crate::domain::text::Text;
 use crate::domain::{
     Category, CategorySet, ChannelOrder, ContactId, DeliveryId, DeliveryState, EventId, EventKind,
@@ -203,6 +203,26 @@ pub struct QueuedDelivery {
     pub id: DeliveryId,
     pub channel: ChannelKind,
     pub lane: Lane,
+    /// `None` once the resident was deleted.
+    pub resident: Option<ResidentId>,
+    pub event: EventId,
+}
+
+/// A delivery whose `not_before` has come: a later cascade step or a
+/// message held through quiet hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDelivery {
+    pub id: DeliveryId,
+    pub channel: ChannelKind,
+    /// Held through quiet hours (state `suppressed`) rather than a later
+    /// cascade step (state `pending`).
+    pub held: bool,
+    pub stop_if: Option<Reached>,
+    /// The best state an earlier step of the same event reached for the
+    /// same resident: `Delivered`, `Acknowledged`, or `None`.
+    pub reached: Option<Reached>,
+    /// When the notice stops being worth sending (see `dispatch::retry`).
+    pub ends: Option<DateTime<Utc>>,
 }
 
 /// A delivery a worker now owns (state `sending`), with what it needs to

@@ -5,11 +5,13 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{AudienceCounts, ContactCount, RecipientPrefs, StoreError};
+use super::{AudienceCounts, ContactCount, DueDelivery, RecipientPrefs, StoreError};
+use crate::domain::DeliveryId;
 use crate::domain::DeliveryState::{self, *};
 use crate::domain::EventKind;
 use crate::domain::Language;
 use crate::domain::cascade::Cascade;
+use crate::domain::cascade::Reached;
 use crate::domain::{ChannelOrder, QuietPreference};
 
 /// Times are stored as Unix epoch milliseconds in both backends.
@@ -134,6 +136,54 @@ pub(crate) fn cascade_schedule_sql(c: &Cascade, e: &str, t: &str) -> String {
         cascade_delay(c, "first.s"),
     )
 }
+
+/// The waiting deliveries that are due (`$t`: now in ms, `$n`: limit),
+/// with what the release loop needs to decide about each: the best state
+/// an earlier cascade step reached for the same resident, and when the
+/// notice ends.
+pub(crate) fn due_sql(t: &str, n: &str) -> String {
+    format!(
+        "SELECT d.id, d.channel, d.state, d.stop_if,
+                (SELECT MAX(CASE e.state WHEN 'acknowledged' THEN 2 WHEN 'delivered' THEN 1 ELSE 0 END)
+                 FROM deliveries e
+                 WHERE e.event_id = d.event_id AND e.resident_id = d.resident_id
+                   AND e.step < d.step) AS reached,
+                CASE WHEN ev.kind = 'closed' THEN NULL
+                     ELSE COALESCE(n.expires_at, ev.expected_end) END AS ends
+         FROM deliveries d
+         JOIN notice_events ev ON ev.id = d.event_id
+         JOIN notices n ON n.id = d.notice_id
+         WHERE d.not_before IS NOT NULL AND d.not_before <= {t}
+           AND d.state IN ('pending', 'suppressed')
+         ORDER BY d.not_before LIMIT {n}"
+    )
+}
+
+/// Reads one row of `due_sql`.
+pub(crate) fn due_from_row(
+    id: i64,
+    channel: &str,
+    state: &str,
+    stop_if: Option<&str>,
+    reached: Option<i64>,
+    ends: Option<i64>,
+) -> Result<DueDelivery, StoreError> {
+    Ok(DueDelivery {
+        id: DeliveryId(id),
+        channel: channel.parse().map_err(|e| corrupt("deliveries", e))?,
+        held: state == "suppressed",
+        stop_if: stop_if.and_then(Reached::parse),
+        reached: match reached {
+            Some(2) => Some(Reached::Acknowledged),
+            Some(1) => Some(Reached::Delivered),
+            _ => None,
+        },
+        ends: opt_from_ms(ends),
+    })
+}
+
+/// States of a message that went (or is going) out: what a daily cap counts.
+pub(crate) const COUNTED_STATES: &str = "'queued', 'sending', 'sent', 'delivered', 'acknowledged'";
 
 pub(crate) fn report_stamp(next: DeliveryState, t: &str) -> String {
     match next {

@@ -169,7 +169,9 @@ impl PgStore {
         after: DeliveryId,
         limit: u32,
     ) -> StoreResult<Vec<QueuedDelivery>> {
-        let select = "SELECT id, channel, lane FROM deliveries WHERE";
+        // A delivery with `not_before` waits for the release loop.
+        let select = "SELECT id, channel, lane, resident_id, event_id FROM deliveries
+                      WHERE not_before IS NULL AND";
         let order = "id > $1 ORDER BY id LIMIT $2";
         let (sql, event) = match scope {
             ToQueue::Event(event) => (
@@ -207,6 +209,8 @@ impl PgStore {
                     id: DeliveryId(r.get(0)),
                     channel: channel.parse().map_err(|e| corrupt("deliveries", e))?,
                     lane: Lane::from_i64(i64::from(r.get::<i16, _>(2))),
+                    resident: r.get::<Option<i64>, _>(3).map(ResidentId),
+                    event: EventId(r.get(4)),
                 })
             })
             .collect()

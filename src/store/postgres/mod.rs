@@ -26,6 +26,7 @@ mod preferences;
 mod rates;
 mod residents;
 mod testing;
+mod waiting;
 mod zones;
 
 pub use testing::TempDatabase;
@@ -34,6 +35,7 @@ pub use testing::TempDatabase;
 pub(crate) use deliveries::claim_on;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tocsin_channels::ChannelKind;
 
 use crate::domain::pace::Pace;
@@ -399,6 +401,39 @@ impl Store for PgStore {
         filter: &DeliveryFilter,
     ) -> StoreResult<Vec<DeliveryRecord>> {
         self.deliveries_list(notice, filter).await
+    }
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        self.waiting_due(now, limit).await
+    }
+    async fn release(&self, ids: &[DeliveryId]) -> StoreResult<()> {
+        self.waiting_release(ids).await
+    }
+    async fn finish_waiting(
+        &self,
+        ids: &[DeliveryId],
+        state: DeliveryState,
+        reason: &str,
+    ) -> StoreResult<()> {
+        self.waiting_finish(ids, state, reason).await
+    }
+    async fn hold(
+        &self,
+        ids: &[DeliveryId],
+        until: Option<DateTime<Utc>>,
+        reason: &str,
+    ) -> StoreResult<()> {
+        self.waiting_hold(ids, until, reason).await
+    }
+    async fn routine_events_since(
+        &self,
+        residents: &[ResidentId],
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(ResidentId, EventId)>> {
+        self.waiting_routine_events(residents, since).await
     }
     async fn take_rate_slot(&self, channel: ChannelKind, pace: Pace) -> StoreResult<Duration> {
         self.rates_take(channel, pace).await

@@ -273,10 +273,12 @@ impl PgStore {
         // SKIP LOCKED: a row a worker is claiming right now is being sent
         // anyway, and waiting for it could deadlock with that claim.
         sqlx::query(
-            "UPDATE deliveries SET state = 'suppressed', error = $1, updated_at = $2
+            "UPDATE deliveries SET state = 'suppressed', error = $1, updated_at = $2,
+                    not_before = NULL
              WHERE id IN (SELECT id FROM deliveries
                           WHERE notice_id = $3 AND event_id <> $4
-                            AND state IN ('pending', 'queued')
+                            AND (state IN ('pending', 'queued')
+                                 OR (state = 'suppressed' AND not_before IS NOT NULL))
                           FOR UPDATE SKIP LOCKED)",
         )
         .bind(superseded_reason(e.kind))

@@ -102,8 +102,9 @@ impl SqliteStore {
             ToQueue::AllUnfinished => (DeliveryState::UNFINISHED.to_vec(), None),
         };
         let rows = sqlx::query(&format!(
-            "SELECT id, channel, lane FROM deliveries
-             WHERE state IN ({}) AND (?1 IS NULL OR event_id = ?1) AND id > ?2
+            "SELECT id, channel, lane, resident_id, event_id FROM deliveries
+             WHERE state IN ({}) AND not_before IS NULL
+               AND (?1 IS NULL OR event_id = ?1) AND id > ?2
              ORDER BY id LIMIT ?3",
             state_list(&states)
         ))
@@ -119,6 +120,8 @@ impl SqliteStore {
                     id: DeliveryId(r.get(0)),
                     channel: channel.parse().map_err(|e| corrupt("deliveries", e))?,
                     lane: Lane::from_i64(r.get(2)),
+                    resident: r.get::<Option<i64>, _>(3).map(ResidentId),
+                    event: EventId(r.get(4)),
                 })
             })
             .collect()

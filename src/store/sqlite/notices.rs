@@ -243,8 +243,11 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE deliveries SET state = 'suppressed', error = ?1, updated_at = ?2
-             WHERE notice_id = ?3 AND event_id <> ?4 AND state IN ('pending', 'queued')",
+            "UPDATE deliveries SET state = 'suppressed', error = ?1, updated_at = ?2,
+                    not_before = NULL
+             WHERE notice_id = ?3 AND event_id <> ?4
+               AND (state IN ('pending', 'queued')
+                    OR (state = 'suppressed' AND not_before IS NOT NULL))",
         )
         .bind(superseded_reason(e.kind))
         .bind(now)
