@@ -178,16 +178,15 @@ impl Core {
             Some(c) => Arc::clone(c) as Arc<dyn Clock>,
             None => Arc::new(SystemClock),
         };
-        let dispatcher = Arc::new(Dispatcher::new(
-            Arc::clone(&store),
+        let parts = crate::dispatch::Parts {
+            store: Arc::clone(&store),
             queue,
-            Arc::clone(&channels),
-            Arc::clone(&renderer),
-            Arc::clone(&links),
-            &config,
+            channels: Arc::clone(&channels),
+            renderer: Arc::clone(&renderer),
+            links: Arc::clone(&links),
             clock,
-            instance,
-        ));
+        };
+        let dispatcher = Arc::new(Dispatcher::new(parts, &config, instance));
         Ok(Self {
             test_clock,
             config: Arc::new(config),

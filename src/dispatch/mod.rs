@@ -70,6 +70,17 @@ pub struct Dispatcher {
     enqueueing: AtomicUsize,
 }
 
+/// What the dispatcher works with, built by `app.rs`.
+#[derive(Debug)]
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue>,
+    pub channels: Arc<ChannelSet>,
+    pub renderer: Arc<Renderer>,
+    pub links: Arc<Links>,
+    pub clock: Arc<dyn Clock>,
+}
+
 /// Handles of the running workers and the outcome writer.
 #[derive(Debug)]
 pub struct Running {
@@ -89,16 +100,15 @@ impl Running {
 }
 
 impl Dispatcher {
-    pub fn new(
-        store: Arc<dyn Store>,
-        queue: Arc<dyn Queue>,
-        channels: Arc<ChannelSet>,
-        renderer: Arc<Renderer>,
-        links: Arc<Links>,
-        config: &Config,
-        clock: Arc<dyn Clock>,
-        instance: String,
-    ) -> Self {
+    pub fn new(parts: Parts, config: &Config, instance: String) -> Self {
+        let Parts {
+            store,
+            queue,
+            channels,
+            renderer,
+            links,
+            clock,
+        } = parts;
         // With a broker, workers in several processes may send through one
         // provider account, so the pace is kept in the shared database.
         let shared = queue.durable().then(|| Arc::clone(&store));

@@ -21,11 +21,11 @@ pub fn decide(d: &DueDelivery, now: DateTime<Utc>) -> Decision {
             "the notice ended before the message could go out",
         );
     }
-    let reached = match (d.stop_if, d.reached) {
-        (Some(Reached::Delivered), Some(_)) => true,
-        (Some(Reached::Acknowledged), Some(Reached::Acknowledged)) => true,
-        _ => false,
-    };
+    let reached = matches!(
+        (d.stop_if, d.reached),
+        (Some(Reached::Delivered), Some(_))
+            | (Some(Reached::Acknowledged), Some(Reached::Acknowledged))
+    );
     if !d.held && reached {
         return Decision::Finish(
             DeliveryState::Suppressed,
