@@ -229,7 +229,48 @@ unplanned = [
     );
 }
 
+async fn overlapping_notices_about_one_outage_message_each_resident_once(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
+    let west = app
+        .create_zone("Захід", &rect(25.30, 50.73, 25.33, 50.76))
+        .await;
+    let east = app
+        .create_zone("Схід", &rect(25.32, 50.73, 25.35, 50.76))
+        .await;
+    // Three residents: in the west, in the overlap, in the east.
+    for (i, lon) in [25.305, 25.325, 25.345].into_iter().enumerate() {
+        app.create_resident(
+            json!({"language": "uk", "location": {"lat": 50.745, "lon": lon},
+            "contacts": [{"channel": "sms", "address": format!("+38067111004{i}")}]}),
+        )
+        .await;
+    }
+    let mut first = notice_body("unplanned", json!({"zones": [west]}));
+    first["outage"] = json!("main-12");
+    let first = app.publish(first).await;
+    assert_eq!(first["deliveries"], 2);
+    app.wait_settled(first["id"].as_i64().unwrap()).await;
+    // The crew finds the break is wider: the same outage, both districts.
+    let mut wider = notice_body("unplanned", json!({"zones": [west, east]}));
+    wider["outage"] = json!("main-12");
+    let wider = app.publish(wider).await;
+    assert_eq!(wider["deliveries"], 1, "{wider}");
+    let id = wider["id"].as_i64().unwrap();
+    let sent = deliveries(&app, id, "sms").await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["address"], "+380671110042");
+    // All three are its audience: its updates reach everyone.
+    let r = app
+        .post(
+            &format!("/api/v1/notices/{id}/update"),
+            &json!({"message": "Ще 2 години"}),
+        )
+        .await;
+    assert_eq!(r.body["event"]["deliveries"], 3, "{r:?}");
+}
+
 on_both_backends!(
+    overlapping_notices_about_one_outage_message_each_resident_once,
     quiet_hours_hold_routine_messages_until_morning,
     the_daily_cap_drops_informational_notices_beyond_it,
     a_cascade_falls_back_until_someone_is_reached,

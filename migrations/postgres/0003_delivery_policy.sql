@@ -29,3 +29,9 @@ ALTER TABLE deliveries ADD COLUMN not_before BIGINT;
 ALTER TABLE deliveries ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN stop_if TEXT;
 CREATE INDEX deliveries_waiting ON deliveries (not_before) WHERE not_before IS NOT NULL;
+
+-- Notices about the same outage (the publisher's own key): a resident the
+-- outage already reached is not messaged again by a later notice about it,
+-- and a message still waiting is replaced by the later one.
+ALTER TABLE notices ADD COLUMN outage TEXT;
+CREATE INDEX notices_by_outage ON notices (outage) WHERE outage IS NOT NULL;

@@ -31,6 +31,10 @@ pub struct NoticeIn {
     expected_end: Option<DateTime<FixedOffset>>,
     /// Unsent messages expire at this instant (default: `expected_end`).
     expires_at: Option<DateTime<FixedOffset>>,
+    /// The publisher's key for the outage (e.g. "main-12-2026-11-23"):
+    /// residents an earlier notice with the same key reached are not
+    /// messaged again.
+    outage: Option<String>,
     area: AreaIn,
 }
 
@@ -120,6 +124,7 @@ pub(super) async fn plan_notice(
 ) -> Result<PlannedNotice, ApiError> {
     let title = text("title", &body.title)?;
     let cause = optional_text("cause", body.cause.as_deref())?;
+    let outage = optional_text("outage", body.outage.as_deref())?;
     let starts_at = body.starts_at.with_timezone(&Utc);
     let expected_end = body.expected_end.map(|t| t.with_timezone(&Utc));
     if let Some(end) = expected_end
@@ -164,6 +169,7 @@ pub(super) async fn plan_notice(
         expires_at,
         area: plan.area,
         cascade: state.config.policy.cascade(body.kind),
+        outage,
         zones: plan.named_zones,
     };
     Ok(PlannedNotice {
@@ -220,6 +226,7 @@ fn notice_json(n: &Notice, events: Option<&[NoticeEvent]>) -> Value {
         "starts_at": n.starts_at,
         "expected_end": n.expected_end,
         "expires_at": n.expires_at,
+        "outage": n.outage,
         "status": n.status,
         "zones": n.zones,
         "recipients": n.recipients,

@@ -75,6 +75,7 @@ fn unsaved(n: &NewNotice, counts: &AudienceCounts) -> (Notice, NoticeEvent) {
         updated_at: now,
         closed_at: None,
         expires_at: n.expires_at,
+        outage: n.outage.as_ref().map(|o| o.as_str().to_owned()),
     };
     let event = NoticeEvent {
         id: EventId(0),

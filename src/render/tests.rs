@@ -23,6 +23,7 @@ fn notice(kind: NoticeKind, cause: Option<&str>, end: bool) -> Notice {
         updated_at: start,
         closed_at: None,
         expires_at: None,
+        outage: None,
     }
 }
 

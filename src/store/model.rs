@@ -117,6 +117,9 @@ pub struct NewNotice {
     pub area: Area,
     /// The kind's fallback cascade (from the configuration).
     pub cascade: Cascade,
+    /// The publisher's key for the outage this notice is about: residents
+    /// an earlier notice with the same key reached are not messaged again.
+    pub outage: Option<Text<100>>,
     pub zones: Vec<ZoneId>,
 }
 
@@ -139,6 +142,7 @@ pub struct Notice {
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
+    pub outage: Option<String>,
 }
 
 impl Notice {

@@ -115,6 +115,7 @@ pub(super) fn notice() -> NewNotice {
         expected_end: None,
         expires_at: None,
         cascade: Default::default(),
+        outage: None,
         area: Area::new(
             vec![],
             vec![Circle::new(centre, 500.0, &Limits::default()).unwrap()],

@@ -19,7 +19,7 @@ use crate::store::{
 };
 
 const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
-     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at";
+     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at, outage";
 
 const EVENT_COLUMNS: &str =
     "id, notice_id, seq, kind, message, expected_end, deliveries, created_at";
@@ -46,6 +46,7 @@ fn notice_from_row(row: &PgRow) -> StoreResult<Notice> {
         updated_at: from_ms(row.get(13)),
         closed_at: opt_from_ms(row.get(14)),
         expires_at: opt_from_ms(row.get(15)),
+        outage: row.get(16),
     })
 }
 
@@ -125,6 +126,72 @@ async fn fan_out(
     Ok(count)
 }
 
+/// Earlier notices about the same outage: their messages that have not
+/// gone out to this notice's audience are replaced by this notice's. SKIP
+/// LOCKED as in `add_event`: a row being claimed is being sent anyway.
+async fn supersede_outage(
+    conn: &mut PgConnection,
+    notice: i64,
+    org: Option<OrgId>,
+    outage: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE deliveries SET state = 'suppressed', not_before = NULL, updated_at = $4,
+                error = 'not sent: a later notice about the same outage replaced it'
+         WHERE id IN (
+             SELECT d.id FROM deliveries d
+             WHERE d.notice_id IN (SELECT id FROM notices
+                                   WHERE outage = $3 AND organisation_id IS NOT DISTINCT FROM $2
+                                     AND id <> $1)
+               AND d.resident_id IN (SELECT resident_id FROM notice_recipients
+                                     WHERE notice_id = $1)
+               AND (d.state IN ('pending', 'queued')
+                    OR (d.state = 'suppressed' AND d.not_before IS NOT NULL))
+             FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(notice)
+    .bind(org.map(|o| o.0))
+    .bind(outage)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Drops this notice's first message to residents an earlier notice about
+/// the same outage already reached (they stay in the audience, so updates
+/// and the closing message still reach them).
+async fn skip_reached(
+    conn: &mut PgConnection,
+    notice: i64,
+    event: i64,
+    org: Option<OrgId>,
+    outage: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM deliveries
+         WHERE event_id = $2 AND resident_id IN (
+             SELECT d.resident_id FROM deliveries d JOIN notices n ON n.id = d.notice_id
+             WHERE n.outage = $4 AND n.organisation_id IS NOT DISTINCT FROM $3 AND n.id <> $1
+               AND d.state IN ('sending', 'sent', 'delivered', 'acknowledged'))",
+    )
+    .bind(notice)
+    .bind(event)
+    .bind(org.map(|o| o.0))
+    .bind(outage)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE notice_events SET deliveries = (SELECT COUNT(*) FROM deliveries WHERE event_id = $1)
+         WHERE id = $1",
+    )
+    .bind(event)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// The caller holds the notice row lock (or created the notice in this
 /// transaction), so MAX(seq) + 1 cannot be taken twice.
 async fn insert_event(
@@ -165,8 +232,8 @@ impl PgStore {
         let id: i64 = sqlx::query(
             "INSERT INTO notices (organisation_id, kind, category, title, cause, starts_at,
                                   expected_end, status, area, zone_ids, recipients,
-                                  created_at, updated_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, 0, $10, $10, $11)
+                                  created_at, updated_at, expires_at, outage)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, 0, $10, $10, $11, $12)
              RETURNING id",
         )
         .bind(n.organisation.map(|o| o.0))
@@ -180,6 +247,7 @@ impl PgStore {
         .bind(&zones)
         .bind(now)
         .bind(n.expires_at.map(ms))
+        .bind(n.outage.as_ref().map(|o| o.as_str()))
         .fetch_one(&mut *tx)
         .await?
         .get(0);
@@ -208,7 +276,13 @@ impl PgStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        if let Some(outage) = &n.outage {
+            supersede_outage(&mut tx, id, n.organisation, outage.as_str(), now).await?;
+        }
         fan_out(&mut tx, id, event, n.kind.lane(), &n.cascade, now).await?;
+        if let Some(outage) = &n.outage {
+            skip_reached(&mut tx, id, event, n.organisation, outage.as_str()).await?;
+        }
         tx.commit().await?;
         self.notice_and_event(NoticeId(id), EventId(event)).await
     }

@@ -24,7 +24,7 @@ fn among(param: &str) -> String {
 }
 
 const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
-     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at";
+     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at, outage";
 
 const EVENT_COLUMNS: &str =
     "id, notice_id, seq, kind, message, expected_end, deliveries, created_at";
@@ -51,6 +51,7 @@ fn notice_from_row(row: &SqliteRow) -> StoreResult<Notice> {
         updated_at: from_ms(row.get(13)),
         closed_at: opt_from_ms(row.get(14)),
         expires_at: opt_from_ms(row.get(15)),
+        outage: row.get(16),
     })
 }
 
@@ -114,6 +115,66 @@ async fn fan_out(
     Ok(count)
 }
 
+/// Earlier notices about the same outage: their messages that have not
+/// gone out to this notice's audience are replaced by this notice's.
+async fn supersede_outage(
+    tx: &mut Transaction<'_, Sqlite>,
+    notice: i64,
+    org: Option<OrgId>,
+    outage: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE deliveries SET state = 'suppressed', not_before = NULL, updated_at = ?4,
+                error = 'not sent: a later notice about the same outage replaced it'
+         WHERE notice_id IN (SELECT id FROM notices
+                             WHERE outage = ?3 AND organisation_id IS ?2 AND id <> ?1)
+           AND resident_id IN (SELECT resident_id FROM notice_recipients WHERE notice_id = ?1)
+           AND (state IN ('pending', 'queued')
+                OR (state = 'suppressed' AND not_before IS NOT NULL))",
+    )
+    .bind(notice)
+    .bind(org.map(|o| o.0))
+    .bind(outage)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Drops this notice's first message to residents an earlier notice about
+/// the same outage already reached (they stay in the audience, so updates
+/// and the closing message still reach them).
+async fn skip_reached(
+    tx: &mut Transaction<'_, Sqlite>,
+    notice: i64,
+    event: i64,
+    org: Option<OrgId>,
+    outage: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM deliveries
+         WHERE event_id = ?2 AND resident_id IN (
+             SELECT d.resident_id FROM deliveries d JOIN notices n ON n.id = d.notice_id
+             WHERE n.outage = ?4 AND n.organisation_id IS ?3 AND n.id <> ?1
+               AND d.state IN ('sending', 'sent', 'delivered', 'acknowledged'))",
+    )
+    .bind(notice)
+    .bind(event)
+    .bind(org.map(|o| o.0))
+    .bind(outage)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE notice_events SET deliveries = (SELECT COUNT(*) FROM deliveries WHERE event_id = ?1)
+         WHERE id = ?1",
+    )
+    .bind(event)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn insert_event(
     tx: &mut Transaction<'_, Sqlite>,
     notice: i64,
@@ -151,8 +212,8 @@ impl SqliteStore {
         let id: i64 = sqlx::query(
             "INSERT INTO notices (organisation_id, kind, category, title, cause, starts_at,
                                   expected_end, status, area, zone_ids, recipients,
-                                  created_at, updated_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, 0, ?, ?, ?) RETURNING id",
+                                  created_at, updated_at, expires_at, outage)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, 0, ?, ?, ?, ?) RETURNING id",
         )
         .bind(n.organisation.map(|o| o.0))
         .bind(n.kind.as_str())
@@ -166,6 +227,7 @@ impl SqliteStore {
         .bind(now)
         .bind(now)
         .bind(n.expires_at.map(ms))
+        .bind(n.outage.as_ref().map(|o| o.as_str()))
         .fetch_one(&mut *tx)
         .await?
         .get(0);
@@ -187,7 +249,13 @@ impl SqliteStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        if let Some(outage) = &n.outage {
+            supersede_outage(&mut tx, id, n.organisation, outage.as_str(), now).await?;
+        }
         fan_out(&mut tx, id, event, n.kind.lane(), &n.cascade, now).await?;
+        if let Some(outage) = &n.outage {
+            skip_reached(&mut tx, id, event, n.organisation, outage.as_str()).await?;
+        }
         tx.commit().await?;
         self.notice_and_event(NoticeId(id), EventId(event)).await
     }

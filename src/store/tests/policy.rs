@@ -7,6 +7,7 @@ use tocsin_channels::ChannelKind;
 
 use super::{event_deliveries, notice, numbered, outcome, pg_done, pg_store, sqlite_store, update};
 use crate::domain::pace::Pace;
+use crate::domain::text::Text;
 use crate::domain::{DeliveryState, EventKind};
 use crate::store::*;
 
@@ -15,6 +16,7 @@ both!(
     a_yielded_claim_does_not_count_as_an_attempt,
     an_update_supersedes_unsent_messages_of_earlier_events,
     expiry_and_expired_outcomes_are_recorded,
+    one_outage_reaches_each_resident_once,
 );
 
 async fn rate_slots_follow_the_pace_and_a_pause_holds_them(s: &dyn Store) {
@@ -132,4 +134,41 @@ async fn expiry_and_expired_outcomes_are_recorded(s: &dyn Store) {
         (d.state, d.error.as_deref()),
         (DeliveryState::Expired, Some("the notice ended"))
     );
+}
+
+async fn one_outage_reaches_each_resident_once(s: &dyn Store) {
+    let ids = s
+        .insert_residents(&[numbered(1), numbered(2), numbered(3)])
+        .await
+        .unwrap();
+    let about = |key: &str| {
+        let mut n = notice();
+        n.outage = Some(Text::parse(key).unwrap());
+        n
+    };
+    // The first notice reaches resident 1; resident 2's message still waits.
+    let (_, first) = s.create_notice(&about("main-12"), &ids[..2]).await.unwrap();
+    let first_ids = event_deliveries(s, &first).await;
+    let sent = s.claim(&first_ids[..1]).await.unwrap();
+    s.record_outcomes(&[outcome(&sent[0], OutcomeKind::Sent { provider_id: None })])
+        .await
+        .unwrap();
+
+    // A wider notice about the same outage: 1 is not messaged again, 2 gets
+    // the new message instead of the old one, 3 is new.
+    let (n2, second) = s.create_notice(&about("main-12"), &ids).await.unwrap();
+    assert_eq!((n2.recipients, second.deliveries), (3, 2));
+    let replaced = s.get_delivery(first_ids[1]).await.unwrap().unwrap();
+    assert_eq!(replaced.state, DeliveryState::Suppressed);
+    assert!(replaced.error.unwrap().contains("same outage"));
+    // Its updates still reach all three.
+    let (_, update) = s
+        .add_event(n2.id, &update(EventKind::Updated))
+        .await
+        .unwrap();
+    assert_eq!(update.deliveries, 3);
+
+    // Another outage is another story.
+    let (_, other) = s.create_notice(&about("main-13"), &ids).await.unwrap();
+    assert_eq!(other.deliveries, 3);
 }
