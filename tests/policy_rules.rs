@@ -164,44 +164,44 @@ async fn a_cascade_falls_back_until_someone_is_reached(backend: Backend) {
 [policy.fallback]
 unplanned = [
   { channels = ["fcm"] },
-  { channels = ["voice"], after_secs = 2, unless = "delivered" },
-  { channels = ["sms"], after_secs = 8, unless = "acknowledged" },
+  { channels = ["sms"], after_secs = 2, unless = "delivered" },
+  { channels = ["voice"], after_secs = 4, unless = "delivered" },
+  { channels = ["email"], after_secs = 8, unless = "acknowledged" },
 ]
 "#;
     let app = TestApp::spawn_on(backend, &p.config(cascade)).await;
     let zone = zone(&app).await;
-    // Has the app: push first; the call follows because push never reports
-    // delivery; answering and pressing 1 makes the SMS unnecessary.
+    // Has the app: push first; push never reports delivery, so the SMS
+    // follows, then the call (no SMS receipt either); pressing 1 on the
+    // call makes the email unnecessary.
     app.create_resident(json!({"language": "uk", "zones": [zone], "contacts": [
         {"channel": "fcm", "address": FCM_TOKEN},
+        {"channel": "sms", "address": "+380671110011"},
         {"channel": "voice", "address": "+380671110010"},
-        {"channel": "sms", "address": "+380671110011"}]}))
-        .await;
-    // No app: starts with the call at once; nobody answers, so the SMS
-    // follows 6 s later (8 s - 2 s).
+        {"channel": "email", "address": "app@example.com"}]}))
+    .await;
+    // No app: starts with the SMS at once; nobody acknowledges, so the
+    // email follows 6 s later (8 s - 2 s).
     app.create_resident(json!({"language": "uk", "zones": [zone], "contacts": [
-        {"channel": "voice", "address": "+380671110020"},
-        {"channel": "sms", "address": "+380671110021"}]}))
-        .await;
+        {"channel": "sms", "address": "+380671110021"},
+        {"channel": "email", "address": "noapp@example.com"}]}))
+    .await;
     let published = Instant::now();
-    let id = app
-        .publish(notice_body("unplanned", json!({"zones": [zone]})))
-        .await["id"]
+    let id = app.publish(notice_body("unplanned", json!({"zones": [zone]}))).await["id"]
         .as_i64()
         .unwrap();
 
     wait_for(&app, id, "fcm", FCM_TOKEN, "sent").await;
-    let waiting = wait_for(&app, id, "voice", "+380671110010", "pending").await;
+    wait_for(&app, id, "sms", "+380671110021", "sent").await;
+    let no_app_sms = published.elapsed();
+    assert!(no_app_sms < Duration::from_millis(1_900), "{no_app_sms:?}");
+    let waiting = wait_for(&app, id, "sms", "+380671110011", "pending").await;
     assert!(waiting["sent_at"].is_null());
-    wait_for(&app, id, "voice", "+380671110020", "sent").await;
-    let no_app_call = published.elapsed();
-    assert!(
-        no_app_call < Duration::from_millis(1_900),
-        "{no_app_call:?}"
-    );
 
-    wait_for(&app, id, "voice", "+380671110010", "sent").await;
+    wait_for(&app, id, "sms", "+380671110011", "sent").await;
     assert!(published.elapsed() >= Duration::from_secs(2));
+    wait_for(&app, id, "voice", "+380671110010", "sent").await;
+    assert!(published.elapsed() >= Duration::from_secs(4));
     let call = p
         .twilio
         .calls()
@@ -211,22 +211,11 @@ unplanned = [
     assert_eq!(p.twilio.press_digits(&call.sid, "1").await, 200);
     wait_for(&app, id, "voice", "+380671110010", "acknowledged").await;
 
-    wait_for(&app, id, "sms", "+380671110021", "sent").await;
-    let dropped = wait_for(&app, id, "sms", "+380671110011", "suppressed").await;
-    assert!(
-        dropped["error"]
-            .as_str()
-            .unwrap()
-            .contains("earlier channel"),
-        "{dropped}"
-    );
-    assert!(
-        p.twilio
-            .messages()
-            .iter()
-            .all(|m| m.param("To") != Some("+380671110011")),
-        "an SMS went to a resident who had acknowledged the call"
-    );
+    wait_for(&app, id, "email", "noapp@example.com", "sent").await;
+    let dropped = wait_for(&app, id, "email", "app@example.com", "suppressed").await;
+    assert!(dropped["error"].as_str().unwrap().contains("earlier channel"), "{dropped}");
+    let mails = p.smtp.mails();
+    assert_eq!(mails.len(), 1, "an email went to a resident who acknowledged the call");
 }
 
 async fn overlapping_notices_about_one_outage_message_each_resident_once(backend: Backend) {
