@@ -488,6 +488,47 @@ mod tests {
     }
 
     #[test]
+    fn policy_sections_parse_and_bad_ones_name_the_key() {
+        let c = parse(
+            r#"
+[rates.sms]
+per_second = 30
+price = 0.55
+[policy]
+quiet_hours = "22:00-07:00"
+daily_cap = 3
+[policy.fallback]
+emergency = [
+  { channels = ["fcm", "apns"] },
+  { channels = ["sms"], after_secs = 120, unless = "delivered" },
+]
+"#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.rates.sms.burst(), 30);
+        assert_eq!(
+            c.policy
+                .cascade(crate::domain::NoticeKind::Emergency)
+                .steps()
+                .len(),
+            2
+        );
+        for (bad, key) in [
+            ("[rates.sms]\nper_second = 0\n", "rates.sms.per_second"),
+            ("[policy]\ncurrency = \"hryvnia\"\n", "policy.currency"),
+            (
+                "[policy.fallback]\nplanned = [{ channels = [\"sms\"], after_secs = 60 }]\n",
+                "policy.fallback.planned",
+            ),
+        ] {
+            let err = parse(bad).unwrap().validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        assert!(parse("[policy]\nquiet_hours = \"late\"\n").is_err());
+    }
+
+    #[test]
     fn the_shipped_examples_parse() {
         for file in ["deploy/tocsin.toml", "deploy/providers.example.toml"] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);

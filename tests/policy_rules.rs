@@ -179,15 +179,17 @@ unplanned = [
         {"channel": "sms", "address": "+380671110011"},
         {"channel": "voice", "address": "+380671110010"},
         {"channel": "email", "address": "app@example.com"}]}))
-    .await;
+        .await;
     // No app: starts with the SMS at once; nobody acknowledges, so the
     // email follows 6 s later (8 s - 2 s).
     app.create_resident(json!({"language": "uk", "zones": [zone], "contacts": [
         {"channel": "sms", "address": "+380671110021"},
         {"channel": "email", "address": "noapp@example.com"}]}))
-    .await;
+        .await;
     let published = Instant::now();
-    let id = app.publish(notice_body("unplanned", json!({"zones": [zone]}))).await["id"]
+    let id = app
+        .publish(notice_body("unplanned", json!({"zones": [zone]})))
+        .await["id"]
         .as_i64()
         .unwrap();
 
@@ -213,9 +215,19 @@ unplanned = [
 
     wait_for(&app, id, "email", "noapp@example.com", "sent").await;
     let dropped = wait_for(&app, id, "email", "app@example.com", "suppressed").await;
-    assert!(dropped["error"].as_str().unwrap().contains("earlier channel"), "{dropped}");
+    assert!(
+        dropped["error"]
+            .as_str()
+            .unwrap()
+            .contains("earlier channel"),
+        "{dropped}"
+    );
     let mails = p.smtp.mails();
-    assert_eq!(mails.len(), 1, "an email went to a resident who acknowledged the call");
+    assert_eq!(
+        mails.len(),
+        1,
+        "an email went to a resident who acknowledged the call"
+    );
 }
 
 async fn overlapping_notices_about_one_outage_message_each_resident_once(backend: Backend) {
