@@ -110,6 +110,8 @@ async fn notice_reaches_its_area_in_each_language_then_updates_and_closes(backen
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["event"]["deliveries"], 6);
+    // Closing stops what has not gone out yet: let the update go first.
+    app.wait_settled(id).await;
     let r = app
         .post(
             &format!("/api/v1/notices/{id}/close"),

@@ -270,7 +270,44 @@ async fn overlapping_notices_about_one_outage_message_each_resident_once(backend
     assert_eq!(r.body["event"]["deliveries"], 3, "{r:?}");
 }
 
+async fn a_residents_channel_order_reorders_the_cascade(backend: Backend) {
+    let cascade = r#"
+[policy.fallback]
+unplanned = [
+  { channels = ["fcm"] },
+  { channels = ["sms"], after_secs = 2, unless = "delivered" },
+]
+"#;
+    let app = TestApp::spawn_on(backend, cascade).await;
+    let zone = zone(&app).await;
+    // The simulated providers report every message delivered, so only the
+    // first channel of each resident is ever used.
+    let contacts = json!([
+        {"channel": "fcm", "address": "token-a"},
+        {"channel": "sms", "address": "+380671110050"}]);
+    app.create_resident(json!({"language": "uk", "zones": [zone], "contacts": contacts}))
+        .await;
+    let contacts = json!([
+        {"channel": "fcm", "address": "token-b"},
+        {"channel": "sms", "address": "+380671110051"}]);
+    app.create_resident(
+        json!({"language": "uk", "zones": [zone], "channels": ["sms", "fcm"],
+        "contacts": contacts}),
+    )
+    .await;
+    let id = app
+        .publish(notice_body("unplanned", json!({"zones": [zone]})))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    wait_for(&app, id, "fcm", "token-a", "delivered").await;
+    wait_for(&app, id, "sms", "+380671110051", "delivered").await;
+    wait_for(&app, id, "sms", "+380671110050", "suppressed").await;
+    wait_for(&app, id, "fcm", "token-b", "suppressed").await;
+}
+
 on_both_backends!(
+    a_residents_channel_order_reorders_the_cascade,
     overlapping_notices_about_one_outage_message_each_resident_once,
     quiet_hours_hold_routine_messages_until_morning,
     the_daily_cap_drops_informational_notices_beyond_it,

@@ -90,26 +90,44 @@ pub(crate) fn superseded_reason(kind: EventKind) -> &'static str {
     }
 }
 
-/// The `step` and `stop_if` values of a fan-out row whose channel is in
-/// `col` (channel names and numbers come from validated config, never from
-/// a request).
-pub(crate) fn cascade_columns(c: &Cascade, col: &str) -> (String, String) {
+/// The cascade step of a fan-out row (`c` the contact, `res` the
+/// resident): by the cascade's own channel order, or, for a resident who
+/// set `channel_order`, by their order (their n-th channel at the n-th
+/// step; channels they did not list at the last). `position` is the
+/// dialect's 0-based index of `c.channel` in `res.channel_order`, or NULL.
+/// Channel names and numbers come from validated config, never from a
+/// request.
+pub(crate) fn cascade_step(c: &Cascade, position: &str, least: &str) -> String {
     if c.is_empty() {
-        return ("0".to_owned(), "NULL".to_owned());
+        return "0".to_owned();
     }
-    let mut step = format!("CASE {col}");
-    let mut stop = format!("CASE {col}");
+    let mut by_cascade = "CASE c.channel".to_owned();
     for (i, s) in c.steps().iter().enumerate().skip(1) {
         for ch in &s.channels {
-            step.push_str(&format!(" WHEN '{}' THEN {i}", ch.as_str()));
-            if let Some(r) = s.unless {
-                stop.push_str(&format!(" WHEN '{}' THEN '{}'", ch.as_str(), r.as_str()));
-            }
+            by_cascade.push_str(&format!(" WHEN '{}' THEN {i}", ch.as_str()));
         }
     }
-    step.push_str(" ELSE 0 END");
+    by_cascade.push_str(" ELSE 0 END");
+    let last = c.steps().len() - 1;
+    format!(
+        "CASE WHEN res.channel_order IS NULL THEN {by_cascade}
+              ELSE COALESCE({least}({position}, {last}), {last}) END"
+    )
+}
+
+/// The `stop_if` of a row whose step number is in `col`.
+pub(crate) fn cascade_stop_if(c: &Cascade, col: &str) -> String {
+    if c.is_empty() {
+        return "NULL".to_owned();
+    }
+    let mut stop = format!("CASE {col}");
+    for (i, s) in c.steps().iter().enumerate().skip(1) {
+        if let Some(r) = s.unless {
+            stop.push_str(&format!(" WHEN {i} THEN '{}'", r.as_str()));
+        }
+    }
     stop.push_str(" ELSE NULL END");
-    (step, stop)
+    stop
 }
 
 /// Milliseconds after the first message for the cascade step in `col`.

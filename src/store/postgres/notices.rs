@@ -11,8 +11,8 @@ use crate::domain::{
     ZoneId,
 };
 use crate::store::sql::{
-    active_contacts, audience_counts, audience_filter, cascade_columns, cascade_schedule_sql,
-    corrupt, count_audience_sql, from_ms, ms, opt_from_ms, superseded_reason,
+    active_contacts, audience_counts, audience_filter, cascade_schedule_sql, cascade_step,
+    cascade_stop_if, corrupt, count_audience_sql, from_ms, ms, opt_from_ms, superseded_reason,
 };
 use crate::store::{
     AudienceCounts, NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult,
@@ -89,17 +89,22 @@ async fn fan_out(
     cascade: &Cascade,
     now: i64,
 ) -> StoreResult<i64> {
-    let (step, stop_if) = cascade_columns(cascade, "c.channel");
+    let position = "(SELECT MIN(o.i)::int - 1
+                     FROM jsonb_array_elements_text(res.channel_order::jsonb) WITH ORDINALITY AS o(v, i)
+                     WHERE o.v = c.channel)";
+    let step = cascade_step(cascade, position, "LEAST");
+    let stop_if = cascade_stop_if(cascade, "x.step");
     let done = sqlx::query(&format!(
         "INSERT INTO deliveries (notice_id, event_id, resident_id, contact_id, channel, address,
                                  language, lane, state, created_at, updated_at, step, stop_if)
-         SELECT $1, $2, c.resident_id, c.id, c.channel, c.address, res.language, $3, 'pending', $4, $4,
-                {step}, {stop_if}
-         FROM notice_recipients r
-         {}
-         JOIN residents res ON res.id = r.resident_id
-         WHERE r.notice_id = $1
-         ORDER BY c.id",
+         SELECT $1, $2, x.resident_id, x.id, x.channel, x.address, x.language, $3, 'pending', $4, $4,
+                x.step, {stop_if}
+         FROM (SELECT c.resident_id, c.id, c.channel, c.address, res.language, {step} AS step
+               FROM notice_recipients r
+               {}
+               JOIN residents res ON res.id = r.resident_id
+               WHERE r.notice_id = $1) x
+         ORDER BY x.id",
         active_contacts("r.resident_id")
     ))
     .persistent(false)
