@@ -12,6 +12,7 @@ over a 30 x 30 km square around Lutsk; the notice targets the whole square.
 """
 
 import argparse
+from datetime import datetime, timedelta, timezone
 import json
 import os
 import random
@@ -59,7 +60,9 @@ print(f"import: {imported} residents ({len(body) / 1e6:.1f} MB NDJSON) in {impor
 ring = [[lon0, lat0], [lon0 + 0.42, lat0], [lon0 + 0.42, lat0 + 0.27], [lon0, lat0 + 0.27], [lon0, lat0]]
 notice = {
     "kind": "planned", "category": "water", "title": "Load check", "cause": "measurement",
-    "starts_at": "2026-11-23T08:00:00Z", "expected_end": "2026-11-23T16:00:00Z",
+    # Relative: messages of works that have ended expire instead of going out.
+    "starts_at": datetime.now(timezone.utc).isoformat(),
+    "expected_end": (datetime.now(timezone.utc) + timedelta(hours=8)).isoformat(),
     "area": {"geometry": {"type": "Polygon", "coordinates": [ring]}},
 }
 t = time.monotonic()
