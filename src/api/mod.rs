@@ -4,6 +4,7 @@
 mod error;
 mod extract;
 pub mod health;
+mod journal;
 mod notices;
 mod optout;
 mod organisations;
@@ -74,7 +75,8 @@ pub fn router(state: AppState) -> Router {
         .route("/notices/{id}/close", post(notices::close))
         .route("/notices/{id}/deliveries", get(notices::deliveries))
         .route("/notices/{id}/deliveries/summary", get(notices::summary))
-        .route("/simulated/outbox", get(outbox::outbox::<AppState>));
+        .route("/simulated/outbox", get(outbox::outbox::<AppState>))
+        .route("/journal", get(journal::page));
     // Absent (404) unless the installation is configured for tests.
     let api = if state.test_clock.is_some() {
         api.route("/testing/clock", axum::routing::put(testing::set_clock))

@@ -191,6 +191,17 @@ pub async fn create(
     state.dispatcher.spawn_enqueue(event.id);
     crate::metrics::notice_event(notice.kind.as_str(), event.kind.as_str());
     tracing::info!(notice = %notice.id, kind = %notice.kind, recipients = notice.recipients, deliveries = event.deliveries, "notice published");
+    let detail = json!({"kind": notice.kind, "category": notice.category, "title": notice.title,
+        "recipients": notice.recipients, "deliveries": event.deliveries, "outage": notice.outage});
+    let subject = format!("notice/{}", notice.id);
+    super::journal::record(
+        &state,
+        super::journal::actor(&caller.0),
+        "notice.published",
+        subject,
+        detail,
+    )
+    .await;
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/notices/{}", notice.id)) {
         headers.insert(header::LOCATION, v);
@@ -340,6 +351,18 @@ async fn add_event(
     state.dispatcher.spawn_enqueue(event.id);
     crate::metrics::notice_event(notice.kind.as_str(), event.kind.as_str());
     tracing::info!(notice = %notice.id, event = %kind.as_str(), deliveries = event.deliveries, "notice event");
+    let detail = json!({"seq": event.seq, "message": event.message,
+        "expected_end": event.expected_end, "deliveries": event.deliveries});
+    let action = format!("notice.{}", kind.as_str());
+    let subject = format!("notice/{}", notice.id);
+    super::journal::record(
+        &state,
+        super::journal::actor(&caller.0),
+        &action,
+        subject,
+        detail,
+    )
+    .await;
     Ok(Json(json!({
         "notice": notice_json(&notice, None),
         "sms": sms_sizes(&state, &notice, &event)?,

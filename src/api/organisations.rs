@@ -64,6 +64,16 @@ pub async fn create(
         .create_organisation(&NewOrganisation { name, territory }, &token.hash())
         .await?;
     tracing::info!(organisation = %org.id, "organisation created");
+    let detail = serde_json::json!({"name": org.name, "territory": org.territory.is_some()});
+    let subject = format!("organisation/{}", org.id);
+    super::journal::record(
+        &state,
+        "admin".to_owned(),
+        "organisation.created",
+        subject,
+        detail,
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(OrganisationOut::from(org, Some(token.expose().to_owned()))),

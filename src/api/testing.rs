@@ -32,5 +32,14 @@ pub async fn set_clock(
     let now = body.now.with_timezone(&Utc);
     clock.set(now);
     tracing::warn!(%now, "policy clock moved");
+    let detail = json!({ "now": now });
+    super::journal::record(
+        &state,
+        "admin".to_owned(),
+        "clock.moved",
+        "clock".to_owned(),
+        detail,
+    )
+    .await;
     Ok(Json(json!({ "now": clock.now() })))
 }

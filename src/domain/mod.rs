@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cascade;
 pub mod delivery;
 pub mod ids;
+pub mod journal;
 pub mod notice;
 pub mod pace;
 pub mod quiet;

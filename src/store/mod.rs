@@ -22,6 +22,7 @@ use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::GeoPoint;
 
 use crate::domain::auth::{Principal, TokenHash};
+use crate::domain::journal::{JournalEntry, NewJournalEntry};
 use crate::domain::pace::Pace;
 use crate::domain::{
     Category, ContactId, DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId,
@@ -210,6 +211,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         notice: NoticeId,
         filter: &DeliveryFilter,
     ) -> StoreResult<Vec<DeliveryRecord>>;
+
+    // The tamper-evident journal.
+    /// Appends an entry chained to the last one.
+    async fn append_journal(&self, entry: &NewJournalEntry) -> StoreResult<JournalEntry>;
+    /// Entries with id > `after`, in id order.
+    async fn journal_page(&self, after: i64, limit: u32) -> StoreResult<Vec<JournalEntry>>;
 
     // Waiting deliveries (cascade steps, quiet hours) and the daily cap.
     /// Deliveries whose `not_before` is at or before `now`, oldest first.

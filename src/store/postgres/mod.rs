@@ -21,6 +21,7 @@
 
 mod auth;
 mod deliveries;
+mod journal;
 mod notices;
 mod preferences;
 mod rates;
@@ -38,6 +39,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_channels::ChannelKind;
 
+use crate::domain::journal::{JournalEntry, NewJournalEntry};
 use crate::domain::pace::Pace;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -71,6 +73,8 @@ pub(crate) const FAN_OUT_LOCK: i64 = 0x746f_6373_0001;
 /// Serialises `replace_admin_token`, whose delete-then-insert would
 /// otherwise leave two tokens under one label when run concurrently.
 pub(crate) const ADMIN_TOKEN_LOCK: i64 = 0x746f_6373_0002;
+/// Serialises journal appends (each hashes the one before it).
+pub(crate) const JOURNAL_LOCK: i64 = 0x746f_6373_0003;
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -105,8 +109,17 @@ fn migrator() -> Migrator {
     );
     // `locking` stays on (DEFAULT): sqlx takes a PostgreSQL advisory lock
     // while migrating, so processes starting together migrate one by one.
+    let journal = Migration::new(
+        4,
+        Cow::Borrowed("journal"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!(
+            "../../../migrations/postgres/0004_journal.sql"
+        )),
+        false,
+    );
     Migrator {
-        migrations: Cow::Owned(vec![core, preferences, policy]),
+        migrations: Cow::Owned(vec![core, preferences, policy, journal]),
         ..Migrator::DEFAULT
     }
 }
@@ -401,6 +414,12 @@ impl Store for PgStore {
         filter: &DeliveryFilter,
     ) -> StoreResult<Vec<DeliveryRecord>> {
         self.deliveries_list(notice, filter).await
+    }
+    async fn append_journal(&self, entry: &NewJournalEntry) -> StoreResult<JournalEntry> {
+        self.journal_append(entry).await
+    }
+    async fn journal_page(&self, after: i64, limit: u32) -> StoreResult<Vec<JournalEntry>> {
+        self.journal_read(after, limit).await
     }
     async fn due_deliveries(
         &self,

@@ -12,6 +12,7 @@
 
 mod auth;
 mod deliveries;
+mod journal;
 mod notices;
 mod preferences;
 mod rates;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_channels::ChannelKind;
 
+use crate::domain::journal::{JournalEntry, NewJournalEntry};
 use crate::domain::pace::Pace;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -73,8 +75,15 @@ fn migrator() -> Migrator {
         )),
         false,
     );
+    let journal = Migration::new(
+        4,
+        Cow::Borrowed("journal"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!("../../../migrations/sqlite/0004_journal.sql")),
+        false,
+    );
     Migrator {
-        migrations: Cow::Owned(vec![core, preferences, policy]),
+        migrations: Cow::Owned(vec![core, preferences, policy, journal]),
         ..Migrator::DEFAULT
     }
 }
@@ -293,6 +302,12 @@ impl Store for SqliteStore {
         filter: &DeliveryFilter,
     ) -> StoreResult<Vec<DeliveryRecord>> {
         self.deliveries_list(notice, filter).await
+    }
+    async fn append_journal(&self, entry: &NewJournalEntry) -> StoreResult<JournalEntry> {
+        self.journal_append(entry).await
+    }
+    async fn journal_page(&self, after: i64, limit: u32) -> StoreResult<Vec<JournalEntry>> {
+        self.journal_read(after, limit).await
     }
     async fn due_deliveries(
         &self,

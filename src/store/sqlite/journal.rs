@@ -1,0 +1,78 @@
+//! The journal in SQLite: the single writer connection serialises appends,
+//! so "last entry + 1" cannot be taken twice.
+
+use chrono::Utc;
+use sqlx::Row;
+
+use super::{SqliteStore, from_ms, ms};
+use crate::domain::journal::{GENESIS, JournalEntry, NewJournalEntry, entry_hash};
+use crate::store::StoreResult;
+
+const COLUMNS: &str = "id, at, actor, action, subject, detail, prev_hash, hash";
+
+fn from_row(r: &sqlx::sqlite::SqliteRow) -> JournalEntry {
+    JournalEntry {
+        id: r.get(0),
+        at: from_ms(r.get(1)),
+        actor: r.get(2),
+        action: r.get(3),
+        subject: r.get(4),
+        detail: r.get(5),
+        prev_hash: r.get(6),
+        hash: r.get(7),
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn journal_append(&self, e: &NewJournalEntry) -> StoreResult<JournalEntry> {
+        let mut tx = self.writer.begin().await?;
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (prev_id, prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
+        let at = ms(Utc::now());
+        let detail = e.detail.to_string();
+        let id = prev_id + 1;
+        let hash = entry_hash(&prev_hash, id, at, &e.actor, &e.action, &e.subject, &detail);
+        sqlx::query(&format!(
+            "INSERT INTO journal ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(id)
+        .bind(at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.subject)
+        .bind(&detail)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(JournalEntry {
+            id,
+            at: from_ms(at),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            subject: e.subject.clone(),
+            detail,
+            prev_hash,
+            hash,
+        })
+    }
+
+    pub(super) async fn journal_read(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<JournalEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM journal WHERE id > ? ORDER BY id LIMIT ?"
+        ))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(from_row).collect())
+    }
+}
