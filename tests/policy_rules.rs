@@ -306,6 +306,37 @@ unplanned = [
     wait_for(&app, id, "fcm", "token-b", "suppressed").await;
 }
 
+#[tokio::test]
+async fn the_test_clock_exists_only_when_configured_and_checks_its_input() {
+    let put = |app: &TestApp, body: Value| {
+        app.client()
+            .put(app.url("/api/v1/testing/clock"))
+            .bearer_auth(support::ADMIN_TOKEN)
+            .json(&body)
+    };
+    let production = TestApp::spawn().await;
+    let r = production
+        .send(put(&production, json!({"now": Utc::now()})))
+        .await;
+    assert_eq!(r.status, 404, "{r:?}");
+
+    let app = TestApp::spawn_on(Backend::Embedded, "[testing]\nadjustable_clock = true\n").await;
+    let r = app.send(put(&app, json!({"now": "tomorrow"}))).await;
+    assert_eq!((r.status, r.field()), (422, "now"), "{r:?}");
+    let r = app
+        .send(put(&app, json!({"now": Utc::now(), "speed": 2})))
+        .await;
+    assert_eq!(r.status, 422, "{r:?}");
+    let r = app
+        .send(
+            app.client()
+                .put(app.url("/api/v1/testing/clock"))
+                .json(&json!({"now": Utc::now()})),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{r:?}");
+}
+
 on_both_backends!(
     a_residents_channel_order_reorders_the_cascade,
     overlapping_notices_about_one_outage_message_each_resident_once,

@@ -248,6 +248,11 @@ async fn invalid_notices_name_the_field_and_write_nothing(backend: Backend) {
         (with(&|b| b["title"] = json!("   ")), "title"),
         (with(&|b| b["kind"] = json!("urgent")), "kind"),
         (with(&|b| b["category"] = json!("sewage")), "category"),
+        (
+            with(&|b| b["expires_at"] = json!("2020-01-01T00:00:00Z")),
+            "expires_at",
+        ),
+        (with(&|b| b["outage"] = json!("x".repeat(101))), "outage"),
     ];
     for (body, field) in cases {
         let r = app.post("/api/v1/notices", &body).await;
