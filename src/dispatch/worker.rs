@@ -246,9 +246,8 @@ impl Worker {
         ctx: &(Notice, NoticeEvent),
         lane: Lane,
     ) -> Option<(Outcome, Option<Duration>)> {
-        if let Some(end) = retry::expiry(&ctx.0, &ctx.1)
-            && end <= Utc::now()
-        {
+        let ended = || retry::expiry(&ctx.0, &ctx.1).is_some_and(|end| end <= Utc::now());
+        if ended() {
             return Some((self.finish(&d, expired()), None));
         }
         let queue = &self.dispatcher.queue;
@@ -262,9 +261,7 @@ impl Worker {
             Err(Refusal::Preempted) => return None,
         };
         // The wait for a slot may have outlasted the notice.
-        if let Some(end) = retry::expiry(&ctx.0, &ctx.1)
-            && end <= Utc::now()
-        {
+        if ended() {
             return Some((self.finish(&d, expired()), None));
         }
         let result = self.deliver(d, ctx).await;

@@ -36,6 +36,43 @@ pub struct NewJournalEntry {
     pub detail: serde_json::Value,
 }
 
+impl NewJournalEntry {
+    /// The entry this becomes when appended after `last` (id and hash of
+    /// the newest entry; `None` for an empty journal). `at` is kept to the
+    /// millisecond, as stored and hashed.
+    pub fn chained(&self, last: Option<(i64, String)>, at: DateTime<Utc>) -> JournalEntry {
+        let (prev_id, prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
+        let at = DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
+        let mut e = JournalEntry {
+            id: prev_id + 1,
+            at,
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            subject: self.subject.clone(),
+            detail: self.detail.to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        e.hash = e.computed_hash();
+        e
+    }
+}
+
+impl JournalEntry {
+    /// What `hash` must be for these fields.
+    pub fn computed_hash(&self) -> String {
+        entry_hash(
+            &self.prev_hash,
+            self.id,
+            self.at.timestamp_millis(),
+            &self.actor,
+            &self.action,
+            &self.subject,
+            &self.detail,
+        )
+    }
+}
+
 /// The hash of an entry with these fields after `prev_hash`. Fields are
 /// length-prefixed, so no choice of text can make two entries hash alike.
 pub fn entry_hash(
@@ -112,15 +149,7 @@ impl Verifier {
         if e.prev_hash != self.prev {
             return Err(broken("does not follow the entry before it"));
         }
-        let hash = entry_hash(
-            &e.prev_hash,
-            e.id,
-            e.at.timestamp_millis(),
-            &e.actor,
-            &e.action,
-            &e.subject,
-            &e.detail,
-        );
+        let hash = e.computed_hash();
         if hash != e.hash {
             return Err(broken("its content was changed after it was written"));
         }

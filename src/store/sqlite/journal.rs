@@ -5,7 +5,7 @@ use chrono::Utc;
 use sqlx::Row;
 
 use super::{SqliteStore, from_ms, ms};
-use crate::domain::journal::{GENESIS, JournalEntry, NewJournalEntry, entry_hash};
+use crate::domain::journal::{JournalEntry, NewJournalEntry};
 use crate::store::StoreResult;
 
 const COLUMNS: &str = "id, at, actor, action, subject, detail, prev_hash, hash";
@@ -30,35 +30,22 @@ impl SqliteStore {
             sqlx::query_as("SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1")
                 .fetch_optional(&mut *tx)
                 .await?;
-        let (prev_id, prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
-        let at = ms(Utc::now());
-        let detail = e.detail.to_string();
-        let id = prev_id + 1;
-        let hash = entry_hash(&prev_hash, id, at, &e.actor, &e.action, &e.subject, &detail);
+        let entry = e.chained(last, Utc::now());
         sqlx::query(&format!(
             "INSERT INTO journal ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         ))
-        .bind(id)
-        .bind(at)
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.subject)
-        .bind(&detail)
-        .bind(&prev_hash)
-        .bind(&hash)
+        .bind(entry.id)
+        .bind(ms(entry.at))
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.subject)
+        .bind(&entry.detail)
+        .bind(&entry.prev_hash)
+        .bind(&entry.hash)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(JournalEntry {
-            id,
-            at: from_ms(at),
-            actor: e.actor.clone(),
-            action: e.action.clone(),
-            subject: e.subject.clone(),
-            detail,
-            prev_hash,
-            hash,
-        })
+        Ok(entry)
     }
 
     pub(super) async fn journal_read(
