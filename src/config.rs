@@ -11,8 +11,10 @@ use figment::value::{Dict, Value};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+mod alerts;
 mod policy;
 
+pub use alerts::{AlertTemplate, AlertsConfig, CANCEL};
 pub use policy::{ChannelRate, PolicyConfig, RatesConfig};
 
 use tocsin_channels::{
@@ -53,6 +55,7 @@ pub struct Config {
     pub channels: ChannelsConfig,
     pub rates: RatesConfig,
     pub policy: PolicyConfig,
+    pub alerts: AlertsConfig,
     pub testing: TestingConfig,
 }
 
@@ -85,6 +88,7 @@ impl Default for Config {
             channels: ChannelsConfig::default(),
             rates: RatesConfig::default(),
             policy: PolicyConfig::default(),
+            alerts: AlertsConfig::default(),
             testing: TestingConfig::default(),
         }
     }
@@ -395,6 +399,7 @@ impl Config {
                     .into(),
             );
         }
+        self.alerts.validate().map_err(ConfigError::Invalid)?;
         if self.amqp.prefetch == 0 || self.amqp.prefix.is_empty() {
             return invalid("amqp.prefetch must be at least 1 and amqp.prefix not empty".into());
         }

@@ -118,6 +118,10 @@ impl Polygon {
     pub fn points(&self) -> &[(f64, f64)] {
         &self.0
     }
+    /// Reads CAP's `"lat,lon lat,lon …"` ring; errors name `element`.
+    pub fn parse(element: &str, raw: &str) -> Result<Polygon, CapError> {
+        crate::parse::polygon(element, raw)
+    }
 }
 
 /// A point and a radius in kilometres.
@@ -126,6 +130,13 @@ pub struct Circle {
     pub lat: f64,
     pub lon: f64,
     pub radius_km: f64,
+}
+
+impl Circle {
+    /// Reads CAP's `"lat,lon radius_km"`; errors name `element`.
+    pub fn parse(element: &str, raw: &str) -> Result<Circle, CapError> {
+        crate::parse::circle(element, raw)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -260,7 +260,7 @@ fn point(path: &str, pair: &str) -> Result<(f64, f64), CapError> {
     Ok((lat, lon))
 }
 
-fn polygon(path: &str, raw: &str) -> Result<Polygon, CapError> {
+pub(crate) fn polygon(path: &str, raw: &str) -> Result<Polygon, CapError> {
     let points = raw
         .split_whitespace()
         .map(|p| point(path, p))
@@ -283,7 +283,7 @@ fn polygon(path: &str, raw: &str) -> Result<Polygon, CapError> {
     Ok(Polygon(points))
 }
 
-fn circle(path: &str, raw: &str) -> Result<Circle, CapError> {
+pub(crate) fn circle(path: &str, raw: &str) -> Result<Circle, CapError> {
     let bad = || CapError::new(path, format!("\"{raw}\" is not \"lat,lon radius_km\""));
     let mut parts = raw.split_whitespace();
     let (Some(centre), Some(radius), None) = (parts.next(), parts.next(), parts.next()) else {

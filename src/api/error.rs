@@ -142,6 +142,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(m) => Self::Conflict(m),
             StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
+            StoreError::Invalid { field, message } => Self::invalid(field, message),
             other => Self::Internal(other.to_string()),
         }
     }

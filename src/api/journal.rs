@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::Caller;
-use crate::domain::auth::Principal;
+use crate::domain::auth::{Principal, Role};
 use crate::domain::journal::NewJournalEntry;
 
 const MAX_PAGE: u32 = 1_000;
@@ -38,9 +38,10 @@ pub async fn page(
 
 /// Who did it, as the journal names them.
 pub fn actor(p: &Principal) -> String {
-    match p.organisation {
-        Some(org) => format!("organisation:{org}"),
-        None => "admin".to_owned(),
+    match (p.role, p.organisation) {
+        (Role::CivilProtection, _) => format!("operator:{}", p.name),
+        (_, Some(org)) => format!("organisation:{org}"),
+        (_, None) => "admin".to_owned(),
     }
 }
 

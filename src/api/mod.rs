@@ -1,8 +1,10 @@
 //! HTTP API (axum). Handlers parse input into domain types, check who may
 //! do what, and call the planner, store and dispatcher; no SQL here.
 
+mod alerts;
 mod error;
 mod extract;
+mod feeds;
 pub mod health;
 mod journal;
 mod notices;
@@ -76,7 +78,19 @@ pub fn router(state: AppState) -> Router {
         .route("/notices/{id}/deliveries", get(notices::deliveries))
         .route("/notices/{id}/deliveries/summary", get(notices::summary))
         .route("/simulated/outbox", get(outbox::outbox::<AppState>))
-        .route("/journal", get(journal::page));
+        .route("/journal", get(journal::page))
+        .route("/operators", post(alerts::create_operator))
+        .route(
+            "/audiences",
+            post(alerts::create_audience).get(alerts::list_audiences),
+        )
+        .route("/alerts", post(alerts::create).get(alerts::list))
+        .route("/alerts/cap", post(alerts::create_cap))
+        // `{id}` or `{id}.cap`: one segment, the handler reads the suffix.
+        .route("/alerts/{id}", get(alerts::get))
+        .route("/alerts/{id}/approve", post(alerts::approve))
+        .route("/alerts/{id}/cancel", post(alerts::cancel))
+        .route("/alerts/{id}/report", get(alerts::report));
     // Absent (404) unless the installation is configured for tests.
     let api = if state.test_clock.is_some() {
         api.route("/testing/clock", axum::routing::put(testing::set_clock))
@@ -88,6 +102,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/feeds/alerts.atom", get(feeds::alerts_atom))
+        .route("/feeds/alerts/{id}", get(feeds::alert_cap))
         .route("/ack/{token}", get(webhooks::ack_page).post(webhooks::ack))
         .route(
             "/unsubscribe/{token}",

@@ -141,6 +141,12 @@ pub(super) async fn plan_notice(
             "is already past: nothing would be sent",
         ));
     }
+    if body.category == Category::Civil {
+        return Err(ApiError::invalid(
+            "category",
+            "\"civil\" is for civil-protection alerts (POST /api/v1/alerts)",
+        ));
+    }
     let area = parse_area(body.area, &state.config.limits.zones())?;
     let plan = state
         .planner
@@ -171,6 +177,8 @@ pub(super) async fn plan_notice(
         cascade: state.config.policy.cascade(body.kind),
         outage,
         zones: plan.named_zones,
+        alert: None,
+        ignore_opt_outs: false,
     };
     Ok(PlannedNotice {
         notice,

@@ -76,6 +76,7 @@ fn unsaved(n: &NewNotice, counts: &AudienceCounts) -> (Notice, NoticeEvent) {
         closed_at: None,
         expires_at: n.expires_at,
         outage: n.outage.as_ref().map(|o| o.as_str().to_owned()),
+        alert: None,
     };
     let event = NoticeEvent {
         id: EventId(0),

@@ -19,6 +19,8 @@ pub enum Role {
     Admin,
     /// A utility or city service publishing notices for its territory.
     Executor,
+    /// A civil-protection operator: creates and approves alerts.
+    CivilProtection,
 }
 
 impl Role {
@@ -26,6 +28,7 @@ impl Role {
         match self {
             Self::Admin => "admin",
             Self::Executor => "executor",
+            Self::CivilProtection => "civil_protection",
         }
     }
 
@@ -33,6 +36,7 @@ impl Role {
         match s {
             "admin" => Some(Self::Admin),
             "executor" => Some(Self::Executor),
+            "civil_protection" => Some(Self::CivilProtection),
             _ => None,
         }
     }
@@ -41,6 +45,10 @@ impl Role {
 /// The authenticated caller of one request.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// The token's row: two tokens are two people for the two-person rule.
+    pub token: i64,
+    /// Who holds the token ("organisation" for an executor's).
+    pub name: String,
     pub role: Role,
     pub organisation: Option<OrgId>,
     /// Where an executor may publish; `None` means anywhere.
@@ -138,6 +146,8 @@ mod tests {
     #[test]
     fn executors_see_only_their_organisation() {
         let exec = Principal {
+            token: 1,
+            name: "organisation".to_owned(),
             role: Role::Executor,
             organisation: Some(OrgId(1)),
             territory: None,

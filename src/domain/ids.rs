@@ -34,4 +34,8 @@ id_type!(
     DeliveryId,
     /// An executor organisation (a utility or city service).
     OrgId,
+    /// A civil-protection alert (CAP 1.2).
+    AlertId,
+    /// A named group of residents that exercises and tests reach.
+    AudienceId,
 );

@@ -3,6 +3,7 @@
 //! Nothing here talks to the network or the database; the store and the
 //! API convert between these types and their own representations.
 
+pub mod alert;
 pub mod auth;
 pub mod cascade;
 pub mod delivery;
@@ -12,10 +13,13 @@ pub mod notice;
 pub mod pace;
 pub mod quiet;
 pub mod resident;
+pub mod schedule;
 pub mod text;
 
 pub use delivery::DeliveryState;
-pub use ids::{ContactId, DeliveryId, EventId, NoticeId, OrgId, ResidentId, ZoneId};
+pub use ids::{
+    AlertId, AudienceId, ContactId, DeliveryId, EventId, NoticeId, OrgId, ResidentId, ZoneId,
+};
 pub use notice::{Category, CategorySet, EventKind, Lane, NoticeKind, NoticeStatus};
 pub use quiet::QuietPreference;
 pub use resident::ChannelOrder;

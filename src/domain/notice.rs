@@ -45,10 +45,12 @@ pub enum Category {
     Roads,
     Transport,
     Other,
+    /// Civil-protection alerts (not published by executors).
+    Civil,
 }
 
 impl Category {
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 8] = [
         Self::Water,
         Self::Heating,
         Self::Power,
@@ -56,6 +58,7 @@ impl Category {
         Self::Roads,
         Self::Transport,
         Self::Other,
+        Self::Civil,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +70,7 @@ impl Category {
             Self::Roads => "roads",
             Self::Transport => "transport",
             Self::Other => "other",
+            Self::Civil => "civil",
         }
     }
 
@@ -240,7 +244,7 @@ mod tests {
         assert_eq!(CategorySet::from_mask(set.mask()), set);
         assert_eq!(set.to_vec(), vec![Category::Water, Category::Gas]);
         assert_eq!(CategorySet::from_mask(1 << 20), CategorySet::from_mask(0));
-        assert_eq!(CategorySet::all().to_vec().len(), 7);
+        assert_eq!(CategorySet::all().to_vec().len(), 8);
     }
 
     #[test]

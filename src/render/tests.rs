@@ -24,6 +24,7 @@ fn notice(kind: NoticeKind, cause: Option<&str>, end: bool) -> Notice {
         closed_at: None,
         expires_at: None,
         outage: None,
+        alert: None,
     }
 }
 
@@ -282,4 +283,66 @@ fn sms_sizes_are_reported_per_language() {
     assert_eq!(sizes["en"].encoding, tocsin_channels::SmsEncoding::Gsm7);
     assert_eq!(sizes["uk"].encoding, tocsin_channels::SmsEncoding::Ucs2);
     assert_eq!(sizes["uk"].segments, 2, "{:?}", sizes["uk"]);
+}
+
+const EXERCISE: &str = r#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>drill-1</identifier><sender>cp@city.example</sender>
+  <sent>2026-11-23T08:00:00+02:00</sent><status>Exercise</status>
+  <msgType>Alert</msgType><scope>Public</scope>
+  <info><language>uk-UA</language><category>Safety</category><event>Повітряна тривога</event>
+    <urgency>Immediate</urgency><severity>Extreme</severity><certainty>Observed</certainty>
+    <headline>Тривога в Луцьку</headline><instruction>Пройдіть до укриття</instruction></info>
+  <info><language>pl</language><category>Safety</category><event>Alarm lotniczy</event>
+    <urgency>Immediate</urgency><severity>Extreme</severity><certainty>Observed</certainty>
+    <headline>Alarm w Łucku</headline></info>
+</alert>"#;
+
+#[test]
+fn an_exercise_is_marked_on_every_channel_in_every_language() {
+    let cap = tocsin_cap::parse(EXERCISE).unwrap();
+    let mut n = notice(NoticeKind::Unplanned, None, false);
+    n.alert = Some(crate::domain::alert::AlertContent::from_cap(&cap));
+    let e = event(EventKind::Published, None);
+    let r = Renderer::default();
+    let channels = [
+        ChannelKind::Fcm,
+        ChannelKind::Apns,
+        ChannelKind::Sms,
+        ChannelKind::Email,
+        ChannelKind::Voice,
+    ];
+    // "de" has no template and no info: English templates, Ukrainian text
+    // (the first info), and still the marker.
+    for (lang, word, text) in [
+        ("uk", "НАВЧАННЯ", "Тривога в Луцьку"),
+        ("pl", "ĆWICZENIA", "Alarm w Łucku"),
+        ("en", "EXERCISE", "Тривога в Луцьку"),
+        ("de", "EXERCISE", "Тривога в Луцьку"),
+    ] {
+        let language = Language::parse(lang).unwrap();
+        for channel in channels {
+            let input = MessageInput {
+                notice: &n,
+                event: &e,
+                language: &language,
+                ack_url: None,
+                gather_url: None,
+                unsubscribe_url: None,
+            };
+            let texts = match r.render(channel, &input).unwrap() {
+                Content::Push { title, body, .. } => vec![title, body],
+                Content::Sms { body } => vec![body],
+                Content::Email { subject, body } => vec![subject, body],
+                Content::Voice { speech, .. } => vec![speech],
+            };
+            for t in &texts {
+                let start = t.trim_start_matches('[');
+                assert!(start.starts_with(word), "{lang} {channel:?}: {t}");
+            }
+            assert!(
+                texts.iter().any(|t| t.contains(text)),
+                "{lang} {channel:?}: {texts:?}"
+            );
+        }
+    }
 }

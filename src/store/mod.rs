@@ -25,7 +25,8 @@ use crate::domain::auth::{Principal, TokenHash};
 use crate::domain::journal::{JournalEntry, NewJournalEntry};
 use crate::domain::pace::Pace;
 use crate::domain::{
-    Category, ContactId, DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId,
+    AlertId, AudienceId, Category, ContactId, DeliveryId, DeliveryState, EventId, NoticeId, OrgId,
+    ResidentId, ZoneId,
 };
 pub use model::*;
 
@@ -35,6 +36,13 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Input that refers to rows that do not exist (e.g. unknown residents
+    /// in an audience): the field and what is wrong with it.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -211,6 +219,49 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         notice: NoticeId,
         filter: &DeliveryFilter,
     ) -> StoreResult<Vec<DeliveryRecord>>;
+
+    // Civil protection: operators, test audiences, alerts.
+    /// A civil-protection operator's token; `Conflict` if the name is taken.
+    async fn create_operator(&self, name: &str, token: &TokenHash) -> StoreResult<i64>;
+    /// `Conflict` if the name is taken, `Invalid` naming residents that do
+    /// not exist.
+    async fn create_audience(&self, name: &str, members: &[ResidentId]) -> StoreResult<Audience>;
+    async fn list_audiences(&self) -> StoreResult<Vec<Audience>>;
+    async fn audience_members(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<(AudienceId, Vec<ResidentId>)>>;
+    /// Writes the alert, what it sends now (if anything) and its journal
+    /// entries in one transaction. `Conflict` if the sender already used
+    /// the identifier.
+    async fn insert_alert(
+        &self,
+        alert: &NewAlert,
+        sends: Option<&Release>,
+        journal: &[AlertAction],
+    ) -> StoreResult<AlertRecord>;
+    /// Marks a pending alert approved by `approver` and sends it, in one
+    /// transaction; `Conflict` if it is not pending any more or the
+    /// approver created it (checked in the same statement).
+    async fn approve_alert(
+        &self,
+        id: AlertId,
+        approver: &Operator,
+        sends: &Release,
+        journal: &[AlertAction],
+    ) -> StoreResult<AlertRecord>;
+    async fn get_alert(&self, id: AlertId) -> StoreResult<Option<AlertRecord>>;
+    async fn find_alert(&self, sender: &str, identifier: &str) -> StoreResult<Option<AlertRecord>>;
+    /// Newest first; `public_at` keeps the sent, Actual, Public alerts
+    /// that are neither cancelled nor expired at that instant (the feed).
+    async fn list_alerts(
+        &self,
+        before: Option<AlertId>,
+        public_at: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> StoreResult<Vec<AlertRecord>>;
+    /// Every delivery of one event with its times (drill reports).
+    async fn event_timings(&self, event: EventId) -> StoreResult<Vec<DeliveryTiming>>;
 
     // The tamper-evident journal.
     /// Appends an entry chained to the last one.

@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::{Area, GeoPoint, Region};
 
+use crate::domain::alert::{AlertContent, AlertState};
 use crate::domain::cascade::{Cascade, Reached};
 use crate::domain::text::Text;
 use crate::domain::{
-    Category, CategorySet, ChannelOrder, ContactId, DeliveryId, DeliveryState, EventId, EventKind,
-    Lane, Language, NoticeId, NoticeKind, NoticeStatus, OrgId, QuietPreference, ResidentId, ZoneId,
+    AlertId, AudienceId, Category, CategorySet, ChannelOrder, ContactId, DeliveryId, DeliveryState,
+    EventId, EventKind, Lane, Language, NoticeId, NoticeKind, NoticeStatus, OrgId, QuietPreference,
+    ResidentId, ZoneId,
 };
 
 #[derive(Debug, Clone)]
@@ -121,6 +123,10 @@ pub struct NewNotice {
     /// an earlier notice with the same key reached are not messaged again.
     pub outage: Option<Text<100>>,
     pub zones: Vec<ZoneId>,
+    /// An alert's texts and marker (`None`: a utility's notice).
+    pub alert: Option<AlertContent>,
+    /// Reach residents whatever categories they chose (urgent alerts).
+    pub ignore_opt_outs: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +149,7 @@ pub struct Notice {
     pub closed_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub outage: Option<String>,
+    pub alert: Option<AlertContent>,
 }
 
 impl Notice {
@@ -372,4 +379,109 @@ pub struct DeliverySummary {
     pub by_channel: BTreeMap<ChannelKind, BTreeMap<DeliveryState, i64>>,
     /// Per notice event (published, each update, closed), by `seq`.
     pub by_event: BTreeMap<i64, Counts>,
+}
+
+/// A civil-protection operator as alerts record them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// `api_tokens.id`: the identity the two-person rule compares.
+    pub token: i64,
+    pub name: String,
+}
+
+/// An alert to store: the CAP document as Tocsin writes it, the fields
+/// lists and the feed need, and what happens to it.
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    pub identifier: String,
+    pub sender: String,
+    pub sent: DateTime<Utc>,
+    pub status: String,
+    pub msg_type: String,
+    pub scope: String,
+    pub headline: String,
+    pub urgent: bool,
+    pub expires: Option<DateTime<Utc>>,
+    pub cap: String,
+    pub state: AlertState,
+    pub references: Option<AlertId>,
+    pub audience: Option<AudienceId>,
+    pub widened: bool,
+    pub template: Option<String>,
+    pub creator: Operator,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertRecord {
+    pub id: AlertId,
+    pub identifier: String,
+    pub sender: String,
+    pub sent: DateTime<Utc>,
+    pub status: String,
+    pub msg_type: String,
+    pub scope: String,
+    pub headline: String,
+    pub urgent: bool,
+    pub expires: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub cap: String,
+    pub state: AlertState,
+    pub references: Option<AlertId>,
+    pub notice_id: Option<NoticeId>,
+    pub event_id: Option<EventId>,
+    pub audience: Option<AudienceId>,
+    pub widened: bool,
+    pub template: Option<String>,
+    pub created_by: String,
+    #[serde(skip)]
+    pub created_by_token: i64,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What sending an alert writes, in the alert's own transaction.
+#[derive(Debug, Clone)]
+pub enum Release {
+    /// A new alert: a notice and its first event to these candidates.
+    Notice {
+        notice: NewNotice,
+        candidates: Vec<ResidentId>,
+    },
+    /// An Update or Cancel: an event of the original alert's notice, to
+    /// its audience, saying what `content` says.
+    Event {
+        notice: NoticeId,
+        event: NewEvent,
+        content: AlertContent,
+        /// Set for a Cancel: the alert it cancels leaves the feed.
+        cancels: Option<AlertId>,
+    },
+}
+
+/// A journal entry about an alert; the store names the alert as subject.
+#[derive(Debug, Clone)]
+pub struct AlertAction {
+    pub actor: String,
+    pub action: &'static str,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Audience {
+    pub id: AudienceId,
+    pub name: String,
+    pub members: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One delivery's times, for a drill report.
+#[derive(Debug, Clone)]
+pub struct DeliveryTiming {
+    pub channel: ChannelKind,
+    pub state: DeliveryState,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
 }

@@ -5,14 +5,15 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{AudienceCounts, ContactCount, DueDelivery, RecipientPrefs, StoreError};
-use crate::domain::DeliveryId;
+use super::{AudienceCounts, ContactCount, DueDelivery, NewNotice, RecipientPrefs, StoreError};
+use crate::domain::CategorySet;
 use crate::domain::DeliveryState::{self, *};
 use crate::domain::EventKind;
 use crate::domain::Language;
 use crate::domain::cascade::Cascade;
 use crate::domain::cascade::Reached;
 use crate::domain::{ChannelOrder, QuietPreference};
+use crate::domain::{DeliveryId, ResidentId};
 
 /// Times are stored as Unix epoch milliseconds in both backends.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -218,8 +219,14 @@ pub(crate) fn report_stamp(next: DeliveryState, t: &str) -> String {
 /// placeholder of the category bit. `create_notice` and `count_audience`
 /// both build their SQL from this and `active_contacts`, so a preview
 /// counts exactly what a publication writes.
+/// A NULL mask takes everyone: an urgent alert passes category opt-outs.
 pub(crate) fn audience_filter(candidates: &str, mask: &str) -> String {
-    format!("res.id {candidates} AND (res.categories & {mask}) <> 0")
+    format!("res.id {candidates} AND ({mask} IS NULL OR (res.categories & {mask}) <> 0)")
+}
+
+/// The category mask `audience_filter` applies to a new notice.
+pub(crate) fn category_filter(n: &NewNotice) -> Option<i64> {
+    (!n.ignore_opt_outs).then(|| CategorySet::from_categories(&[n.category]).mask())
 }
 
 /// Joins an audience member (`resident` is the id column) to the contacts
@@ -288,6 +295,23 @@ pub(crate) fn timezone_column(tz: Option<chrono_tz::Tz>) -> Option<&'static str>
 
 pub(crate) fn channel_order_column(order: Option<&ChannelOrder>) -> Option<String> {
     order.map(ChannelOrder::to_json)
+}
+
+/// The columns `alert_from_row` of both backends reads, in its order.
+pub(crate) const ALERT_COLUMNS: &str = "id, identifier, sender, sent, status, msg_type, scope, \
+     headline, urgent, expires, cap, state, references_id, notice_id, event_id, audience_id, \
+     widened, template, created_by, creator, approver, approved_at, cancelled_at, created_at";
+
+/// Names the residents of an audience that do not exist (`None`: all do).
+pub(crate) fn unknown_members(members: &[ResidentId], known: &[i64]) -> Option<String> {
+    let known: std::collections::HashSet<i64> = known.iter().copied().collect();
+    let missing: Vec<String> = members
+        .iter()
+        .filter(|m| !known.contains(&m.0))
+        .take(10)
+        .map(|m| m.to_string())
+        .collect();
+    (!missing.is_empty()).then(|| format!("no such resident: {}", missing.join(", ")))
 }
 
 #[cfg(test)]

@@ -123,6 +123,8 @@ pub(super) fn notice() -> NewNotice {
         )
         .unwrap(),
         zones: vec![],
+        alert: None,
+        ignore_opt_outs: false,
     }
 }
 

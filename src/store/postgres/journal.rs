@@ -2,7 +2,7 @@
 //! appends across processes, so "last entry + 1" cannot be taken twice.
 
 use chrono::Utc;
-use sqlx::Row;
+use sqlx::{PgConnection, Row};
 
 use super::{JOURNAL_LOCK, PgStore};
 use crate::domain::journal::{JournalEntry, NewJournalEntry};
@@ -24,31 +24,42 @@ fn from_row(r: &sqlx::postgres::PgRow) -> JournalEntry {
     }
 }
 
+/// Appends inside the caller's transaction, so an action and its entry
+/// commit together or not at all. The lock is held to the commit: call
+/// this last in a long transaction.
+pub(super) async fn append_in(
+    conn: &mut PgConnection,
+    e: &NewJournalEntry,
+) -> StoreResult<JournalEntry> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(JOURNAL_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let entry = e.chained(last, Utc::now());
+    sqlx::query(&format!(
+        "INSERT INTO journal ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
+    .bind(entry.id)
+    .bind(ms(entry.at))
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(&entry.subject)
+    .bind(&entry.detail)
+    .bind(&entry.prev_hash)
+    .bind(&entry.hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(entry)
+}
+
 impl PgStore {
     pub(super) async fn journal_append(&self, e: &NewJournalEntry) -> StoreResult<JournalEntry> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(JOURNAL_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let last: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let entry = e.chained(last, Utc::now());
-        sqlx::query(&format!(
-            "INSERT INTO journal ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(entry.id)
-        .bind(ms(entry.at))
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.subject)
-        .bind(&entry.detail)
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .execute(&mut *tx)
-        .await?;
+        let entry = append_in(&mut tx, e).await?;
         tx.commit().await?;
         Ok(entry)
     }

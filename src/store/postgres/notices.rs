@@ -5,6 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::{FAN_OUT_LOCK, PgStore};
+use crate::domain::alert::AlertContent;
 use crate::domain::cascade::Cascade;
 use crate::domain::{
     Category, CategorySet, EventId, EventKind, Lane, NoticeId, NoticeStatus, OrgId, ResidentId,
@@ -12,14 +13,15 @@ use crate::domain::{
 };
 use crate::store::sql::{
     active_contacts, audience_counts, audience_filter, cascade_schedule_sql, cascade_step,
-    cascade_stop_if, corrupt, count_audience_sql, from_ms, ms, opt_from_ms, superseded_reason,
+    cascade_stop_if, category_filter, corrupt, count_audience_sql, from_ms, ms, opt_from_ms,
+    superseded_reason,
 };
 use crate::store::{
     AudienceCounts, NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult,
 };
 
 const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
-     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at, outage";
+     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at, outage, alert";
 
 const EVENT_COLUMNS: &str =
     "id, notice_id, seq, kind, message, expected_end, deliveries, created_at";
@@ -47,6 +49,10 @@ fn notice_from_row(row: &PgRow) -> StoreResult<Notice> {
         closed_at: opt_from_ms(row.get(14)),
         expires_at: opt_from_ms(row.get(15)),
         outage: row.get(16),
+        alert: row
+            .get::<Option<String>, _>(17)
+            .map(|a| AlertContent::from_json(&a).map_err(|e| corrupt("notices", e)))
+            .transpose()?,
     })
 }
 
@@ -223,71 +229,157 @@ async fn insert_event(
     Ok(row.get(0))
 }
 
+/// The notice, its `published` event, its audience and the first
+/// event's deliveries, inside the caller's transaction (an alert writes
+/// its own row in the same one). Returns (notice id, event id).
+pub(super) async fn insert_notice(
+    conn: &mut PgConnection,
+    n: &NewNotice,
+    candidates: &[ResidentId],
+    now: i64,
+) -> StoreResult<(i64, i64)> {
+    let zones: Vec<i64> = n.zones.iter().map(|z| z.0).collect();
+    let candidates: Vec<i64> = candidates.iter().map(|r| r.0).collect();
+    lock_for_fan_out(&mut *conn).await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO notices (organisation_id, kind, category, title, cause, starts_at,
+                              expected_end, status, area, zone_ids, recipients,
+                              created_at, updated_at, expires_at, outage, alert)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, 0, $10, $10, $11, $12, $13)
+         RETURNING id",
+    )
+    .bind(n.organisation.map(|o| o.0))
+    .bind(n.kind.as_str())
+    .bind(n.category.as_str())
+    .bind(n.title.as_str())
+    .bind(n.cause.as_ref().map(|c| c.as_str()))
+    .bind(ms(n.starts_at))
+    .bind(n.expected_end.map(ms))
+    .bind(n.area.to_json().to_string())
+    .bind(&zones)
+    .bind(now)
+    .bind(n.expires_at.map(ms))
+    .bind(n.outage.as_ref().map(|o| o.as_str()))
+    .bind(n.alert.as_ref().map(AlertContent::to_json))
+    .fetch_one(&mut *conn)
+    .await?
+    .get(0);
+    let event = insert_event(
+        &mut *conn,
+        id,
+        EventKind::Published,
+        None,
+        n.expected_end,
+        now,
+    )
+    .await?;
+    // `= ANY(array)`: for a long list the planner hashes the array and
+    // scans residents once (0.4 s for a million; the semi-join over
+    // `unnest` took 3.6 s), for a short one it probes the primary key.
+    // Both need the planner to see the array, hence not persistent: a
+    // cached generic plan would be planned for an array of unknown
+    // length. Duplicates collapse as with SQLite's json_each.
+    let audience = sqlx::query(&format!(
+        "INSERT INTO notice_recipients (notice_id, resident_id)
+         SELECT $1, res.id FROM residents res WHERE {}",
+        audience_filter("= ANY($2)", "$3")
+    ))
+    .persistent(false)
+    .bind(id)
+    .bind(&candidates)
+    .bind(category_filter(n))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE notices SET recipients = $1 WHERE id = $2")
+        .bind(audience as i64)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if let Some(outage) = &n.outage {
+        supersede_outage(&mut *conn, id, n.organisation, outage.as_str(), now).await?;
+    }
+    fan_out(&mut *conn, id, event, n.kind.lane(), &n.cascade, now).await?;
+    if let Some(outage) = &n.outage {
+        skip_reached(&mut *conn, id, event, n.organisation, outage.as_str()).await?;
+    }
+    Ok((id, event))
+}
+
+/// Adds an update or close event and its deliveries inside the caller's
+/// transaction; an alert's update or cancel also replaces what the
+/// notice's messages say (`alert`). Returns the event id.
+pub(super) async fn append_event(
+    conn: &mut PgConnection,
+    id: NoticeId,
+    e: &NewEvent,
+    alert: Option<&AlertContent>,
+    now: i64,
+) -> StoreResult<i64> {
+    // FOR UPDATE serialises events of one notice: the next writer waits
+    // here, then sees this event's seq and, if it closed the notice,
+    // the closed status.
+    let row = sqlx::query(&format!(
+        "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound("notice"))?;
+    let notice = notice_from_row(&row)?;
+    if notice.status == NoticeStatus::Closed {
+        return Err(StoreError::Conflict(format!(
+            "notice {id} is already closed; publish a new notice instead"
+        )));
+    }
+    lock_for_fan_out(&mut *conn).await?;
+    let expected_end = e.expected_end.or(notice.expected_end);
+    let message = e.message.as_ref().map(|m| m.as_str());
+    let event = insert_event(&mut *conn, id.0, e.kind, message, expected_end, now).await?;
+    let closing = e.kind == EventKind::Closed;
+    sqlx::query(
+        "UPDATE notices SET updated_at = $1, expected_end = $2,
+                status = CASE WHEN $3 THEN 'closed' ELSE status END,
+                closed_at = CASE WHEN $3 THEN $1 ELSE closed_at END,
+                alert = COALESCE($5, alert)
+         WHERE id = $4",
+    )
+    .bind(now)
+    .bind(expected_end.map(ms))
+    .bind(closing)
+    .bind(id.0)
+    .bind(alert.map(AlertContent::to_json))
+    .execute(&mut *conn)
+    .await?;
+    // SKIP LOCKED: a row a worker is claiming right now is being sent
+    // anyway, and waiting for it could deadlock with that claim.
+    sqlx::query(
+        "UPDATE deliveries SET state = 'suppressed', error = $1, updated_at = $2,
+                not_before = NULL
+         WHERE id IN (SELECT id FROM deliveries
+                      WHERE notice_id = $3 AND event_id <> $4
+                        AND (state IN ('pending', 'queued')
+                             OR (state = 'suppressed' AND not_before IS NOT NULL))
+                      FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(superseded_reason(e.kind))
+    .bind(now)
+    .bind(id.0)
+    .bind(event)
+    .execute(&mut *conn)
+    .await?;
+    fan_out(&mut *conn, id.0, event, notice.kind.lane(), &e.cascade, now).await?;
+    Ok(event)
+}
+
 impl PgStore {
     pub(super) async fn notices_create(
         &self,
         n: &NewNotice,
         candidates: &[ResidentId],
     ) -> StoreResult<(Notice, NoticeEvent)> {
-        let now = ms(Utc::now());
-        let zones: Vec<i64> = n.zones.iter().map(|z| z.0).collect();
-        let candidates: Vec<i64> = candidates.iter().map(|r| r.0).collect();
         let mut tx = self.pool.begin().await?;
-        lock_for_fan_out(&mut tx).await?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO notices (organisation_id, kind, category, title, cause, starts_at,
-                                  expected_end, status, area, zone_ids, recipients,
-                                  created_at, updated_at, expires_at, outage)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, 0, $10, $10, $11, $12)
-             RETURNING id",
-        )
-        .bind(n.organisation.map(|o| o.0))
-        .bind(n.kind.as_str())
-        .bind(n.category.as_str())
-        .bind(n.title.as_str())
-        .bind(n.cause.as_ref().map(|c| c.as_str()))
-        .bind(ms(n.starts_at))
-        .bind(n.expected_end.map(ms))
-        .bind(n.area.to_json().to_string())
-        .bind(&zones)
-        .bind(now)
-        .bind(n.expires_at.map(ms))
-        .bind(n.outage.as_ref().map(|o| o.as_str()))
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-        let event =
-            insert_event(&mut tx, id, EventKind::Published, None, n.expected_end, now).await?;
-        // `= ANY(array)`: for a long list the planner hashes the array and
-        // scans residents once (0.4 s for a million; the semi-join over
-        // `unnest` took 3.6 s), for a short one it probes the primary key.
-        // Both need the planner to see the array, hence not persistent: a
-        // cached generic plan would be planned for an array of unknown
-        // length. Duplicates collapse as with SQLite's json_each.
-        let audience = sqlx::query(&format!(
-            "INSERT INTO notice_recipients (notice_id, resident_id)
-             SELECT $1, res.id FROM residents res WHERE {}",
-            audience_filter("= ANY($2)", "$3")
-        ))
-        .persistent(false)
-        .bind(id)
-        .bind(&candidates)
-        .bind(CategorySet::from_categories(&[n.category]).mask())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query("UPDATE notices SET recipients = $1 WHERE id = $2")
-            .bind(audience as i64)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(outage) = &n.outage {
-            supersede_outage(&mut tx, id, n.organisation, outage.as_str(), now).await?;
-        }
-        fan_out(&mut tx, id, event, n.kind.lane(), &n.cascade, now).await?;
-        if let Some(outage) = &n.outage {
-            skip_reached(&mut tx, id, event, n.organisation, outage.as_str()).await?;
-        }
+        let (id, event) = insert_notice(&mut tx, n, candidates, ms(Utc::now())).await?;
         tx.commit().await?;
         self.notice_and_event(NoticeId(id), EventId(event)).await
     }
@@ -314,59 +406,8 @@ impl PgStore {
         id: NoticeId,
         e: &NewEvent,
     ) -> StoreResult<(Notice, NoticeEvent)> {
-        let now = ms(Utc::now());
         let mut tx = self.pool.begin().await?;
-        // FOR UPDATE serialises events of one notice: the next writer waits
-        // here, then sees this event's seq and, if it closed the notice,
-        // the closed status.
-        let row = sqlx::query(&format!(
-            "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound("notice"))?;
-        let notice = notice_from_row(&row)?;
-        if notice.status == NoticeStatus::Closed {
-            return Err(StoreError::Conflict(format!(
-                "notice {id} is already closed; publish a new notice instead"
-            )));
-        }
-        lock_for_fan_out(&mut tx).await?;
-        let expected_end = e.expected_end.or(notice.expected_end);
-        let message = e.message.as_ref().map(|m| m.as_str());
-        let event = insert_event(&mut tx, id.0, e.kind, message, expected_end, now).await?;
-        let closing = e.kind == EventKind::Closed;
-        sqlx::query(
-            "UPDATE notices SET updated_at = $1, expected_end = $2,
-                    status = CASE WHEN $3 THEN 'closed' ELSE status END,
-                    closed_at = CASE WHEN $3 THEN $1 ELSE closed_at END
-             WHERE id = $4",
-        )
-        .bind(now)
-        .bind(expected_end.map(ms))
-        .bind(closing)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
-        // SKIP LOCKED: a row a worker is claiming right now is being sent
-        // anyway, and waiting for it could deadlock with that claim.
-        sqlx::query(
-            "UPDATE deliveries SET state = 'suppressed', error = $1, updated_at = $2,
-                    not_before = NULL
-             WHERE id IN (SELECT id FROM deliveries
-                          WHERE notice_id = $3 AND event_id <> $4
-                            AND (state IN ('pending', 'queued')
-                                 OR (state = 'suppressed' AND not_before IS NOT NULL))
-                          FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(superseded_reason(e.kind))
-        .bind(now)
-        .bind(id.0)
-        .bind(event)
-        .execute(&mut *tx)
-        .await?;
-        fan_out(&mut tx, id.0, event, notice.kind.lane(), &e.cascade, now).await?;
+        let event = append_event(&mut tx, id, e, None, ms(Utc::now())).await?;
         tx.commit().await?;
         self.notice_and_event(id, EventId(event)).await
     }

@@ -54,7 +54,7 @@ impl SqliteStore {
 
     pub(super) async fn auth_principal(&self, token: &TokenHash) -> StoreResult<Option<Principal>> {
         let row = sqlx::query(
-            "SELECT t.role, t.organisation_id, o.territory
+            "SELECT t.role, t.organisation_id, o.territory, t.id, t.label
              FROM api_tokens t LEFT JOIN organisations o ON o.id = t.organisation_id
              WHERE t.token_hash = ?",
         )
@@ -65,6 +65,8 @@ impl SqliteStore {
         let role_text: String = row.get(0);
         let role = Role::parse(&role_text).ok_or_else(|| corrupt("api_tokens", &role_text))?;
         Ok(Some(Principal {
+            token: row.get(3),
+            name: row.get(4),
             role,
             organisation: row.get::<Option<i64>, _>(1).map(OrgId),
             territory: parse_territory(row.get(2))?,

@@ -2,7 +2,7 @@
 //! so "last entry + 1" cannot be taken twice.
 
 use chrono::Utc;
-use sqlx::Row;
+use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteStore, from_ms, ms};
 use crate::domain::journal::{JournalEntry, NewJournalEntry};
@@ -23,27 +23,37 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> JournalEntry {
     }
 }
 
+/// Appends inside the caller's transaction, so an action and its entry
+/// commit together or not at all.
+pub(super) async fn append_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    e: &NewJournalEntry,
+) -> StoreResult<JournalEntry> {
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    let entry = e.chained(last, Utc::now());
+    sqlx::query(&format!(
+        "INSERT INTO journal ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(entry.id)
+    .bind(ms(entry.at))
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(&entry.subject)
+    .bind(&entry.detail)
+    .bind(&entry.prev_hash)
+    .bind(&entry.hash)
+    .execute(&mut **tx)
+    .await?;
+    Ok(entry)
+}
+
 impl SqliteStore {
     pub(super) async fn journal_append(&self, e: &NewJournalEntry) -> StoreResult<JournalEntry> {
         let mut tx = self.writer.begin().await?;
-        let last: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let entry = e.chained(last, Utc::now());
-        sqlx::query(&format!(
-            "INSERT INTO journal ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(entry.id)
-        .bind(ms(entry.at))
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.subject)
-        .bind(&entry.detail)
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .execute(&mut *tx)
-        .await?;
+        let entry = append_in(&mut tx, e).await?;
         tx.commit().await?;
         Ok(entry)
     }

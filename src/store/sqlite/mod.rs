@@ -10,6 +10,7 @@
 //! `json_each`, so a fan-out to a million residents is one statement with
 //! one bound value, not a million placeholders.
 
+mod alerts;
 mod auth;
 mod deliveries;
 mod journal;
@@ -82,8 +83,15 @@ fn migrator() -> Migrator {
         Cow::Borrowed(include_str!("../../../migrations/sqlite/0004_journal.sql")),
         false,
     );
+    let alerts = Migration::new(
+        5,
+        Cow::Borrowed("alerts"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!("../../../migrations/sqlite/0005_alerts.sql")),
+        false,
+    );
     Migrator {
-        migrations: Cow::Owned(vec![core, preferences, policy, journal]),
+        migrations: Cow::Owned(vec![core, preferences, policy, journal, alerts]),
         ..Migrator::DEFAULT
     }
 }
@@ -302,6 +310,55 @@ impl Store for SqliteStore {
         filter: &DeliveryFilter,
     ) -> StoreResult<Vec<DeliveryRecord>> {
         self.deliveries_list(notice, filter).await
+    }
+    async fn create_operator(&self, name: &str, token: &TokenHash) -> StoreResult<i64> {
+        self.alerts_create_operator(name, token).await
+    }
+    async fn create_audience(&self, name: &str, members: &[ResidentId]) -> StoreResult<Audience> {
+        self.alerts_create_audience(name, members).await
+    }
+    async fn list_audiences(&self) -> StoreResult<Vec<Audience>> {
+        self.alerts_list_audiences().await
+    }
+    async fn audience_members(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<(AudienceId, Vec<ResidentId>)>> {
+        self.alerts_audience_members(name).await
+    }
+    async fn insert_alert(
+        &self,
+        alert: &NewAlert,
+        sends: Option<&Release>,
+        journal: &[AlertAction],
+    ) -> StoreResult<AlertRecord> {
+        self.alerts_insert(alert, sends, journal).await
+    }
+    async fn approve_alert(
+        &self,
+        id: AlertId,
+        approver: &Operator,
+        sends: &Release,
+        journal: &[AlertAction],
+    ) -> StoreResult<AlertRecord> {
+        self.alerts_approve(id, approver, sends, journal).await
+    }
+    async fn get_alert(&self, id: AlertId) -> StoreResult<Option<AlertRecord>> {
+        self.alerts_get(id).await
+    }
+    async fn find_alert(&self, sender: &str, identifier: &str) -> StoreResult<Option<AlertRecord>> {
+        self.alerts_find(sender, identifier).await
+    }
+    async fn list_alerts(
+        &self,
+        before: Option<AlertId>,
+        public_at: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> StoreResult<Vec<AlertRecord>> {
+        self.alerts_list(before, public_at.map(ms), limit).await
+    }
+    async fn event_timings(&self, event: EventId) -> StoreResult<Vec<DeliveryTiming>> {
+        self.alerts_event_timings(event).await
     }
     async fn append_journal(&self, entry: &NewJournalEntry) -> StoreResult<JournalEntry> {
         self.journal_append(entry).await

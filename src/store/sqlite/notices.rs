@@ -5,6 +5,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms};
+use crate::domain::alert::AlertContent;
 use crate::domain::cascade::Cascade;
 use crate::domain::{
     Category, CategorySet, EventId, EventKind, Lane, NoticeId, NoticeStatus, OrgId, ResidentId,
@@ -12,7 +13,7 @@ use crate::domain::{
 };
 use crate::store::sql::{
     active_contacts, audience_counts, audience_filter, cascade_schedule_sql, cascade_step,
-    cascade_stop_if, count_audience_sql, superseded_reason,
+    cascade_stop_if, category_filter, count_audience_sql, superseded_reason,
 };
 use crate::store::{
     AudienceCounts, NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult,
@@ -24,7 +25,7 @@ fn among(param: &str) -> String {
 }
 
 const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
-     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at, outage";
+     expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at, outage, alert";
 
 const EVENT_COLUMNS: &str =
     "id, notice_id, seq, kind, message, expected_end, deliveries, created_at";
@@ -52,6 +53,10 @@ fn notice_from_row(row: &SqliteRow) -> StoreResult<Notice> {
         closed_at: opt_from_ms(row.get(14)),
         expires_at: opt_from_ms(row.get(15)),
         outage: row.get(16),
+        alert: row
+            .get::<Option<String>, _>(17)
+            .map(|a| AlertContent::from_json(&a).map_err(|e| corrupt("notices", e)))
+            .transpose()?,
     })
 }
 
@@ -203,63 +208,133 @@ async fn insert_event(
     Ok(row.get(0))
 }
 
+/// The notice, its `published` event, its audience and the first
+/// event's deliveries, inside the caller's transaction (an alert writes
+/// its own row in the same one). Returns (notice id, event id).
+pub(super) async fn insert_notice(
+    tx: &mut Transaction<'_, Sqlite>,
+    n: &NewNotice,
+    candidates: &[ResidentId],
+    now: i64,
+) -> StoreResult<(i64, i64)> {
+    let zones = serde_json::to_string(&n.zones.iter().map(|z| z.0).collect::<Vec<_>>())
+        .map_err(|e| corrupt("notices", e))?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO notices (organisation_id, kind, category, title, cause, starts_at,
+                              expected_end, status, area, zone_ids, recipients,
+                              created_at, updated_at, expires_at, outage, alert)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, 0, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(n.organisation.map(|o| o.0))
+    .bind(n.kind.as_str())
+    .bind(n.category.as_str())
+    .bind(n.title.as_str())
+    .bind(n.cause.as_ref().map(|c| c.as_str()))
+    .bind(ms(n.starts_at))
+    .bind(n.expected_end.map(ms))
+    .bind(n.area.to_json().to_string())
+    .bind(zones)
+    .bind(now)
+    .bind(now)
+    .bind(n.expires_at.map(ms))
+    .bind(n.outage.as_ref().map(|o| o.as_str()))
+    .bind(n.alert.as_ref().map(AlertContent::to_json))
+    .fetch_one(&mut **tx)
+    .await?
+    .get(0);
+    let event = insert_event(tx, id, EventKind::Published, None, n.expected_end, now).await?;
+    let audience = sqlx::query(&format!(
+        "INSERT INTO notice_recipients (notice_id, resident_id)
+         SELECT ?1, res.id FROM residents res WHERE {}",
+        audience_filter(&among("?2"), "?3")
+    ))
+    .bind(id)
+    .bind(id_array(candidates.iter().map(|r| r.0)))
+    .bind(category_filter(n))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE notices SET recipients = ? WHERE id = ?")
+        .bind(audience as i64)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if let Some(outage) = &n.outage {
+        supersede_outage(tx, id, n.organisation, outage.as_str(), now).await?;
+    }
+    fan_out(tx, id, event, n.kind.lane(), &n.cascade, now).await?;
+    if let Some(outage) = &n.outage {
+        skip_reached(tx, id, event, n.organisation, outage.as_str()).await?;
+    }
+    Ok((id, event))
+}
+
+/// Adds an update or close event and its deliveries inside the caller's
+/// transaction; an alert's update or cancel also replaces what the
+/// notice's messages say (`alert`). Returns the event id.
+pub(super) async fn append_event(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: NoticeId,
+    e: &NewEvent,
+    alert: Option<&AlertContent>,
+    now: i64,
+) -> StoreResult<i64> {
+    let row = sqlx::query(&format!(
+        "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = ?"
+    ))
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound("notice"))?;
+    let notice = notice_from_row(&row)?;
+    if notice.status == NoticeStatus::Closed {
+        return Err(StoreError::Conflict(format!(
+            "notice {id} is already closed; publish a new notice instead"
+        )));
+    }
+    let expected_end = e.expected_end.or(notice.expected_end);
+    let message = e.message.as_ref().map(|m| m.as_str());
+    let event = insert_event(tx, id.0, e.kind, message, expected_end, now).await?;
+    let closing = e.kind == EventKind::Closed;
+    sqlx::query(
+        "UPDATE notices SET updated_at = ?1, expected_end = ?2,
+                status = CASE WHEN ?3 THEN 'closed' ELSE status END,
+                closed_at = CASE WHEN ?3 THEN ?1 ELSE closed_at END,
+                alert = COALESCE(?5, alert)
+         WHERE id = ?4",
+    )
+    .bind(now)
+    .bind(expected_end.map(ms))
+    .bind(closing)
+    .bind(id.0)
+    .bind(alert.map(AlertContent::to_json))
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE deliveries SET state = 'suppressed', error = ?1, updated_at = ?2,
+                not_before = NULL
+         WHERE notice_id = ?3 AND event_id <> ?4
+           AND (state IN ('pending', 'queued')
+                OR (state = 'suppressed' AND not_before IS NOT NULL))",
+    )
+    .bind(superseded_reason(e.kind))
+    .bind(now)
+    .bind(id.0)
+    .bind(event)
+    .execute(&mut **tx)
+    .await?;
+    fan_out(tx, id.0, event, notice.kind.lane(), &e.cascade, now).await?;
+    Ok(event)
+}
+
 impl SqliteStore {
     pub(super) async fn notices_create(
         &self,
         n: &NewNotice,
         candidates: &[ResidentId],
     ) -> StoreResult<(Notice, NoticeEvent)> {
-        let now = ms(Utc::now());
-        let zones = serde_json::to_string(&n.zones.iter().map(|z| z.0).collect::<Vec<_>>())
-            .map_err(|e| corrupt("notices", e))?;
         let mut tx = self.writer.begin().await?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO notices (organisation_id, kind, category, title, cause, starts_at,
-                                  expected_end, status, area, zone_ids, recipients,
-                                  created_at, updated_at, expires_at, outage)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, 0, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(n.organisation.map(|o| o.0))
-        .bind(n.kind.as_str())
-        .bind(n.category.as_str())
-        .bind(n.title.as_str())
-        .bind(n.cause.as_ref().map(|c| c.as_str()))
-        .bind(ms(n.starts_at))
-        .bind(n.expected_end.map(ms))
-        .bind(n.area.to_json().to_string())
-        .bind(zones)
-        .bind(now)
-        .bind(now)
-        .bind(n.expires_at.map(ms))
-        .bind(n.outage.as_ref().map(|o| o.as_str()))
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-        let event =
-            insert_event(&mut tx, id, EventKind::Published, None, n.expected_end, now).await?;
-        let audience = sqlx::query(&format!(
-            "INSERT INTO notice_recipients (notice_id, resident_id)
-             SELECT ?1, res.id FROM residents res WHERE {}",
-            audience_filter(&among("?2"), "?3")
-        ))
-        .bind(id)
-        .bind(id_array(candidates.iter().map(|r| r.0)))
-        .bind(CategorySet::from_categories(&[n.category]).mask())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query("UPDATE notices SET recipients = ? WHERE id = ?")
-            .bind(audience as i64)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(outage) = &n.outage {
-            supersede_outage(&mut tx, id, n.organisation, outage.as_str(), now).await?;
-        }
-        fan_out(&mut tx, id, event, n.kind.lane(), &n.cascade, now).await?;
-        if let Some(outage) = &n.outage {
-            skip_reached(&mut tx, id, event, n.organisation, outage.as_str()).await?;
-        }
+        let (id, event) = insert_notice(&mut tx, n, candidates, ms(Utc::now())).await?;
         tx.commit().await?;
         self.notice_and_event(NoticeId(id), EventId(event)).await
     }
@@ -283,51 +358,8 @@ impl SqliteStore {
         id: NoticeId,
         e: &NewEvent,
     ) -> StoreResult<(Notice, NoticeEvent)> {
-        let now = ms(Utc::now());
         let mut tx = self.writer.begin().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = ?"
-        ))
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound("notice"))?;
-        let notice = notice_from_row(&row)?;
-        if notice.status == NoticeStatus::Closed {
-            return Err(StoreError::Conflict(format!(
-                "notice {id} is already closed; publish a new notice instead"
-            )));
-        }
-        let expected_end = e.expected_end.or(notice.expected_end);
-        let message = e.message.as_ref().map(|m| m.as_str());
-        let event = insert_event(&mut tx, id.0, e.kind, message, expected_end, now).await?;
-        let closing = e.kind == EventKind::Closed;
-        sqlx::query(
-            "UPDATE notices SET updated_at = ?1, expected_end = ?2,
-                    status = CASE WHEN ?3 THEN 'closed' ELSE status END,
-                    closed_at = CASE WHEN ?3 THEN ?1 ELSE closed_at END
-             WHERE id = ?4",
-        )
-        .bind(now)
-        .bind(expected_end.map(ms))
-        .bind(closing)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE deliveries SET state = 'suppressed', error = ?1, updated_at = ?2,
-                    not_before = NULL
-             WHERE notice_id = ?3 AND event_id <> ?4
-               AND (state IN ('pending', 'queued')
-                    OR (state = 'suppressed' AND not_before IS NOT NULL))",
-        )
-        .bind(superseded_reason(e.kind))
-        .bind(now)
-        .bind(id.0)
-        .bind(event)
-        .execute(&mut *tx)
-        .await?;
-        fan_out(&mut tx, id.0, event, notice.kind.lane(), &e.cascade, now).await?;
+        let event = append_event(&mut tx, id, e, None, ms(Utc::now())).await?;
         tx.commit().await?;
         self.notice_and_event(id, EventId(event)).await
     }

@@ -1,0 +1,416 @@
+//! From a validated CAP alert to what the store writes: who may do it,
+//! whether it waits for a second operator, whom it reaches (the area, or a
+//! test audience for drills) and what the journal says about it. CAP in,
+//! the JSON API, templates and the one-request cancel all end here.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tocsin_cap::{Alert, MsgType, Status};
+use tocsin_zones::{Circle, GeoPoint, Region};
+
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use crate::domain::alert::{AlertContent, AlertState, Route, is_urgent, route};
+use crate::domain::auth::{Principal, Role};
+use crate::domain::text::Text;
+use crate::domain::{Category, EventKind, NoticeKind};
+use crate::store::{AlertAction, AlertRecord, NewAlert, NewEvent, NewNotice, Operator, Release};
+
+/// What the request adds to the CAP document.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The test audience of an Exercise or Test (else the configured one).
+    pub audience: Option<String>,
+    /// Send an Exercise or Test to everyone in its area (journaled).
+    pub widen: bool,
+    /// The template the alert was made from (pre-approval, journal).
+    pub template: Option<String>,
+}
+
+/// Only civil-protection operators create, approve and cancel alerts.
+pub fn operator(p: &Principal) -> Result<Operator, ApiError> {
+    match p.role {
+        Role::CivilProtection => Ok(Operator {
+            token: p.token,
+            name: p.name.clone(),
+        }),
+        _ => Err(ApiError::Forbidden(
+            "alerts are created and approved by civil-protection operators".to_owned(),
+        )),
+    }
+}
+
+pub fn actor(op: &Operator) -> String {
+    format!("operator:{}", op.name)
+}
+
+/// Creates the alert: sent at once (drills, pre-approved templates),
+/// pending a second operator (Actual), or only recorded (Draft, System).
+pub async fn submit(
+    state: &AppState,
+    op: &Operator,
+    cap: Alert,
+    opts: Options,
+) -> Result<(StatusCode, AlertRecord), ApiError> {
+    if !crate::domain::alert::accepted_type(cap.msg_type) {
+        return Err(ApiError::invalid(
+            "alert/msgType",
+            "Tocsin acts on Alert, Update and Cancel messages",
+        ));
+    }
+    let original = referenced(state, &cap).await?;
+    let preapproved = opts
+        .template
+        .as_ref()
+        .is_some_and(|t| state.config.alerts.preapproved.contains(t));
+    let mut actions = vec![AlertAction {
+        actor: actor(op),
+        action: "alert.created",
+        detail: json!({"identifier": cap.identifier, "status": cap.status.as_str(),
+            "msg_type": cap.msg_type.as_str(), "template": opts.template,
+            "headline": headline(&cap)}),
+    }];
+    let (alert_state, sends, audience) = match route(cap.status) {
+        Route::Record => (AlertState::Recorded, None, None),
+        Route::Approval if !preapproved => {
+            // Checked now so the approver is not the first to see a bad
+            // area; the audience itself is found when it is approved.
+            if original.is_none() {
+                area_of(state, &cap)?;
+            }
+            (AlertState::Pending, None, None)
+        }
+        Route::Approval => {
+            actions.push(AlertAction {
+                actor: actor(op),
+                action: "alert.preapproved_template_used",
+                detail: json!({"template": opts.template}),
+            });
+            let sends = release(state, &cap, original.as_ref(), None).await?;
+            (AlertState::Sent, Some(sends), None)
+        }
+        Route::Drill(_) => {
+            let (sends, audience) =
+                drill_release(state, &cap, original.as_ref(), &opts, op, &mut actions).await?;
+            (AlertState::Sent, Some(sends), audience)
+        }
+    };
+    if alert_state == AlertState::Sent {
+        actions.push(sent_action(op, &cap));
+    }
+    let new = new_alert(&cap, alert_state, original.as_ref(), audience, op, &opts);
+    let record = state
+        .store
+        .insert_alert(&new, sends.as_ref(), &actions)
+        .await?;
+    if let Some(event) = record.event_id {
+        state.dispatcher.spawn_enqueue(event);
+    }
+    tracing::info!(alert = %record.id, status = %record.status, state = record.state.as_str(), "alert created");
+    let code = match record.state {
+        AlertState::Pending => StatusCode::ACCEPTED,
+        _ => StatusCode::CREATED,
+    };
+    Ok((code, record))
+}
+
+/// A second, different operator approves a pending Actual alert: it is
+/// sent in the same transaction.
+pub async fn approve(
+    state: &AppState,
+    op: &Operator,
+    alert: &AlertRecord,
+) -> Result<AlertRecord, ApiError> {
+    if alert.state != AlertState::Pending {
+        return Err(ApiError::Conflict(format!(
+            "alert {} is {}, not pending approval",
+            alert.id,
+            alert.state.as_str()
+        )));
+    }
+    if alert.created_by_token == op.token {
+        return Err(ApiError::Forbidden(format!(
+            "two-person rule: you created alert {}; a different civil-protection operator \
+             must approve it",
+            alert.id
+        )));
+    }
+    let cap = tocsin_cap::parse(&alert.cap).map_err(ApiError::internal)?;
+    let original = referenced(state, &cap).await?;
+    let sends = release(state, &cap, original.as_ref(), None).await?;
+    let actions = [
+        AlertAction {
+            actor: actor(op),
+            action: "alert.approved",
+            detail: json!({"created_by": alert.created_by}),
+        },
+        sent_action(op, &cap),
+    ];
+    let record = state
+        .store
+        .approve_alert(alert.id, op, &sends, &actions)
+        .await?;
+    if let Some(event) = record.event_id {
+        state.dispatcher.spawn_enqueue(event);
+    }
+    tracing::info!(alert = %record.id, "alert approved and sent");
+    Ok(record)
+}
+
+fn sent_action(op: &Operator, cap: &Alert) -> AlertAction {
+    AlertAction {
+        actor: actor(op),
+        action: "alert.sent",
+        detail: json!({"identifier": cap.identifier, "status": cap.status.as_str(),
+            "msg_type": cap.msg_type.as_str(), "urgent": is_urgent(cap)}),
+    }
+}
+
+/// The alert an Update or Cancel refers to (its last reference): it must
+/// exist here, have been sent, and be of the same status.
+async fn referenced(state: &AppState, cap: &Alert) -> Result<Option<AlertRecord>, ApiError> {
+    if cap.msg_type == MsgType::Alert {
+        return Ok(None);
+    }
+    let Some(r) = cap.references.last() else {
+        return Err(ApiError::invalid(
+            "alert/references",
+            "an Update or Cancel needs one",
+        ));
+    };
+    let original = state
+        .store
+        .find_alert(&r.sender, &r.identifier)
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "alert/references",
+                format!(
+                    "no alert from \"{}\" with identifier \"{}\" is known here",
+                    r.sender, r.identifier
+                ),
+            )
+        })?;
+    if original.state != AlertState::Sent || original.notice_id.is_none() {
+        return Err(ApiError::Conflict(format!(
+            "alert {} was never sent ({}), so there is nothing to update or cancel",
+            original.id,
+            original.state.as_str()
+        )));
+    }
+    if original.status != cap.status.as_str() {
+        return Err(ApiError::invalid(
+            "alert/status",
+            format!(
+                "the referenced alert is {}; an {} cannot update or cancel it",
+                original.status,
+                cap.status.as_str()
+            ),
+        ));
+    }
+    Ok(Some(original))
+}
+
+/// An Exercise or Test reaches its test audience, or its whole area when
+/// the operator widens it (journaled).
+async fn drill_release(
+    state: &AppState,
+    cap: &Alert,
+    original: Option<&AlertRecord>,
+    opts: &Options,
+    op: &Operator,
+    actions: &mut Vec<AlertAction>,
+) -> Result<(Release, Option<crate::domain::AudienceId>), ApiError> {
+    if original.is_some() {
+        // Updates and cancels go to whoever the original reached.
+        return Ok((release(state, cap, original, None).await?, None));
+    }
+    if opts.widen {
+        actions.push(AlertAction {
+            actor: actor(op),
+            action: "alert.audience_widened",
+            detail: json!({"status": cap.status.as_str(), "to": "area"}),
+        });
+        return Ok((release(state, cap, None, None).await?, None));
+    }
+    let name = opts
+        .audience
+        .clone()
+        .or_else(|| state.config.alerts.test_audience.clone())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "audience",
+                "an Exercise or Test goes only to a test audience: name one \
+                 (or set [alerts] test_audience), or widen it explicitly",
+            )
+        })?;
+    let (id, members) =
+        state.store.audience_members(&name).await?.ok_or_else(|| {
+            ApiError::invalid("audience", format!("no audience named \"{name}\""))
+        })?;
+    Ok((release(state, cap, None, Some(members)).await?, Some(id)))
+}
+
+/// What sending writes: a new notice to the area (or to `only`), or an
+/// event of the original's notice.
+async fn release(
+    state: &AppState,
+    cap: &Alert,
+    original: Option<&AlertRecord>,
+    only: Option<Vec<crate::domain::ResidentId>>,
+) -> Result<Release, ApiError> {
+    let content = AlertContent::from_cap(cap);
+    let urgent = is_urgent(cap);
+    let kind = if urgent {
+        NoticeKind::Emergency
+    } else {
+        NoticeKind::Unplanned
+    };
+    let cascade = state.config.policy.cascade(kind);
+    if let Some(original) = original {
+        let notice = original.notice_id.expect("checked by referenced()");
+        let cancel = cap.msg_type == MsgType::Cancel;
+        return Ok(Release::Event {
+            notice,
+            event: NewEvent {
+                kind: if cancel {
+                    EventKind::Closed
+                } else {
+                    EventKind::Updated
+                },
+                message: None,
+                expected_end: None,
+                cascade,
+            },
+            content,
+            cancels: cancel.then_some(original.id),
+        });
+    }
+    let (regions, circles) = area_of(state, cap)?;
+    let plan = state.planner.plan(&[], regions, circles).await?;
+    let now = Utc::now();
+    let expires = expires(cap);
+    if expires.is_some_and(|e| e <= now) {
+        return Err(ApiError::invalid(
+            "alert/info/expires",
+            "is already past: nothing would be sent",
+        ));
+    }
+    let title = Text::parse(&truncate(&headline(cap), 200))
+        .map_err(|e| ApiError::invalid("alert/info/headline", e))?;
+    Ok(Release::Notice {
+        notice: NewNotice {
+            organisation: None,
+            kind,
+            category: Category::Civil,
+            title,
+            cause: None,
+            starts_at: effective(cap).unwrap_or(now),
+            expected_end: None,
+            expires_at: expires,
+            area: plan.area,
+            cascade,
+            outage: None,
+            zones: vec![],
+            alert: Some(content),
+            ignore_opt_outs: urgent,
+        },
+        candidates: only.unwrap_or(plan.candidates),
+    })
+}
+
+/// Every info's polygons and circles; an alert that is sent needs one.
+fn area_of(state: &AppState, cap: &Alert) -> Result<(Vec<Region>, Vec<Circle>), ApiError> {
+    let limits = state.config.limits.zones();
+    let (mut regions, mut circles) = (Vec::new(), Vec::new());
+    for (i, info) in cap.infos.iter().enumerate() {
+        for (j, area) in info.areas.iter().enumerate() {
+            let path = |what: &str, k: usize| {
+                format!("alert/info[{}]/area[{}]/{what}[{}]", i + 1, j + 1, k + 1)
+            };
+            for (k, p) in area.polygons.iter().enumerate() {
+                // CAP says "lat,lon"; GeoJSON says [lon, lat].
+                let ring: Vec<[f64; 2]> =
+                    p.points().iter().map(|(lat, lon)| [*lon, *lat]).collect();
+                let geometry = json!({"type": "Polygon", "coordinates": [ring]});
+                regions.push(
+                    Region::from_geojson(&geometry, &limits)
+                        .map_err(|e| ApiError::invalid(path("polygon", k), e))?,
+                );
+            }
+            for (k, c) in area.circles.iter().enumerate() {
+                let circle = GeoPoint::new(c.lat, c.lon)
+                    .and_then(|centre| Circle::new(centre, c.radius_km * 1000.0, &limits))
+                    .map_err(|e| ApiError::invalid(path("circle", k), e))?;
+                circles.push(circle);
+            }
+        }
+    }
+    if regions.is_empty() && circles.is_empty() {
+        return Err(ApiError::invalid(
+            "alert/info/area",
+            "give at least one polygon or circle: it decides who is alerted",
+        ));
+    }
+    Ok((regions, circles))
+}
+
+fn new_alert(
+    cap: &Alert,
+    state: AlertState,
+    original: Option<&AlertRecord>,
+    audience: Option<crate::domain::AudienceId>,
+    op: &Operator,
+    opts: &Options,
+) -> NewAlert {
+    NewAlert {
+        identifier: cap.identifier.clone(),
+        sender: cap.sender.clone(),
+        sent: cap.sent.with_timezone(&Utc),
+        status: cap.status.as_str().to_owned(),
+        msg_type: cap.msg_type.as_str().to_owned(),
+        scope: cap.scope.as_str().to_owned(),
+        headline: truncate(&headline(cap), 200),
+        urgent: is_urgent(cap),
+        expires: expires(cap),
+        cap: tocsin_cap::write(cap),
+        state,
+        references: original.map(|o| o.id),
+        audience,
+        widened: opts.widen && matches!(cap.status, Status::Exercise | Status::Test),
+        template: opts.template.clone(),
+        creator: op.clone(),
+    }
+}
+
+fn headline(cap: &Alert) -> String {
+    cap.infos
+        .first()
+        .map(|i| i.headline.clone().unwrap_or_else(|| i.event.clone()))
+        .unwrap_or_else(|| cap.identifier.clone())
+}
+
+/// The earliest `expires` of the infos: after it nothing unsent goes out.
+fn expires(cap: &Alert) -> Option<DateTime<Utc>> {
+    cap.infos
+        .iter()
+        .filter_map(|i| i.expires)
+        .map(|t| t.with_timezone(&Utc))
+        .min()
+}
+
+fn effective(cap: &Alert) -> Option<DateTime<Utc>> {
+    cap.infos
+        .iter()
+        .filter_map(|i| i.effective)
+        .map(|t| t.with_timezone(&Utc))
+        .min()
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s[..i].to_owned(),
+        None => s.to_owned(),
+    }
+}

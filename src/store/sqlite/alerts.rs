@@ -1,0 +1,396 @@
+//! Civil-protection alerts, operators and test audiences in SQLite. An
+//! alert, what it sends and its journal entries commit in one transaction.
+
+use chrono::Utc;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::notices::{append_event, insert_notice};
+use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms};
+use crate::domain::alert::AlertState;
+use crate::domain::auth::TokenHash;
+use crate::domain::journal::NewJournalEntry;
+use crate::domain::{AlertId, AudienceId, EventId, NoticeId, ResidentId};
+use crate::store::sql::{ALERT_COLUMNS, unknown_members};
+use crate::store::{
+    AlertAction, AlertRecord, Audience, DeliveryTiming, NewAlert, Operator, Release, StoreError,
+    StoreResult,
+};
+
+fn alert_from_row(r: &SqliteRow) -> StoreResult<AlertRecord> {
+    let state: String = r.get(11);
+    Ok(AlertRecord {
+        id: AlertId(r.get(0)),
+        identifier: r.get(1),
+        sender: r.get(2),
+        sent: from_ms(r.get(3)),
+        status: r.get(4),
+        msg_type: r.get(5),
+        scope: r.get(6),
+        headline: r.get(7),
+        urgent: r.get(8),
+        expires: opt_from_ms(r.get(9)),
+        cap: r.get(10),
+        state: AlertState::parse(&state).ok_or_else(|| corrupt("alerts", &state))?,
+        references: r.get::<Option<i64>, _>(12).map(AlertId),
+        notice_id: r.get::<Option<i64>, _>(13).map(NoticeId),
+        event_id: r.get::<Option<i64>, _>(14).map(EventId),
+        audience: r.get::<Option<i64>, _>(15).map(AudienceId),
+        widened: r.get(16),
+        template: r.get(17),
+        created_by_token: r.get(18),
+        created_by: r.get(19),
+        approved_by: r.get(20),
+        approved_at: opt_from_ms(r.get(21)),
+        cancelled_at: opt_from_ms(r.get(22)),
+        created_at: from_ms(r.get(23)),
+    })
+}
+
+/// Writes what the alert sends; returns (notice, event).
+async fn release(
+    tx: &mut Transaction<'_, Sqlite>,
+    release: &Release,
+    now: i64,
+) -> StoreResult<(i64, i64)> {
+    match release {
+        Release::Notice { notice, candidates } => insert_notice(tx, notice, candidates, now).await,
+        Release::Event {
+            notice,
+            event,
+            content,
+            cancels,
+        } => {
+            let id = append_event(tx, *notice, event, Some(content), now).await?;
+            if let Some(original) = cancels {
+                sqlx::query("UPDATE alerts SET cancelled_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(original.0)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok((notice.0, id))
+        }
+    }
+}
+
+async fn journal(
+    tx: &mut Transaction<'_, Sqlite>,
+    alert: i64,
+    actions: &[AlertAction],
+) -> StoreResult<()> {
+    for a in actions {
+        let entry = NewJournalEntry {
+            actor: a.actor.clone(),
+            action: a.action.to_owned(),
+            subject: format!("alert/{alert}"),
+            detail: a.detail.clone(),
+        };
+        super::journal::append_in(tx, &entry).await?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    pub(super) async fn alerts_create_operator(
+        &self,
+        name: &str,
+        token: &TokenHash,
+    ) -> StoreResult<i64> {
+        let mut tx = self.writer.begin().await?;
+        let taken =
+            sqlx::query("SELECT 1 FROM api_tokens WHERE role = 'civil_protection' AND label = ?")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "an operator named \"{name}\" already exists"
+            )));
+        }
+        let id: i64 = sqlx::query(
+            "INSERT INTO api_tokens (token_hash, role, label, created_at)
+             VALUES (?, 'civil_protection', ?, ?) RETURNING id",
+        )
+        .bind(token.as_str())
+        .bind(name)
+        .bind(ms(Utc::now()))
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub(super) async fn alerts_create_audience(
+        &self,
+        name: &str,
+        members: &[ResidentId],
+    ) -> StoreResult<Audience> {
+        let ids = id_array(members.iter().map(|r| r.0));
+        let mut tx = self.writer.begin().await?;
+        let known: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM residents WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some(message) = unknown_members(members, &known) {
+            return Err(StoreError::Invalid {
+                field: "residents",
+                message,
+            });
+        }
+        let now = ms(Utc::now());
+        let id: i64 = sqlx::query(
+            "INSERT INTO audiences (name, created_at) VALUES (?, ?)
+             ON CONFLICT (name) DO NOTHING RETURNING id",
+        )
+        .bind(name)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Conflict(format!("an audience named \"{name}\" already exists"))
+        })?
+        .get(0);
+        let added = sqlx::query(
+            "INSERT OR IGNORE INTO audience_members (audience_id, resident_id)
+             SELECT ?, value FROM json_each(?)",
+        )
+        .bind(id)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Audience {
+            id: AudienceId(id),
+            name: name.to_owned(),
+            members: added as i64,
+            created_at: from_ms(now),
+        })
+    }
+
+    pub(super) async fn alerts_list_audiences(&self) -> StoreResult<Vec<Audience>> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.name, COUNT(m.resident_id), a.created_at
+             FROM audiences a LEFT JOIN audience_members m ON m.audience_id = a.id
+             GROUP BY a.id ORDER BY a.id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Audience {
+                id: AudienceId(r.get(0)),
+                name: r.get(1),
+                members: r.get(2),
+                created_at: from_ms(r.get(3)),
+            })
+            .collect())
+    }
+
+    pub(super) async fn alerts_audience_members(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<(AudienceId, Vec<ResidentId>)>> {
+        let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM audiences WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let members: Vec<i64> = sqlx::query_scalar(
+            "SELECT resident_id FROM audience_members WHERE audience_id = ? ORDER BY resident_id",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(Some((
+            AudienceId(id),
+            members.into_iter().map(ResidentId).collect(),
+        )))
+    }
+
+    pub(super) async fn alerts_insert(
+        &self,
+        a: &NewAlert,
+        sends: Option<&Release>,
+        actions: &[AlertAction],
+    ) -> StoreResult<AlertRecord> {
+        let now = ms(Utc::now());
+        let mut tx = self.writer.begin().await?;
+        let taken = sqlx::query("SELECT 1 FROM alerts WHERE sender = ? AND identifier = ?")
+            .bind(&a.sender)
+            .bind(&a.identifier)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "an alert from \"{}\" with identifier \"{}\" already exists",
+                a.sender, a.identifier
+            )));
+        }
+        let (notice, event) = match sends {
+            Some(r) => {
+                let (n, e) = release(&mut tx, r, now).await?;
+                (Some(n), Some(e))
+            }
+            None => (None, None),
+        };
+        let id: i64 = sqlx::query(
+            "INSERT INTO alerts (identifier, sender, sent, status, msg_type, scope, headline,
+                                 urgent, expires, cap, state, references_id, notice_id, event_id,
+                                 audience_id, widened, template, created_by, creator, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&a.identifier)
+        .bind(&a.sender)
+        .bind(ms(a.sent))
+        .bind(&a.status)
+        .bind(&a.msg_type)
+        .bind(&a.scope)
+        .bind(&a.headline)
+        .bind(a.urgent)
+        .bind(a.expires.map(ms))
+        .bind(&a.cap)
+        .bind(a.state.as_str())
+        .bind(a.references.map(|r| r.0))
+        .bind(notice)
+        .bind(event)
+        .bind(a.audience.map(|r| r.0))
+        .bind(a.widened)
+        .bind(&a.template)
+        .bind(a.creator.token)
+        .bind(&a.creator.name)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        journal(&mut tx, id, actions).await?;
+        tx.commit().await?;
+        self.alert_via_writer(AlertId(id)).await
+    }
+
+    pub(super) async fn alerts_approve(
+        &self,
+        id: AlertId,
+        approver: &Operator,
+        sends: &Release,
+        actions: &[AlertAction],
+    ) -> StoreResult<AlertRecord> {
+        let now = ms(Utc::now());
+        let mut tx = self.writer.begin().await?;
+        // The state and creator are checked in the statement itself, so
+        // two approvals racing cannot both send.
+        let approved = sqlx::query(
+            "UPDATE alerts SET state = 'sent', approved_by = ?1, approver = ?2, approved_at = ?3
+             WHERE id = ?4 AND state = 'pending' AND created_by <> ?1",
+        )
+        .bind(approver.token)
+        .bind(&approver.name)
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if approved == 0 {
+            return Err(StoreError::Conflict(format!(
+                "alert {id} is no longer pending approval, or you created it"
+            )));
+        }
+        let (notice, event) = release(&mut tx, sends, now).await?;
+        sqlx::query("UPDATE alerts SET notice_id = ?, event_id = ? WHERE id = ?")
+            .bind(notice)
+            .bind(event)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        journal(&mut tx, id.0, actions).await?;
+        tx.commit().await?;
+        self.alert_via_writer(id).await
+    }
+
+    async fn alert_via_writer(&self, id: AlertId) -> StoreResult<AlertRecord> {
+        let row = sqlx::query(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?"))
+            .bind(id.0)
+            .fetch_one(&self.writer)
+            .await?;
+        alert_from_row(&row)
+    }
+
+    pub(super) async fn alerts_get(&self, id: AlertId) -> StoreResult<Option<AlertRecord>> {
+        sqlx::query(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| alert_from_row(&r))
+            .transpose()
+    }
+
+    pub(super) async fn alerts_find(
+        &self,
+        sender: &str,
+        identifier: &str,
+    ) -> StoreResult<Option<AlertRecord>> {
+        sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE sender = ? AND identifier = ?"
+        ))
+        .bind(sender)
+        .bind(identifier)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(|r| alert_from_row(&r))
+        .transpose()
+    }
+
+    pub(super) async fn alerts_list(
+        &self,
+        before: Option<AlertId>,
+        public_at: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AlertRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts
+             WHERE (?1 IS NULL OR id < ?1)
+               AND (?2 IS NULL OR (state = 'sent' AND status = 'Actual' AND scope = 'Public'
+                                   AND msg_type <> 'Cancel' AND cancelled_at IS NULL
+                                   AND (expires IS NULL OR expires > ?2)))
+             ORDER BY id DESC LIMIT ?3"
+        ))
+        .bind(before.map(|b| b.0))
+        .bind(public_at)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(alert_from_row).collect()
+    }
+
+    pub(super) async fn alerts_event_timings(
+        &self,
+        event: EventId,
+    ) -> StoreResult<Vec<DeliveryTiming>> {
+        let rows = sqlx::query(
+            "SELECT channel, state, created_at, delivered_at, acknowledged_at
+             FROM deliveries WHERE event_id = ?",
+        )
+        .bind(event.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let channel: String = r.get(0);
+                let state: String = r.get(1);
+                Ok(DeliveryTiming {
+                    channel: channel.parse().map_err(|e| corrupt("deliveries", e))?,
+                    state: state.parse().map_err(|e| corrupt("deliveries", e))?,
+                    created_at: from_ms(r.get(2)),
+                    delivered_at: opt_from_ms(r.get(3)),
+                    acknowledged_at: opt_from_ms(r.get(4)),
+                })
+            })
+            .collect()
+    }
+}
