@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 mod alerts;
 mod policy;
 
-pub use alerts::{AlertTemplate, AlertsConfig, CANCEL};
+pub use alerts::{AlertTemplate, AlertsConfig, CANCEL, CHECK, CheckConfig};
 pub use policy::{ChannelRate, PolicyConfig, RatesConfig};
 
 use tocsin_channels::{
@@ -399,7 +399,9 @@ impl Config {
                     .into(),
             );
         }
-        self.alerts.validate().map_err(ConfigError::Invalid)?;
+        self.alerts
+            .validate(self.timezone())
+            .map_err(ConfigError::Invalid)?;
         if self.amqp.prefetch == 0 || self.amqp.prefix.is_empty() {
             return invalid("amqp.prefetch must be at least 1 and amqp.prefix not empty".into());
         }

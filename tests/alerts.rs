@@ -466,3 +466,103 @@ on_both_backends!(
     actual_alert_needs_a_second_operator_and_cancels_in_one_request,
     an_exercise_is_marked_everywhere_and_reaches_only_its_audience,
 );
+
+/// The check config used below: three times a day, city time.
+const CHECKS: &str = r#"
+[testing]
+adjustable_clock = true
+
+[[alerts.checks]]
+name = "sirens"
+cron = "0 0 8,14,20 * * *"
+audience = "duty-officers"
+circle = "50.745,25.325 5"
+"#;
+
+#[tokio::test]
+async fn scheduled_checks_fire_on_time_and_missed_runs_are_recorded() {
+    use chrono::{Duration, TimeZone, Utc};
+    let app = TestApp::spawn_with_config(CHECKS).await;
+    let anna = operator(&app, "Анна").await;
+    let member = resident(&app, 31, "uk", true, json!({})).await;
+    let r = app
+        .post_as(
+            &anna,
+            "/api/v1/audiences",
+            &json!({"name": "duty-officers", "residents": [member]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    // Let the scheduler see the check at today's time first.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    // The day after tomorrow, three seconds before 08:00 in Kyiv: every
+    // run in between passed while "the service was down".
+    let kyiv = chrono_tz::Europe::Kyiv;
+    let day = Utc::now().with_timezone(&kyiv).date_naive() + Duration::days(2);
+    let eight = kyiv
+        .from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
+        .single()
+        .unwrap()
+        .with_timezone(&Utc);
+    let r = app
+        .send(
+            app.client()
+                .put(app.url("/api/v1/testing/clock"))
+                .bearer_auth(support::ADMIN_TOKEN)
+                .json(&json!({"now": eight - Duration::seconds(3)})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let runs = loop {
+        let r = app.get_as(&anna, "/api/v1/checks").await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let runs = r.body["checks"][0]["runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let delivered = runs
+            .first()
+            .is_some_and(|run| run["state"] == "sent" && run["channels"]["sms"]["delivered"] == 1);
+        if delivered {
+            break runs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{runs:?}\n{}",
+            app.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let latest = &runs[0];
+    assert_eq!(latest["due_at"], json!(eight), "{latest}");
+    assert!(
+        latest["channels"]["sms"]["first_delivered_at"].is_string(),
+        "{latest}"
+    );
+    let missed: Vec<&Value> = runs.iter().filter(|r| r["state"] == "missed").collect();
+    assert!(
+        missed.len() >= 3,
+        "at least tomorrow's three checks: {runs:?}"
+    );
+    assert!(runs[1..].iter().all(|r| r["state"] == "missed"), "{runs:?}");
+
+    // The check is a Test alert: marked, and only to the audience.
+    let alert = latest["alert"].as_i64().unwrap();
+    let a = app.get_as(&anna, &format!("/api/v1/alerts/{alert}")).await;
+    assert_eq!(
+        (&a.body["status"], &a.body["created_by"]),
+        (&json!("Test"), &json!("scheduler"))
+    );
+    let notice = a.body["notice_id"].as_i64().unwrap();
+    for m in app.outbox(&format!("notice={notice}")).await {
+        for t in texts(&m) {
+            assert!(t.trim_start_matches('[').starts_with("ТЕСТ"), "{t}");
+        }
+    }
+    let actions = journal_actions(&app).await;
+    let journaled = actions.iter().filter(|(a, _)| a == "check.missed").count();
+    assert_eq!(journaled, missed.len(), "{actions:?}");
+}

@@ -2,9 +2,9 @@
 //! JSON or CAP, approve (two-person rule), cancel in one request, and the
 //! drill report. Operators and test audiences live here too.
 
-mod json;
-mod report;
-pub mod send;
+pub(crate) mod json;
+pub(crate) mod report;
+pub(crate) mod send;
 
 use axum::Json;
 use axum::body::Bytes;

@@ -1,7 +1,8 @@
 //! HTTP API (axum). Handlers parse input into domain types, check who may
 //! do what, and call the planner, store and dispatcher; no SQL here.
 
-mod alerts;
+pub(crate) mod alerts;
+mod checks;
 mod error;
 mod extract;
 mod feeds;
@@ -90,7 +91,8 @@ pub fn router(state: AppState) -> Router {
         .route("/alerts/{id}", get(alerts::get))
         .route("/alerts/{id}/approve", post(alerts::approve))
         .route("/alerts/{id}/cancel", post(alerts::cancel))
-        .route("/alerts/{id}/report", get(alerts::report));
+        .route("/alerts/{id}/report", get(alerts::report))
+        .route("/checks", get(checks::list));
     // Absent (404) unless the installation is configured for tests.
     let api = if state.test_clock.is_some() {
         api.route("/testing/clock", axum::routing::put(testing::set_clock))

@@ -19,6 +19,24 @@ pub struct AlertsConfig {
     pub preapproved: Vec<String>,
     /// Pre-made alerts by name, e.g. `[alerts.templates.air_raid]`.
     pub templates: BTreeMap<String, AlertTemplate>,
+    /// Scheduled warning-system checks (`[[alerts.checks]]`).
+    pub checks: Vec<CheckConfig>,
+}
+
+/// A warning-system check: a Test alert to the test audience on every
+/// channel at each run of `cron` (city time), its result recorded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    pub name: String,
+    /// 5 or 6 fields, e.g. "0 0 8,14,20 * * *" (08:00, 14:00, 20:00).
+    pub cron: String,
+    /// The audience the check reaches (else `alerts.test_audience`).
+    pub audience: Option<String>,
+    /// The area the Test alert names, as CAP "lat,lon radius_km".
+    pub circle: String,
+    /// Template to send (default: the built-in `check`).
+    pub template: Option<String>,
 }
 
 impl Default for AlertsConfig {
@@ -28,12 +46,15 @@ impl Default for AlertsConfig {
             test_audience: None,
             preapproved: vec![CANCEL.to_owned()],
             templates: BTreeMap::new(),
+            checks: Vec::new(),
         }
     }
 }
 
 /// The built-in false-alarm correction (see `AlertTemplate::cancel`).
 pub const CANCEL: &str = "cancel";
+/// The built-in warning-system check message (see `AlertTemplate::check`).
+pub const CHECK: &str = "check";
 
 /// A pre-made alert: the CAP info fields, with text per language.
 #[derive(Debug, Clone, Deserialize)]
@@ -68,9 +89,37 @@ impl AlertsConfig {
             .get(name)
             .cloned()
             .or_else(|| (name == CANCEL).then(AlertTemplate::cancel))
+            .or_else(|| (name == CHECK).then(AlertTemplate::check))
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self, tz: chrono_tz::Tz) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for (i, c) in self.checks.iter().enumerate() {
+            let field = |f: &str| format!("alerts.checks[{i}].{f}");
+            if !names.insert(c.name.as_str()) || c.name.trim().is_empty() {
+                return Err(format!(
+                    "{}: \"{}\" is empty or used twice",
+                    field("name"),
+                    c.name
+                ));
+            }
+            crate::domain::schedule::Schedule::parse(&c.cron, tz)
+                .map_err(|e| format!("{}: {e}", field("cron")))?;
+            tocsin_cap::Circle::parse(&field("circle"), &c.circle).map_err(|e| e.to_string())?;
+            let template = c.template.as_deref().unwrap_or(CHECK);
+            if self.template(template).is_none() {
+                return Err(format!(
+                    "{}: no template named \"{template}\"",
+                    field("template")
+                ));
+            }
+            if c.audience.is_none() && self.test_audience.is_none() {
+                return Err(format!(
+                    "{}: a check goes to a test audience; name one here or set alerts.test_audience",
+                    field("audience")
+                ));
+            }
+        }
         if self.sender.trim().is_empty() || self.sender.contains([' ', ',', '<', '&']) {
             return Err(format!(
                 "alerts.sender \"{}\" must be non-empty without spaces, commas, < or &",
@@ -123,6 +172,36 @@ impl AlertsConfig {
 }
 
 impl AlertTemplate {
+    /// The routine warning-system check.
+    pub fn check() -> Self {
+        let text = |headline: &str| TemplateText {
+            headline: headline.to_owned(),
+            description: None,
+            instruction: None,
+        };
+        Self {
+            event: "Warning system check".to_owned(),
+            urgency: "Expected".to_owned(),
+            severity: "Minor".to_owned(),
+            certainty: "Observed".to_owned(),
+            category: safety(),
+            text: BTreeMap::from([
+                (
+                    "uk-UA".to_owned(),
+                    text("Перевірка системи оповіщення, дій не потрібно"),
+                ),
+                (
+                    "pl-PL".to_owned(),
+                    text("Test systemu ostrzegania, nie trzeba nic robić"),
+                ),
+                (
+                    "en-US".to_owned(),
+                    text("Warning system check; no action is needed"),
+                ),
+            ]),
+        }
+    }
+
     /// The false-alarm correction: what the Hawaii operators needed 38
     /// minutes to compose in 2018.
     pub fn cancel() -> Self {

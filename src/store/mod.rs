@@ -263,6 +263,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Every delivery of one event with its times (drill reports).
     async fn event_timings(&self, event: EventId) -> StoreResult<Vec<DeliveryTiming>>;
 
+    // Scheduled warning-system checks.
+    /// Where the check's schedule has been looked at up to; a new check
+    /// or a changed expression starts at `now`.
+    async fn check_since(
+        &self,
+        name: &str,
+        expression: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<DateTime<Utc>>;
+    /// Moves `since` forward (never back).
+    async fn advance_check(&self, name: &str, to: DateTime<Utc>) -> StoreResult<()>;
+    /// Records a run; false if another process already recorded it (and
+    /// `overwrite` is not set): that process fires it.
+    async fn record_check_run(&self, run: &CheckRun) -> StoreResult<bool>;
+    /// The newest runs first.
+    async fn check_runs(&self, name: &str, limit: u32) -> StoreResult<Vec<CheckRun>>;
+
     // The tamper-evident journal.
     /// Appends an entry chained to the last one.
     async fn append_journal(&self, entry: &NewJournalEntry) -> StoreResult<JournalEntry>;

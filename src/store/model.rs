@@ -485,3 +485,20 @@ pub struct DeliveryTiming {
     pub delivered_at: Option<DateTime<Utc>>,
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
+
+/// One scheduled run of a warning-system check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRun {
+    pub name: String,
+    pub due_at: DateTime<Utc>,
+    /// "sent", "missed" or "failed".
+    pub state: String,
+    /// The Test alert a sent run created.
+    pub alert: Option<AlertId>,
+    pub detail: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+    /// Replace an existing row of the same run (sent → failed); otherwise
+    /// an existing row wins and `record_check_run` returns false.
+    #[serde(skip)]
+    pub overwrite: bool,
+}

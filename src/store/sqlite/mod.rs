@@ -12,6 +12,7 @@
 
 mod alerts;
 mod auth;
+mod checks;
 mod deliveries;
 mod journal;
 mod notices;
@@ -90,8 +91,15 @@ fn migrator() -> Migrator {
         Cow::Borrowed(include_str!("../../../migrations/sqlite/0005_alerts.sql")),
         false,
     );
+    let checks = Migration::new(
+        6,
+        Cow::Borrowed("checks"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!("../../../migrations/sqlite/0006_checks.sql")),
+        false,
+    );
     Migrator {
-        migrations: Cow::Owned(vec![core, preferences, policy, journal, alerts]),
+        migrations: Cow::Owned(vec![core, preferences, policy, journal, alerts, checks]),
         ..Migrator::DEFAULT
     }
 }
@@ -359,6 +367,23 @@ impl Store for SqliteStore {
     }
     async fn event_timings(&self, event: EventId) -> StoreResult<Vec<DeliveryTiming>> {
         self.alerts_event_timings(event).await
+    }
+    async fn check_since(
+        &self,
+        name: &str,
+        expression: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<DateTime<Utc>> {
+        self.checks_since(name, expression, now).await
+    }
+    async fn advance_check(&self, name: &str, to: DateTime<Utc>) -> StoreResult<()> {
+        self.checks_advance(name, to).await
+    }
+    async fn record_check_run(&self, run: &CheckRun) -> StoreResult<bool> {
+        self.checks_record(run).await
+    }
+    async fn check_runs(&self, name: &str, limit: u32) -> StoreResult<Vec<CheckRun>> {
+        self.checks_runs(name, limit).await
     }
     async fn append_journal(&self, entry: &NewJournalEntry) -> StoreResult<JournalEntry> {
         self.journal_append(entry).await
