@@ -242,3 +242,39 @@ impl AlertTemplate {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Format;
+
+    fn parse(toml: &str) -> Result<(), String> {
+        let c: AlertsConfig = figment::Figment::new()
+            .merge(figment::providers::Toml::string(toml))
+            .extract()
+            .map_err(|e| e.to_string())?;
+        c.validate(chrono_tz::Europe::Kyiv)
+    }
+
+    #[test]
+    fn checks_are_validated_naming_the_field() {
+        let ok = "[[checks]]\nname = \"s\"\ncron = \"0 0 8,14,20 * * *\"\naudience = \"a\"\ncircle = \"50.7,25.3 5\"\n";
+        assert_eq!(parse(ok), Ok(()));
+        let bad_cron = ok.replace("8,14,20", "25");
+        assert!(
+            parse(&bad_cron)
+                .unwrap_err()
+                .contains("alerts.checks[0].cron")
+        );
+        let bad_circle = ok.replace("50.7,25.3 5", "north");
+        assert!(
+            parse(&bad_circle)
+                .unwrap_err()
+                .contains("alerts.checks[0].circle")
+        );
+        let no_audience = ok.replace("audience = \"a\"\n", "");
+        assert!(parse(&no_audience).unwrap_err().contains("test audience"));
+        let unknown = "preapproved = [\"air_raid\"]\n";
+        assert!(parse(unknown).unwrap_err().contains("not a template"));
+    }
+}
