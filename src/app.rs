@@ -36,8 +36,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often `serve` looks for deliveries a broker outage left pending.
 const SWEEP_PERIOD: Duration = Duration::from_secs(5);
 /// How often waiting messages (cascade steps, quiet hours) are looked at.
-/// How often scheduled checks look at the clock.
-const CHECK_PERIOD: Duration = Duration::from_secs(1);
+/// How often the scheduler (checks, digest, reminders) looks at the clock.
+const SCHEDULER_PERIOD: Duration = Duration::from_secs(1);
 const RELEASE_PERIOD: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
@@ -300,7 +300,7 @@ impl Application {
             Some(c) => Arc::clone(c) as Arc<dyn Clock>,
             None => Arc::new(SystemClock),
         };
-        crate::checks::spawn(state.clone(), clock, CHECK_PERIOD, shutdown.clone());
+        crate::scheduler::spawn(state.clone(), clock, SCHEDULER_PERIOD, shutdown.clone());
         let app = api::router(state);
         let stop = shutdown.clone();
         axum::serve(self.listener, app)

@@ -12,9 +12,11 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 mod alerts;
+mod digest;
 mod policy;
 
 pub use alerts::{AlertTemplate, AlertsConfig, CANCEL, CHECK, CheckConfig};
+pub use digest::DigestConfig;
 pub use policy::{ChannelRate, PolicyConfig, RatesConfig};
 
 use tocsin_channels::{
@@ -56,6 +58,7 @@ pub struct Config {
     pub rates: RatesConfig,
     pub policy: PolicyConfig,
     pub alerts: AlertsConfig,
+    pub digest: DigestConfig,
     pub testing: TestingConfig,
 }
 
@@ -89,6 +92,7 @@ impl Default for Config {
             rates: RatesConfig::default(),
             policy: PolicyConfig::default(),
             alerts: AlertsConfig::default(),
+            digest: DigestConfig::default(),
             testing: TestingConfig::default(),
         }
     }
@@ -400,6 +404,9 @@ impl Config {
             );
         }
         self.alerts
+            .validate(self.timezone())
+            .map_err(ConfigError::Invalid)?;
+        self.digest
             .validate(self.timezone())
             .map_err(ConfigError::Invalid)?;
         if self.amqp.prefetch == 0 || self.amqp.prefix.is_empty() {

@@ -19,7 +19,6 @@
 
 pub mod api;
 pub mod app;
-pub mod checks;
 pub mod clock;
 pub mod config;
 pub mod directory;
@@ -32,6 +31,7 @@ pub mod planner;
 pub mod providers;
 pub mod queue;
 pub mod render;
+pub mod scheduler;
 pub mod store;
 
 pub use app::{Application, WorkerProcess};

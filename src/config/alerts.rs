@@ -96,9 +96,10 @@ impl AlertsConfig {
         let mut names = std::collections::HashSet::new();
         for (i, c) in self.checks.iter().enumerate() {
             let field = |f: &str| format!("alerts.checks[{i}].{f}");
-            if !names.insert(c.name.as_str()) || c.name.trim().is_empty() {
+            if !names.insert(c.name.as_str()) || c.name.trim().is_empty() || c.name.starts_with('@')
+            {
                 return Err(format!(
-                    "{}: \"{}\" is empty or used twice",
+                    "{}: \"{}\" is empty, starts with @ or is used twice",
                     field("name"),
                     c.name
                 ));

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Planned works are announced ahead; unplanned and emergency ones are news.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NoticeKind {
     Planned,
@@ -134,10 +134,12 @@ pub enum EventKind {
     Published,
     Updated,
     Closed,
+    /// Planned works: the day before and when they start.
+    Reminder,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 3] = [Self::Published, Self::Updated, Self::Closed];
+    pub const ALL: [EventKind; 4] = [Self::Published, Self::Updated, Self::Closed, Self::Reminder];
 }
 
 /// Priority lanes of the delivery queue; lower value goes first.
@@ -215,6 +217,7 @@ impl EventKind {
             Self::Published => "published",
             Self::Updated => "updated",
             Self::Closed => "closed",
+            Self::Reminder => "reminder",
         }
     }
 }

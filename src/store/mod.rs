@@ -263,6 +263,27 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Every delivery of one event with its times (drill reports).
     async fn event_timings(&self, event: EventId) -> StoreResult<Vec<DeliveryTiming>>;
 
+    // Reminders, expiry and the digest (the scheduler).
+    /// Planned works whose reminder is due at `now` and has not gone out.
+    async fn due_reminders(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(NoticeId, ReminderKind)>>;
+    /// Marks the reminder sent and adds its event in one transaction;
+    /// `None` if it already went (another process) or the notice closed.
+    async fn add_reminder(
+        &self,
+        notice: NoticeId,
+        which: ReminderKind,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Notice, NoticeEvent)>>;
+    /// Closes the active notices whose `expires_at` is past; returns them.
+    async fn expire_notices(&self, now: DateTime<Utc>) -> StoreResult<Vec<Notice>>;
+    /// Counts since `since` and the overdue notices at `now`.
+    async fn digest(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<Digest>;
+
     // Scheduled warning-system checks.
     /// Where the check's schedule has been looked at up to; a new check
     /// or a changed expression starts at `now`.

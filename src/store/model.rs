@@ -502,3 +502,83 @@ pub struct CheckRun {
     #[serde(skip)]
     pub overwrite: bool,
 }
+
+/// Which reminder of planned works (a bit of `notices.reminders`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReminderKind {
+    DayBefore,
+    AtStart,
+}
+
+impl ReminderKind {
+    pub fn bit(self) -> i64 {
+        match self {
+            Self::DayBefore => 1,
+            Self::AtStart => 2,
+        }
+    }
+
+    pub fn from_bit(bit: i64) -> Option<Self> {
+        match bit {
+            1 => Some(Self::DayBefore),
+            2 => Some(Self::AtStart),
+            _ => None,
+        }
+    }
+}
+
+/// The leadership digest: what happened since `since`, and what is late.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Notices published, by kind.
+    pub notices: BTreeMap<NoticeKind, i64>,
+    /// Deliveries written, by channel and state.
+    pub deliveries: BTreeMap<ChannelKind, BTreeMap<DeliveryState, i64>>,
+    /// Active notices past their expected end (at most 50).
+    pub overdue: Vec<Notice>,
+}
+
+impl Digest {
+    pub(crate) fn from_rows(
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        notices: Vec<(String, i64)>,
+        deliveries: Vec<(String, String, i64)>,
+        overdue: Vec<Notice>,
+    ) -> Result<Self, super::StoreError> {
+        let mut d = Digest {
+            since,
+            until,
+            notices: BTreeMap::new(),
+            deliveries: BTreeMap::new(),
+            overdue,
+        };
+        for (kind, n) in notices {
+            let kind: NoticeKind = kind
+                .parse()
+                .map_err(|e| super::sql::corrupt("notices", e))?;
+            d.notices.insert(kind, n);
+        }
+        for (channel, state, n) in deliveries {
+            let channel: ChannelKind = channel
+                .parse()
+                .map_err(|e| super::sql::corrupt("deliveries", e))?;
+            let state: DeliveryState = state
+                .parse()
+                .map_err(|e| super::sql::corrupt("deliveries", e))?;
+            d.deliveries.entry(channel).or_default().insert(state, n);
+        }
+        Ok(d)
+    }
+
+    pub fn deliveries_in(&self, states: &[DeliveryState]) -> i64 {
+        self.deliveries
+            .values()
+            .flat_map(|by| by.iter())
+            .filter(|(s, _)| states.contains(s))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}

@@ -314,6 +314,29 @@ pub(crate) fn unknown_members(members: &[ResidentId], known: &[i64]) -> Option<S
     (!missing.is_empty()).then(|| format!("no such resident: {}", missing.join(", ")))
 }
 
+/// Active planned notices whose reminder is due at `$1` (ms), at most
+/// `$2`: the day before (bit 1) for works published more than a day
+/// ahead, and at the start (bit 2, within the first hour) for works
+/// published more than an hour ahead. Written with `$n`; SQLite reads
+/// them as `?n`.
+pub(crate) const DUE_REMINDERS: &str = "
+    SELECT id, CAST(1 AS BIGINT) FROM notices
+    WHERE status = 'active' AND kind = 'planned' AND (reminders & 1) = 0
+      AND starts_at > $1 AND starts_at - 86400000 <= $1 AND created_at <= starts_at - 86400000
+    UNION ALL
+    SELECT id, CAST(2 AS BIGINT) FROM notices
+    WHERE status = 'active' AND kind = 'planned' AND (reminders & 2) = 0
+      AND starts_at <= $1 AND starts_at > $1 - 3600000 AND created_at <= starts_at - 3600000
+    LIMIT $2";
+
+/// Notices published since `$1`, by kind (the digest).
+pub(crate) const DIGEST_NOTICES: &str =
+    "SELECT kind, COUNT(*) FROM notices WHERE created_at > $1 GROUP BY kind ORDER BY kind";
+
+/// Deliveries written since `$1`, by channel and state (the digest).
+pub(crate) const DIGEST_DELIVERIES: &str = "SELECT channel, state, COUNT(*) FROM deliveries
+     WHERE created_at > $1 GROUP BY channel, state ORDER BY channel, state";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,7 @@ macro_rules! both {
 }
 
 // After `both!`, which it uses.
+mod jobs;
 mod journal;
 mod policy;
 mod preferences;

@@ -23,6 +23,7 @@ mod alerts;
 mod auth;
 mod checks;
 mod deliveries;
+mod jobs;
 mod journal;
 mod notices;
 mod preferences;
@@ -134,8 +135,25 @@ fn migrator() -> Migrator {
         Cow::Borrowed(include_str!("../../../migrations/postgres/0006_checks.sql")),
         false,
     );
+    let reminders = Migration::new(
+        7,
+        Cow::Borrowed("reminders"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!(
+            "../../../migrations/postgres/0007_reminders.sql"
+        )),
+        false,
+    );
     Migrator {
-        migrations: Cow::Owned(vec![core, preferences, policy, journal, alerts, checks]),
+        migrations: Cow::Owned(vec![
+            core,
+            preferences,
+            policy,
+            journal,
+            alerts,
+            checks,
+            reminders,
+        ]),
         ..Migrator::DEFAULT
     }
 }
@@ -497,6 +515,28 @@ impl Store for PgStore {
     }
     async fn check_runs(&self, name: &str, limit: u32) -> StoreResult<Vec<CheckRun>> {
         self.checks_runs(name, limit).await
+    }
+    async fn due_reminders(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(NoticeId, ReminderKind)>> {
+        self.jobs_due_reminders(now, limit).await
+    }
+    async fn add_reminder(
+        &self,
+        notice: NoticeId,
+        which: ReminderKind,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Notice, NoticeEvent)>> {
+        self.jobs_add_reminder(notice, which, event, now).await
+    }
+    async fn expire_notices(&self, now: DateTime<Utc>) -> StoreResult<Vec<Notice>> {
+        self.jobs_expire(now).await
+    }
+    async fn digest(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<Digest> {
+        self.jobs_digest(since, now).await
     }
     async fn append_journal(&self, entry: &NewJournalEntry) -> StoreResult<JournalEntry> {
         self.journal_append(entry).await

@@ -20,13 +20,13 @@ use crate::store::{
     AudienceCounts, NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult,
 };
 
-const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
+pub(super) const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
      expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at, outage, alert";
 
 const EVENT_COLUMNS: &str =
     "id, notice_id, seq, kind, message, expected_end, deliveries, created_at";
 
-fn notice_from_row(row: &PgRow) -> StoreResult<Notice> {
+pub(super) fn notice_from_row(row: &PgRow) -> StoreResult<Notice> {
     let text = |i: usize| -> String { row.get(i) };
     let area: serde_json::Value =
         serde_json::from_str(&text(9)).map_err(|e| corrupt("notices", e))?;
@@ -412,7 +412,7 @@ impl PgStore {
         self.notice_and_event(id, EventId(event)).await
     }
 
-    async fn notice_and_event(
+    pub(super) async fn notice_and_event(
         &self,
         id: NoticeId,
         event: EventId,

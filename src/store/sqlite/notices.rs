@@ -24,13 +24,13 @@ fn among(param: &str) -> String {
     format!("IN (SELECT value FROM json_each({param}))")
 }
 
-const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
+pub(super) const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
      expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at, outage, alert";
 
 const EVENT_COLUMNS: &str =
     "id, notice_id, seq, kind, message, expected_end, deliveries, created_at";
 
-fn notice_from_row(row: &SqliteRow) -> StoreResult<Notice> {
+pub(super) fn notice_from_row(row: &SqliteRow) -> StoreResult<Notice> {
     let text = |i: usize| -> String { row.get(i) };
     let area: serde_json::Value =
         serde_json::from_str(&text(9)).map_err(|e| corrupt("notices", e))?;
@@ -365,7 +365,7 @@ impl SqliteStore {
     }
 
     /// Read back through the writer so the caller sees its own commit.
-    async fn notice_and_event(
+    pub(super) async fn notice_and_event(
         &self,
         id: NoticeId,
         event: EventId,
