@@ -174,7 +174,11 @@ impl Core {
         let renderer = Arc::new(Renderer::new(config.timezone()));
         let test_clock = config.testing.adjustable_clock.then(|| {
             tracing::warn!("the policy clock can be moved over the API: a test installation");
-            Arc::new(AdjustableClock::default())
+            let clock = AdjustableClock::default();
+            if let Some(start) = config.testing.clock_start {
+                clock.set(start);
+            }
+            Arc::new(clock)
         });
         let clock: Arc<dyn Clock> = match &test_clock {
             Some(c) => Arc::clone(c) as Arc<dyn Clock>,
@@ -263,6 +267,10 @@ impl Application {
             links: core.links,
             renderer: core.renderer,
             metrics: core.metrics,
+            clock: match &core.test_clock {
+                Some(c) => Arc::clone(c) as Arc<dyn Clock>,
+                None => Arc::new(SystemClock),
+            },
             test_clock: core.test_clock,
         };
         Ok(Self {
@@ -296,11 +304,7 @@ impl Application {
                 .dispatcher
                 .spawn_sweeper(SWEEP_PERIOD, shutdown.clone());
         }
-        let clock: Arc<dyn Clock> = match &state.test_clock {
-            Some(c) => Arc::clone(c) as Arc<dyn Clock>,
-            None => Arc::new(SystemClock),
-        };
-        crate::scheduler::spawn(state.clone(), clock, SCHEDULER_PERIOD, shutdown.clone());
+        crate::scheduler::spawn(state.clone(), SCHEDULER_PERIOD, shutdown.clone());
         let app = api::router(state);
         let stop = shutdown.clone();
         axum::serve(self.listener, app)

@@ -15,7 +15,7 @@ mod alerts;
 mod digest;
 mod policy;
 
-pub use alerts::{AlertTemplate, AlertsConfig, CANCEL, CHECK, CheckConfig};
+pub use alerts::{AlertTemplate, AlertsConfig, CANCEL, CHECK};
 pub use digest::DigestConfig;
 pub use policy::{ChannelRate, PolicyConfig, RatesConfig};
 
@@ -69,6 +69,9 @@ pub struct TestingConfig {
     /// Lets an admin move the policy clock (quiet hours, caps, releases)
     /// with `PUT /api/v1/testing/clock`. Never in production.
     pub adjustable_clock: bool,
+    /// With `adjustable_clock`: the time the clock shows at start, so a
+    /// test can restart the service "later" (missed scheduled runs).
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for Config {
@@ -402,6 +405,9 @@ impl Config {
                 "queue must be an amqp:// or amqps:// URL (leave it out for the in-process queue)"
                     .into(),
             );
+        }
+        if self.testing.clock_start.is_some() && !self.testing.adjustable_clock {
+            return invalid("testing.clock_start needs testing.adjustable_clock = true".into());
         }
         self.alerts
             .validate(self.timezone())

@@ -241,8 +241,19 @@ async fn actual_alert_needs_a_second_operator_and_cancels_in_one_request(backend
     }
 }
 
+/// A cascade that would hold most channels back for many minutes: a drill
+/// must test every channel at once all the same.
+const SLOW_CASCADE: &str = r#"
+[policy.fallback]
+unplanned = [
+  { channels = ["fcm", "apns"] },
+  { channels = ["sms"], after_secs = 600, unless = "delivered" },
+  { channels = ["voice", "email"], after_secs = 900, unless = "delivered" },
+]
+"#;
+
 async fn an_exercise_is_marked_everywhere_and_reaches_only_its_audience(backend: Backend) {
-    let app = TestApp::spawn_on(backend, "").await;
+    let app = TestApp::spawn_on(backend, SLOW_CASCADE).await;
     let anna = operator(&app, "Анна").await;
     let every_channel = json!({"contacts": [
         {"channel": "sms", "address": "+380671100011"},
@@ -565,4 +576,133 @@ async fn scheduled_checks_fire_on_time_and_missed_runs_are_recorded() {
     let actions = journal_actions(&app).await;
     let journaled = actions.iter().filter(|(a, _)| a == "check.missed").count();
     assert_eq!(journaled, missed.len(), "{actions:?}");
+}
+
+/// 08:00 in Kyiv `days` from today, in UTC.
+fn kyiv_eight(days: i64) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    let kyiv = chrono_tz::Europe::Kyiv;
+    let day = chrono::Utc::now().with_timezone(&kyiv).date_naive() + chrono::Duration::days(days);
+    kyiv.from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap())
+        .single()
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+fn clock_config(start: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "[testing]\nadjustable_clock = true\nclock_start = \"{}\"\n",
+        start.to_rfc3339()
+    )
+}
+
+#[tokio::test]
+async fn a_check_defined_over_the_api_records_the_runs_missed_while_the_service_was_down() {
+    use chrono::Duration;
+    // Started the day after tomorrow at 07:00 city time.
+    let first = kyiv_eight(2) - Duration::hours(1);
+    let mut app = TestApp::spawn_with_config(&clock_config(first)).await;
+    let anna = operator(&app, "Анна").await;
+    let member = resident(&app, 41, "pl", true, json!({})).await;
+    let r = app
+        .post_as(
+            &anna,
+            "/api/v1/audiences",
+            &json!({"name": "duty", "residents": [member]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let spec = |cron: &str, audience: &str| json!({"name": "sirens", "cron": cron, "audience": audience, "circle": "50.745,25.325 5"});
+    let r = app
+        .post_as(&anna, "/api/v1/checks", &spec("0 0 25 * * *", "duty"))
+        .await;
+    assert_eq!((r.status, r.field()), (422, "cron"), "{r:?}");
+    let r = app
+        .post_as(
+            &anna,
+            "/api/v1/checks",
+            &spec("0 0 8,14,20 * * *", "nobody"),
+        )
+        .await;
+    assert_eq!((r.status, r.field()), (422, "audience"), "{r:?}");
+    let org = app
+        .post("/api/v1/organisations", &json!({"name": "Водоканал"}))
+        .await;
+    let executor = org.body["token"].as_str().unwrap();
+    let r = app
+        .post_as(executor, "/api/v1/checks", &spec("0 0 8 * * *", "duty"))
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = app
+        .post_as(&anna, "/api/v1/checks", &spec("0 0 8,14,20 * * *", "duty"))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        (&r.body["source"], &r.body["next_run"]),
+        (&json!("api"), &json!(kyiv_eight(2)))
+    );
+    let r = app
+        .post_as(&anna, "/api/v1/checks", &spec("0 0 8 * * *", "duty"))
+        .await;
+    assert_eq!(r.status, 409, "{r:?}");
+    // Let the scheduler look at the check once before the service stops.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    // Down from 07:00 until a day later, three seconds before 08:00: the
+    // 08:00, 14:00 and 20:00 runs in between were missed.
+    app.kill().await;
+    let back = kyiv_eight(3) - Duration::seconds(3);
+    std::fs::write(app.dir.path().join("tocsin.toml"), clock_config(back)).unwrap();
+    app.restart().await;
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let runs = loop {
+        let r = app.get_as(&anna, "/api/v1/checks").await;
+        let runs = r.body["checks"][0]["runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if runs
+            .first()
+            .is_some_and(|r| r["channels"]["sms"]["delivered"] == 1)
+        {
+            break runs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{r:?}\n{}",
+            app.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let states: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|r| (r["due_at"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let expected = [
+        (at(kyiv_eight(3)), "sent"),
+        (at(kyiv_eight(2) + Duration::hours(12)), "missed"),
+        (at(kyiv_eight(2) + Duration::hours(6)), "missed"),
+        (at(kyiv_eight(2)), "missed"),
+    ];
+    let expected: Vec<(&str, &str)> = expected.iter().map(|(t, s)| (t.as_str(), *s)).collect();
+    assert_eq!(states, expected, "{runs:?}");
+
+    let r = app
+        .send(
+            app.client()
+                .delete(app.url("/api/v1/checks/sirens"))
+                .bearer_auth(&anna),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let actions = journal_actions(&app).await;
+    for action in ["check.created", "check.deleted", "check.missed"] {
+        assert!(
+            actions.iter().any(|(a, _)| a == action),
+            "{action}: {actions:?}"
+        );
+    }
 }

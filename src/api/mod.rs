@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
-use crate::clock::AdjustableClock;
+use crate::clock::{AdjustableClock, Clock};
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::dispatch::Dispatcher;
@@ -50,6 +50,9 @@ pub struct AppState {
     pub renderer: Arc<Renderer>,
     pub metrics: Arc<Metrics>,
     pub test_clock: Option<Arc<AdjustableClock>>,
+    /// The policy clock (the test clock when there is one): schedules and
+    /// the scheduler run on it.
+    pub clock: Arc<dyn Clock>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -92,7 +95,8 @@ pub fn router(state: AppState) -> Router {
         .route("/alerts/{id}/approve", post(alerts::approve))
         .route("/alerts/{id}/cancel", post(alerts::cancel))
         .route("/alerts/{id}/report", get(alerts::report))
-        .route("/checks", get(checks::list));
+        .route("/checks", get(checks::list).post(checks::create))
+        .route("/checks/{name}", axum::routing::delete(checks::delete));
     // Absent (404) unless the installation is configured for tests.
     let api = if state.test_clock.is_some() {
         api.route("/testing/clock", axum::routing::put(testing::set_clock))

@@ -6,6 +6,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use tocsin_cap::{Certainty, Severity, Urgency};
 
+use crate::domain::check::CheckSpec;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsConfig {
@@ -20,23 +22,7 @@ pub struct AlertsConfig {
     /// Pre-made alerts by name, e.g. `[alerts.templates.air_raid]`.
     pub templates: BTreeMap<String, AlertTemplate>,
     /// Scheduled warning-system checks (`[[alerts.checks]]`).
-    pub checks: Vec<CheckConfig>,
-}
-
-/// A warning-system check: a Test alert to the test audience on every
-/// channel at each run of `cron` (city time), its result recorded.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckConfig {
-    pub name: String,
-    /// 5 or 6 fields, e.g. "0 0 8,14,20 * * *" (08:00, 14:00, 20:00).
-    pub cron: String,
-    /// The audience the check reaches (else `alerts.test_audience`).
-    pub audience: Option<String>,
-    /// The area the Test alert names, as CAP "lat,lon radius_km".
-    pub circle: String,
-    /// Template to send (default: the built-in `check`).
-    pub template: Option<String>,
+    pub checks: Vec<CheckSpec>,
 }
 
 impl Default for AlertsConfig {
@@ -96,17 +82,11 @@ impl AlertsConfig {
         let mut names = std::collections::HashSet::new();
         for (i, c) in self.checks.iter().enumerate() {
             let field = |f: &str| format!("alerts.checks[{i}].{f}");
-            if !names.insert(c.name.as_str()) || c.name.trim().is_empty() || c.name.starts_with('@')
-            {
-                return Err(format!(
-                    "{}: \"{}\" is empty, starts with @ or is used twice",
-                    field("name"),
-                    c.name
-                ));
+            c.validate(tz)
+                .map_err(|e| format!("{}: {}", field(e.field), e.message))?;
+            if !names.insert(c.name.as_str()) {
+                return Err(format!("{}: \"{}\" is used twice", field("name"), c.name));
             }
-            crate::domain::schedule::Schedule::parse(&c.cron, tz)
-                .map_err(|e| format!("{}: {e}", field("cron")))?;
-            tocsin_cap::Circle::parse(&field("circle"), &c.circle).map_err(|e| e.to_string())?;
             let template = c.template.as_deref().unwrap_or(CHECK);
             if self.template(template).is_none() {
                 return Err(format!(
@@ -120,12 +100,6 @@ impl AlertsConfig {
                     field("audience")
                 ));
             }
-        }
-        if self.sender.trim().is_empty() || self.sender.contains([' ', ',', '<', '&']) {
-            return Err(format!(
-                "alerts.sender \"{}\" must be non-empty without spaces, commas, < or &",
-                self.sender
-            ));
         }
         for (name, t) in &self.templates {
             let field = |f: &str| format!("alerts.templates.{name}.{f}");

@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod auth;
 pub mod cascade;
+pub mod check;
 pub mod delivery;
 pub mod ids;
 pub mod journal;

@@ -11,7 +11,8 @@ use super::{Job, run_due};
 use crate::api::AppState;
 use crate::api::alerts::json::{AlertIn, AreaIn, to_cap};
 use crate::api::alerts::send::{Options, submit};
-use crate::config::{CHECK, CheckConfig};
+use crate::config::CHECK;
+use crate::domain::check::CheckSpec;
 use crate::store::{CheckRun, Operator, StoreError};
 
 /// A check more than this late is missed: a siren test at 08:20 instead
@@ -28,7 +29,7 @@ fn scheduler() -> Operator {
 
 pub(super) async fn tick(
     state: &AppState,
-    check: &CheckConfig,
+    check: &CheckSpec,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let job = Job {
@@ -43,7 +44,7 @@ pub(super) async fn tick(
 /// Sends the check's Test alert to its audience.
 async fn fire(
     state: &AppState,
-    check: &CheckConfig,
+    check: &CheckSpec,
     mut run: CheckRun,
 ) -> Result<CheckRun, StoreError> {
     let template = check.template.clone().unwrap_or_else(|| CHECK.to_owned());

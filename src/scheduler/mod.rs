@@ -1,6 +1,7 @@
 //! The scheduler: one loop in each `serve` process, every second on the
 //! policy clock (movable in test installations), that runs
-//! - the warning-system checks (`checks.rs`, `[[alerts.checks]]`),
+//! - the warning-system checks (`checks.rs`, `[[alerts.checks]]` and
+//!   `POST /api/v1/checks`),
 //! - the leadership digest (`digest.rs`, `[digest]`),
 //! - reminders of planned works and the closing of expired notices
 //!   (`reminders.rs`).
@@ -17,12 +18,10 @@ mod reminders;
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use serde_json::json;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::AppState;
-use crate::clock::Clock;
 use crate::domain::journal::NewJournalEntry;
 use crate::domain::schedule::Schedule;
 use crate::store::{CheckRun, StoreError};
@@ -33,15 +32,19 @@ pub const DIGEST: &str = "@digest";
 /// Runs looked at per job and tick (a month of three-a-day checks).
 const CATCH_UP: usize = 1_000;
 
-pub fn spawn(state: AppState, clock: Arc<dyn Clock>, period: Duration, stop: CancellationToken) {
+pub fn spawn(state: AppState, period: Duration, stop: CancellationToken) {
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
                 _ = stop.cancelled() => return,
             }
-            let now = clock.now();
-            for check in &state.config.alerts.checks {
+            let now = state.clock.now();
+            let defined = state.store.defined_checks().await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "reading the checks defined over the API failed");
+                Vec::new()
+            });
+            for check in state.config.alerts.checks.iter().chain(&defined) {
                 if let Err(e) = checks::tick(&state, check, now).await {
                     tracing::error!(check = %check.name, error = %e, "scheduled check failed; will retry");
                 }

@@ -22,6 +22,7 @@ use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::GeoPoint;
 
 use crate::domain::auth::{Principal, TokenHash};
+use crate::domain::check::CheckSpec;
 use crate::domain::journal::{JournalEntry, NewJournalEntry};
 use crate::domain::pace::Pace;
 use crate::domain::{
@@ -300,6 +301,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn record_check_run(&self, run: &CheckRun) -> StoreResult<bool>;
     /// The newest runs first.
     async fn check_runs(&self, name: &str, limit: u32) -> StoreResult<Vec<CheckRun>>;
+    /// Stores a check defined over the API; `Conflict` if the name exists.
+    async fn define_check(&self, spec: &CheckSpec, by: &str) -> StoreResult<()>;
+    /// Removes an API-defined check; false if there was none.
+    async fn undefine_check(&self, name: &str) -> StoreResult<bool>;
+    async fn defined_checks(&self) -> StoreResult<Vec<CheckSpec>>;
 
     // The tamper-evident journal.
     /// Appends an entry chained to the last one.

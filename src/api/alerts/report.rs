@@ -26,6 +26,9 @@ pub struct ChannelReport {
     pub failed: u64,
     /// Still on the way (pending, queued, sending, waiting).
     pub in_progress: u64,
+    /// Time from release to the first and the last delivery.
+    pub first_delivery_ms: Option<i64>,
+    pub last_delivery_ms: Option<i64>,
     pub p50_delivery_ms: Option<i64>,
     pub p95_delivery_ms: Option<i64>,
     pub first_delivered_at: Option<DateTime<Utc>>,
@@ -85,6 +88,8 @@ pub fn summarise(timings: &[DeliveryTiming]) -> BTreeMap<ChannelKind, ChannelRep
     for (channel, mut ms) in times {
         ms.sort_unstable();
         let r = out.entry(channel).or_default();
+        r.first_delivery_ms = ms.first().copied();
+        r.last_delivery_ms = ms.last().copied();
         r.p50_delivery_ms = percentile(&ms, 50);
         r.p95_delivery_ms = percentile(&ms, 95);
     }
@@ -143,6 +148,10 @@ mod tests {
         );
         assert_eq!(
             (sms.p50_delivery_ms, sms.p95_delivery_ms),
+            (Some(100), Some(300))
+        );
+        assert_eq!(
+            (sms.first_delivery_ms, sms.last_delivery_ms),
             (Some(100), Some(300))
         );
         let email = &r[&ChannelKind::Email];

@@ -13,6 +13,7 @@ use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::domain::alert::{AlertContent, AlertState, Route, is_urgent, route};
 use crate::domain::auth::{Principal, Role};
+use crate::domain::cascade::Cascade;
 use crate::domain::text::Text;
 use crate::domain::{Category, EventKind, NoticeKind};
 use crate::store::{AlertAction, AlertRecord, NewAlert, NewEvent, NewNotice, Operator, Release};
@@ -267,7 +268,12 @@ async fn release(
     } else {
         NoticeKind::Unplanned
     };
-    let cascade = state.config.policy.cascade(kind);
+    // A drill tests every channel at once; a fallback cascade would leave
+    // the later channels untested whenever the first one works.
+    let cascade = match route(cap.status) {
+        Route::Drill(_) => Cascade::default(),
+        _ => state.config.policy.cascade(kind),
+    };
     if let Some(original) = original {
         let notice = original.notice_id.expect("checked by referenced()");
         let cancel = cap.msg_type == MsgType::Cancel;

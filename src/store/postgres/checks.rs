@@ -6,8 +6,9 @@ use sqlx::Row;
 
 use super::PgStore;
 use crate::domain::AlertId;
+use crate::domain::check::CheckSpec;
 use crate::store::sql::{from_ms, ms};
-use crate::store::{CheckRun, StoreResult};
+use crate::store::{CheckRun, StoreError, StoreResult};
 
 impl PgStore {
     pub(super) async fn checks_since(
@@ -83,6 +84,55 @@ impl PgStore {
                 detail: r.get(4),
                 recorded_at: from_ms(r.get(5)),
                 overwrite: false,
+            })
+            .collect())
+    }
+    pub(super) async fn checks_define(&self, spec: &CheckSpec, by: &str) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO check_definitions (name, cron, audience, circle, template, created_by,
+                                            created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&spec.name)
+        .bind(&spec.cron)
+        .bind(&spec.audience)
+        .bind(&spec.circle)
+        .bind(&spec.template)
+        .bind(by)
+        .bind(ms(chrono::Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "a check named \"{}\" already exists",
+                spec.name
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn checks_undefine(&self, name: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM check_definitions WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn checks_defined(&self) -> StoreResult<Vec<CheckSpec>> {
+        let rows = sqlx::query(
+            "SELECT name, cron, audience, circle, template FROM check_definitions ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| CheckSpec {
+                name: r.get(0),
+                cron: r.get(1),
+                audience: r.get(2),
+                circle: r.get(3),
+                template: r.get(4),
             })
             .collect())
     }

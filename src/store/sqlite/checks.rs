@@ -6,7 +6,8 @@ use sqlx::Row;
 
 use super::{SqliteStore, from_ms, ms};
 use crate::domain::AlertId;
-use crate::store::{CheckRun, StoreResult};
+use crate::domain::check::CheckSpec;
+use crate::store::{CheckRun, StoreError, StoreResult};
 
 impl SqliteStore {
     pub(super) async fn checks_since(
@@ -82,6 +83,56 @@ impl SqliteStore {
                 detail: r.get(4),
                 recorded_at: from_ms(r.get(5)),
                 overwrite: false,
+            })
+            .collect())
+    }
+
+    pub(super) async fn checks_define(&self, spec: &CheckSpec, by: &str) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO check_definitions (name, cron, audience, circle, template, created_by,
+                                            created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&spec.name)
+        .bind(&spec.cron)
+        .bind(&spec.audience)
+        .bind(&spec.circle)
+        .bind(&spec.template)
+        .bind(by)
+        .bind(ms(chrono::Utc::now()))
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "a check named \"{}\" already exists",
+                spec.name
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn checks_undefine(&self, name: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM check_definitions WHERE name = ?")
+            .bind(name)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn checks_defined(&self) -> StoreResult<Vec<CheckSpec>> {
+        let rows = sqlx::query(
+            "SELECT name, cron, audience, circle, template FROM check_definitions ORDER BY name",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| CheckSpec {
+                name: r.get(0),
+                cron: r.get(1),
+                audience: r.get(2),
+                circle: r.get(3),
+                template: r.get(4),
             })
             .collect())
     }

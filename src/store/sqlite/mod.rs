@@ -40,6 +40,7 @@ use tocsin_zones::GeoPoint;
 
 use super::*;
 use crate::domain::auth::{Principal, TokenHash, random_bytes};
+use crate::domain::check::CheckSpec;
 use crate::domain::{
     ContactId, DeliveryId, DeliveryState, EventId, NoticeId, OrgId, ResidentId, ZoneId,
 };
@@ -108,6 +109,15 @@ fn migrator() -> Migrator {
         )),
         false,
     );
+    let check_definitions = Migration::new(
+        8,
+        Cow::Borrowed("check definitions"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!(
+            "../../../migrations/sqlite/0008_check_definitions.sql"
+        )),
+        false,
+    );
     Migrator {
         migrations: Cow::Owned(vec![
             core,
@@ -117,6 +127,7 @@ fn migrator() -> Migrator {
             alerts,
             checks,
             reminders,
+            check_definitions,
         ]),
         ..Migrator::DEFAULT
     }
@@ -424,6 +435,15 @@ impl Store for SqliteStore {
     }
     async fn digest(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<Digest> {
         self.jobs_digest(since, now).await
+    }
+    async fn define_check(&self, spec: &CheckSpec, by: &str) -> StoreResult<()> {
+        self.checks_define(spec, by).await
+    }
+    async fn undefine_check(&self, name: &str) -> StoreResult<bool> {
+        self.checks_undefine(name).await
+    }
+    async fn defined_checks(&self) -> StoreResult<Vec<CheckSpec>> {
+        self.checks_defined().await
     }
     async fn append_journal(&self, entry: &NewJournalEntry) -> StoreResult<JournalEntry> {
         self.journal_append(entry).await
