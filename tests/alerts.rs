@@ -300,6 +300,7 @@ async fn an_exercise_is_marked_everywhere_and_reaches_only_its_audience(backend:
         )
         .await;
     assert_eq!(r.status, 201, "{r:?}");
+    let drill = r.body["id"].as_i64().unwrap();
     let notice = r.body["notice_id"].as_i64().unwrap();
     let s = app.wait_settled(notice).await;
     assert_eq!(
@@ -321,6 +322,30 @@ async fn an_exercise_is_marked_everywhere_and_reaches_only_its_audience(backend:
             );
         }
     }
+
+    // An Update of the drill reaches the same audience, marked again.
+    let update = json!({"status": "Exercise", "msg_type": "Update", "references": drill,
+        "infos": [{"language": "pl", "event": "Alarm", "urgency": "Immediate",
+                   "severity": "Severe", "certainty": "Observed",
+                   "headline": "Zmiana: ćwiczenie przedłużone"}]});
+    let r = app.post_as(&anna, "/api/v1/alerts", &update).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        (r.body["notice_id"].as_i64(), &r.body["references"]),
+        (Some(notice), &json!(drill))
+    );
+    let s = app.wait_settled(notice).await;
+    assert_eq!(s["total"], 10, "{s}");
+    let sms = app.outbox(&format!("notice={notice}&channel=sms")).await;
+    let last = sms.last().unwrap()["content"]["body"].as_str().unwrap();
+    assert_eq!(last, "ĆWICZENIA: Zmiana: ćwiczenie przedłużone.", "{sms:?}");
+    let wrong = json!({"status": "Actual", "msg_type": "Cancel", "references": drill, "template": "cancel"});
+    let r = app.post_as(&anna, "/api/v1/alerts", &wrong).await;
+    assert_eq!(
+        (r.status, r.field()),
+        (422, "alert/status"),
+        "an Actual cannot cancel a drill: {r:?}"
+    );
 
     // Widened explicitly: the whole area, and the journal says so.
     let r = app
@@ -705,4 +730,53 @@ async fn a_check_defined_over_the_api_records_the_runs_missed_while_the_service_
             "{action}: {actions:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_local_threat_alerts_only_the_zone_named() {
+    let app = TestApp::spawn().await;
+    let (anna, petro) = (operator(&app, "a").await, operator(&app, "b").await);
+    let north = app
+        .create_zone("Північ", &support::rect(25.30, 50.76, 25.35, 50.79))
+        .await;
+    app.create_resident(json!({"language": "uk", "zones": [north],
+        "contacts": [{"channel": "sms", "address": "+380671100051"}]}))
+        .await;
+    resident(&app, 52, "uk", true, json!({})).await;
+
+    let body = |zone: i64| {
+        json!({"status": "Actual", "infos": [{"language": "uk-UA", "event": "Витік газу",
+            "urgency": "Immediate", "severity": "Severe", "certainty": "Observed",
+            "headline": "Витік газу на півночі міста",
+            "areas": [{"area_desc": "Північ", "zones": [zone]}]}]})
+    };
+    let r = app.post_as(&anna, "/api/v1/alerts", &body(9999)).await;
+    assert_eq!(
+        (r.status, r.field()),
+        (422, "alert/info[1]/area[1]/geocode[1]"),
+        "{r:?}"
+    );
+    let r = app.post_as(&anna, "/api/v1/alerts", &body(north)).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    let id = r.body["id"].as_i64().unwrap();
+    let cap = app
+        .client()
+        .get(app.url(&format!("/api/v1/alerts/{id}.cap")))
+        .bearer_auth(&anna)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(cap.contains("<valueName>tocsin:zone</valueName>"), "{cap}");
+    let r = app
+        .post_as(&petro, &format!("/api/v1/alerts/{id}/approve"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let notice = r.body["notice_id"].as_i64().unwrap();
+    let s = app.wait_settled(notice).await;
+    assert_eq!(s["total"], 1, "only the northern subscriber: {s}");
+    let sent = app.outbox(&format!("notice={notice}")).await;
+    assert_eq!(sent[0]["address"], "+380671100051", "{sent:?}");
 }

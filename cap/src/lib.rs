@@ -16,8 +16,8 @@ mod parse;
 mod write;
 
 pub use model::{
-    Alert, Area, CapError, Category, Certainty, Circle, Info, MsgType, Polygon, Reference, Scope,
-    Severity, Status, Urgency,
+    Alert, Area, CapError, Category, Certainty, Circle, Geocode, Info, MsgType, Polygon, Reference,
+    Scope, Severity, Status, Urgency,
 };
 pub use parse::parse;
 pub use write::write;

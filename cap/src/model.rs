@@ -139,11 +139,20 @@ impl Circle {
     }
 }
 
+/// A named area in some coding scheme (`valueName`), e.g. a district
+/// code; Tocsin's own zones are `tocsin:zone` with the zone id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Geocode {
+    pub value_name: String,
+    pub value: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Area {
     pub area_desc: String,
     pub polygons: Vec<Polygon>,
     pub circles: Vec<Circle>,
+    pub geocodes: Vec<Geocode>,
 }
 
 /// One language's version of the alert.

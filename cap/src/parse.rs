@@ -243,6 +243,16 @@ fn area(el: &El<'_, '_>) -> Result<Area, CapError> {
             .iter()
             .map(|c| circle(&c.path, &text(&c.node)))
             .collect::<Result<_, _>>()?,
+        geocodes: el
+            .children("geocode")
+            .iter()
+            .map(|g| {
+                Ok(Geocode {
+                    value_name: g.req("valueName")?,
+                    value: g.req("value")?,
+                })
+            })
+            .collect::<Result<_, CapError>>()?,
     })
 }
 

@@ -69,6 +69,12 @@ fn write_info(x: &mut String, i: &Info) {
                 &format!("{},{} {}", c.lat, c.lon, c.radius_km),
             );
         }
+        for g in &a.geocodes {
+            x.push_str("      <geocode>\n");
+            element(x, 4, "valueName", &g.value_name);
+            element(x, 4, "value", &g.value);
+            x.push_str("      </geocode>\n");
+        }
         x.push_str("    </area>\n");
     }
     x.push_str("  </info>\n");

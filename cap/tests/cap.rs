@@ -75,6 +75,13 @@ fn a_multilingual_alert_is_read_field_by_field() {
     assert_eq!(area.polygons[0].points().len(), 5);
     assert_eq!(area.polygons[0].points()[0], (50.73, 25.30));
     assert_eq!(
+        (
+            area.geocodes[0].value_name.as_str(),
+            area.geocodes[0].value.as_str()
+        ),
+        ("KOATUU", "0710100000")
+    );
+    assert_eq!(
         (area.circles[0].lat, area.circles[0].radius_km),
         (50.747, 2.5)
     );
@@ -159,6 +166,11 @@ fn bad_documents_are_refused_naming_the_element() {
         (
             AIR_RAID.replace("<msgType>Alert</msgType>", ""),
             "alert/msgType",
+            "required",
+        ),
+        (
+            AIR_RAID.replace("<value>0710100000</value>", ""),
+            "alert/info[1]/area[1]/geocode[1]/value",
             "required",
         ),
         (

@@ -65,6 +65,7 @@ async fn fire(
             area_desc: check.name.clone(),
             polygons: vec![],
             circles: vec![check.circle.clone()],
+            zones: vec![],
         }],
         expires: None,
         audience: check.audience.clone(),

@@ -7,10 +7,11 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
 use tocsin_cap::{
-    Alert, Area, Category, Certainty, Circle, Info, MsgType, Polygon, Reference, Scope, Severity,
-    Status, Urgency,
+    Alert, Area, Category, Certainty, Circle, Geocode, Info, MsgType, Polygon, Reference, Scope,
+    Severity, Status, Urgency,
 };
 
+use super::send::ZONE_GEOCODE;
 use crate::api::error::ApiError;
 use crate::config::{AlertTemplate, Config};
 use crate::domain::auth::random_urlsafe;
@@ -77,6 +78,9 @@ pub struct AreaIn {
     /// "lat,lon radius_km".
     #[serde(default)]
     pub circles: Vec<String>,
+    /// Tocsin zone ids (CAP geocode `tocsin:zone`).
+    #[serde(default)]
+    pub zones: Vec<i64>,
 }
 
 fn alert_type() -> String {
@@ -228,6 +232,14 @@ fn to_areas(field: &str, areas: &[AreaIn]) -> Result<Vec<Area>, ApiError> {
                             .map_err(|e| ApiError::invalid(e.element, e.message))
                     })
                     .collect::<Result<_, _>>()?,
+                geocodes: a
+                    .zones
+                    .iter()
+                    .map(|z| Geocode {
+                        value_name: ZONE_GEOCODE.to_owned(),
+                        value: z.to_string(),
+                    })
+                    .collect(),
             })
         })
         .collect()

@@ -15,7 +15,7 @@ use crate::domain::alert::{AlertContent, AlertState, Route, is_urgent, route};
 use crate::domain::auth::{Principal, Role};
 use crate::domain::cascade::Cascade;
 use crate::domain::text::Text;
-use crate::domain::{Category, EventKind, NoticeKind};
+use crate::domain::{Category, EventKind, NoticeKind, ZoneId};
 use crate::store::{AlertAction, AlertRecord, NewAlert, NewEvent, NewNotice, Operator, Release};
 
 /// What the request adds to the CAP document.
@@ -78,7 +78,7 @@ pub async fn submit(
             // Checked now so the approver is not the first to see a bad
             // area; the audience itself is found when it is approved.
             if original.is_none() {
-                area_of(state, &cap)?;
+                target(state, &cap).await?;
             }
             (AlertState::Pending, None, None)
         }
@@ -293,8 +293,8 @@ async fn release(
             cancels: cancel.then_some(original.id),
         });
     }
-    let (regions, circles) = area_of(state, cap)?;
-    let plan = state.planner.plan(&[], regions, circles).await?;
+    let t = target(state, cap).await?;
+    let plan = state.planner.plan(&t.zones, t.regions, t.circles).await?;
     let now = Utc::now();
     let expires = expires(cap);
     if expires.is_some_and(|e| e <= now) {
@@ -318,7 +318,7 @@ async fn release(
             area: plan.area,
             cascade,
             outage: None,
-            zones: vec![],
+            zones: plan.named_zones,
             alert: Some(content),
             ignore_opt_outs: urgent,
         },
@@ -326,10 +326,29 @@ async fn release(
     })
 }
 
-/// Every info's polygons and circles; an alert that is sent needs one.
-fn area_of(state: &AppState, cap: &Alert) -> Result<(Vec<Region>, Vec<Circle>), ApiError> {
+/// Where an alert is sent: Tocsin zones (CAP geocode `tocsin:zone`),
+/// polygons and circles of every info, with the CAP element of each zone
+/// for error messages.
+struct Target {
+    zones: Vec<ZoneId>,
+    zone_paths: Vec<String>,
+    regions: Vec<Region>,
+    circles: Vec<Circle>,
+}
+
+/// The geocode name of a Tocsin zone id in CAP areas.
+pub const ZONE_GEOCODE: &str = "tocsin:zone";
+
+/// Reads and checks every area of the alert; an alert that is sent needs
+/// at least one zone, polygon or circle.
+async fn target(state: &AppState, cap: &Alert) -> Result<Target, ApiError> {
     let limits = state.config.limits.zones();
-    let (mut regions, mut circles) = (Vec::new(), Vec::new());
+    let mut t = Target {
+        zones: vec![],
+        zone_paths: vec![],
+        regions: vec![],
+        circles: vec![],
+    };
     for (i, info) in cap.infos.iter().enumerate() {
         for (j, area) in info.areas.iter().enumerate() {
             let path = |what: &str, k: usize| {
@@ -340,7 +359,7 @@ fn area_of(state: &AppState, cap: &Alert) -> Result<(Vec<Region>, Vec<Circle>), 
                 let ring: Vec<[f64; 2]> =
                     p.points().iter().map(|(lat, lon)| [*lon, *lat]).collect();
                 let geometry = json!({"type": "Polygon", "coordinates": [ring]});
-                regions.push(
+                t.regions.push(
                     Region::from_geojson(&geometry, &limits)
                         .map_err(|e| ApiError::invalid(path("polygon", k), e))?,
                 );
@@ -349,17 +368,37 @@ fn area_of(state: &AppState, cap: &Alert) -> Result<(Vec<Region>, Vec<Circle>), 
                 let circle = GeoPoint::new(c.lat, c.lon)
                     .and_then(|centre| Circle::new(centre, c.radius_km * 1000.0, &limits))
                     .map_err(|e| ApiError::invalid(path("circle", k), e))?;
-                circles.push(circle);
+                t.circles.push(circle);
+            }
+            for (k, g) in area.geocodes.iter().enumerate() {
+                if g.value_name != ZONE_GEOCODE {
+                    continue; // other schemes describe, Tocsin zones target
+                }
+                let id = g.value.trim().parse().map_err(|_| {
+                    ApiError::invalid(
+                        path("geocode", k),
+                        format!("\"{}\" is not a zone id", g.value),
+                    )
+                })?;
+                t.zones.push(ZoneId(id));
+                t.zone_paths.push(path("geocode", k));
             }
         }
     }
-    if regions.is_empty() && circles.is_empty() {
+    if t.zones.is_empty() && t.regions.is_empty() && t.circles.is_empty() {
         return Err(ApiError::invalid(
             "alert/info/area",
-            "give at least one polygon or circle: it decides who is alerted",
+            "give at least one zone, polygon or circle: it decides who is alerted",
         ));
     }
-    Ok((regions, circles))
+    let known = state.store.existing_zones(&t.zones).await?;
+    if let Some(k) = t.zones.iter().position(|z| !known.contains(z)) {
+        return Err(ApiError::invalid(
+            t.zone_paths[k].clone(),
+            format!("zone {} does not exist", t.zones[k]),
+        ));
+    }
+    Ok(t)
 }
 
 fn new_alert(
