@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::dispatch::Dispatcher;
 use crate::domain::auth::ApiToken;
+use crate::domain::journal::NewJournalEntry;
 use crate::links::Links;
 use crate::metrics::Metrics;
 use crate::planner::Planner;
@@ -139,6 +140,33 @@ pub async fn ensure_admin(
     Ok(Some(token.expose().to_owned()))
 }
 
+/// Journals the configuration `serve` starts with when it differs from
+/// the last start's: which sections changed, by their SHA-256 (see
+/// `config::fingerprint`; secrets are not part of it).
+pub async fn journal_config_change(store: &dyn Store, config: &Config) -> Result<(), StoreError> {
+    const KEY: &str = "config_fingerprint";
+    let now = crate::config::fingerprint::sections(config);
+    let before: Option<std::collections::BTreeMap<String, String>> = store
+        .setting(KEY)
+        .await?
+        .and_then(|v| serde_json::from_slice(&v).ok());
+    let changed = crate::config::fingerprint::changed(before.as_ref(), &now);
+    if changed.is_empty() {
+        return Ok(());
+    }
+    store
+        .append_journal(&NewJournalEntry {
+            actor: "service".to_owned(),
+            action: "config.changed".to_owned(),
+            subject: "config".to_owned(),
+            detail: serde_json::json!({"sections": changed, "first_start": before.is_none(),
+                "fingerprint": now}),
+        })
+        .await?;
+    let value = serde_json::to_vec(&now).expect("a map of strings serialises");
+    store.put_setting(KEY, &value).await
+}
+
 /// The parts `serve` and `worker` share.
 #[derive(Debug, Clone)]
 pub struct Core {
@@ -251,6 +279,7 @@ impl Application {
         let migrate = config.migrate_on_start;
         let core = Core::build(config, migrate).await?;
         let generated_admin_token = ensure_admin(core.store.as_ref(), &core.config).await?;
+        journal_config_change(core.store.as_ref(), &core.config).await?;
         let directory = Arc::new(Directory::load(core.store.as_ref()).await?);
         let planner = Arc::new(Planner::new(
             Arc::clone(&core.store),

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 mod alerts;
 mod digest;
+pub mod fingerprint;
 mod policy;
 
 pub use alerts::{AlertTemplate, AlertsConfig, CANCEL, CHECK};

@@ -780,3 +780,45 @@ async fn a_local_threat_alerts_only_the_zone_named() {
     let sent = app.outbox(&format!("notice={notice}")).await;
     assert_eq!(sent[0]["address"], "+380671100051", "{sent:?}");
 }
+
+#[tokio::test]
+async fn a_check_in_the_spring_forward_gap_fires_when_the_gap_ends() {
+    // Europe/Kyiv, 2027-03-28: 03:00 local jumps to 04:00 at 01:00 UTC, so
+    // 03:30 never shows on the clock. The `cron` crate skips such a run.
+    let config = "[testing]\nadjustable_clock = true\nclock_start = \"2027-03-28T00:59:57Z\"\n\n\
+                  [alerts]\ntest_audience = \"duty\"\n\n[[alerts.checks]]\nname = \"night\"\n\
+                  cron = \"0 30 3 * * *\"\ncircle = \"50.745,25.325 5\"\n";
+    let app = TestApp::spawn_with_config(config).await;
+    let anna = operator(&app, "Анна").await;
+    let member = resident(&app, 61, "en", true, json!({})).await;
+    let r = app
+        .post_as(
+            &anna,
+            "/api/v1/audiences",
+            &json!({"name": "duty", "residents": [member]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let run = loop {
+        let r = app.get_as(&anna, "/api/v1/checks").await;
+        if let Some(run) = r.body["checks"][0]["runs"]
+            .as_array()
+            .and_then(|r| r.first())
+            .cloned()
+        {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{r:?}\n{}",
+            app.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        (&run["due_at"], &run["state"]),
+        (&json!("2027-03-28T01:00:00Z"), &json!("sent")),
+        "{run}"
+    );
+}

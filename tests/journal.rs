@@ -44,16 +44,22 @@ async fn actions_are_journaled_and_a_direct_edit_is_detected() {
         .await;
     assert_eq!(r.status, 200, "{r:?}");
 
-    let page = app.get("/api/v1/journal?limit=2").await;
+    let page = app.get("/api/v1/journal?limit=3").await;
     assert_eq!(page.status, 200, "{page:?}");
     let entries = page.body["entries"].as_array().unwrap();
     let actions: Vec<&str> = entries
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["organisation.created", "notice.published"]);
-    assert_eq!(entries[1]["subject"], format!("notice/{id}"));
-    assert_eq!(entries[1]["prev_hash"], entries[0]["hash"]);
+    assert_eq!(
+        actions,
+        ["config.changed", "organisation.created", "notice.published"]
+    );
+    let detail: serde_json::Value =
+        serde_json::from_str(entries[0]["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["first_start"], true);
+    assert_eq!(entries[2]["subject"], format!("notice/{id}"));
+    assert_eq!(entries[2]["prev_hash"], entries[1]["hash"]);
     let next = app
         .get(&format!(
             "/api/v1/journal?after={}",
@@ -67,19 +73,19 @@ async fn actions_are_journaled_and_a_direct_edit_is_detected() {
     let data = app.dir.path().join("data");
     let ok = tocsin(&data, &["journal", "verify"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
-    assert_eq!(text(&ok.stdout).trim(), "journal intact: 3 entries");
+    assert_eq!(text(&ok.stdout).trim(), "journal intact: 4 entries");
     let export = tocsin(&data, &["journal", "export"]);
     let lines: Vec<serde_json::Value> = text(&export.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 3);
-    assert_eq!(lines[2]["action"], "notice.closed");
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[3]["action"], "notice.closed");
 
     // Someone with database access rewrites who published the notice.
     let url = format!("sqlite://{}", data.join("tocsin.sqlite3").display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("UPDATE journal SET actor = 'organisation:1' WHERE id = 2")
+    sqlx::query("UPDATE journal SET actor = 'organisation:1' WHERE id = 3")
         .execute(&pool)
         .await
         .unwrap();
@@ -88,7 +94,7 @@ async fn actions_are_journaled_and_a_direct_edit_is_detected() {
     assert!(!broken.status.success());
     let err = text(&broken.stderr);
     assert!(
-        err.contains("journal BROKEN at journal entry 2: its content was changed"),
+        err.contains("journal BROKEN at journal entry 3: its content was changed"),
         "{err}"
     );
 }
@@ -107,4 +113,39 @@ async fn only_admins_read_the_journal() {
     assert_eq!(r.status, 403, "{r:?}");
     let r = app.send(app.client().get(app.url("/api/v1/journal"))).await;
     assert_eq!(r.status, 401, "{r:?}");
+}
+
+async fn changes(app: &TestApp) -> Vec<serde_json::Value> {
+    let r = app.get("/api/v1/journal?limit=1000").await;
+    r.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "config.changed")
+        .map(|e| {
+            let detail: serde_json::Value =
+                serde_json::from_str(e["detail"].as_str().unwrap()).unwrap();
+            detail["sections"].clone()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_changed_configuration_is_journaled_at_start_naming_the_section() {
+    let mut app = TestApp::spawn_with_config("[policy]\ncurrency = \"UAH\"\n").await;
+    assert_eq!(changes(&app).await.len(), 1, "the first start");
+    app.kill().await;
+    let config = app.dir.path().join("tocsin.toml");
+    std::fs::write(&config, "[policy]\ncurrency = \"UAH\"\ndaily_cap = 3\n").unwrap();
+    app.restart().await;
+    let seen = changes(&app).await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1], json!(["policy"]));
+    app.kill().await;
+    app.restart().await;
+    assert_eq!(
+        changes(&app).await.len(),
+        2,
+        "an unchanged restart is not a change"
+    );
 }

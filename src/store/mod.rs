@@ -96,6 +96,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// created randomly on first use and identical for every process
     /// sharing the database.
     async fn secret(&self, name: &str) -> StoreResult<Vec<u8>>;
+    /// A named value the service keeps for itself (e.g. the fingerprint of
+    /// the configuration it last started with).
+    async fn setting(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
+    async fn put_setting(&self, name: &str, value: &[u8]) -> StoreResult<()>;
 
     // --- auth ---
     async fn has_admin(&self) -> StoreResult<bool>;

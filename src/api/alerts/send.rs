@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use tocsin_cap::{Alert, MsgType, Status};
 use tocsin_zones::{Circle, GeoPoint, Region};
 
@@ -65,12 +66,19 @@ pub async fn submit(
         .template
         .as_ref()
         .is_some_and(|t| state.config.alerts.preapproved.contains(t));
+    let written = tocsin_cap::write(&cap);
+    // The document's hash in the chained journal: an edit of the stored
+    // CAP afterwards no longer matches what was approved and sent.
+    let cap_sha256: String = Sha256::digest(written.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let mut actions = vec![AlertAction {
         actor: actor(op),
         action: "alert.created",
         detail: json!({"identifier": cap.identifier, "status": cap.status.as_str(),
             "msg_type": cap.msg_type.as_str(), "template": opts.template,
-            "headline": headline(&cap)}),
+            "headline": headline(&cap), "cap_sha256": cap_sha256}),
     }];
     let (alert_state, sends, audience) = match route(cap.status) {
         Route::Record => (AlertState::Recorded, None, None),
@@ -100,7 +108,15 @@ pub async fn submit(
     if alert_state == AlertState::Sent {
         actions.push(sent_action(op, &cap));
     }
-    let new = new_alert(&cap, alert_state, original.as_ref(), audience, op, &opts);
+    let new = new_alert(
+        &cap,
+        written,
+        alert_state,
+        original.as_ref(),
+        audience,
+        op,
+        &opts,
+    );
     let record = state
         .store
         .insert_alert(&new, sends.as_ref(), &actions)
@@ -403,6 +419,7 @@ async fn target(state: &AppState, cap: &Alert) -> Result<Target, ApiError> {
 
 fn new_alert(
     cap: &Alert,
+    written: String,
     state: AlertState,
     original: Option<&AlertRecord>,
     audience: Option<crate::domain::AudienceId>,
@@ -419,7 +436,7 @@ fn new_alert(
         headline: truncate(&headline(cap), 200),
         urgent: is_urgent(cap),
         expires: expires(cap),
-        cap: tocsin_cap::write(cap),
+        cap: written,
         state,
         references: original.map(|o| o.id),
         audience,

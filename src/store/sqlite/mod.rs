@@ -191,6 +191,27 @@ impl Store for SqliteStore {
         Ok(row.get(0))
     }
 
+    async fn setting(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.writer)
+                .await?,
+        )
+    }
+
+    async fn put_setting(&self, name: &str, value: &[u8]) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES (?, ?)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     async fn has_admin(&self) -> StoreResult<bool> {
         self.auth_has_admin().await
     }
