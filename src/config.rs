@@ -15,10 +15,12 @@ mod alerts;
 mod digest;
 pub mod fingerprint;
 mod policy;
+mod testing;
 
 pub use alerts::{AlertTemplate, AlertsConfig, CANCEL, CHECK};
 pub use digest::DigestConfig;
 pub use policy::{ChannelRate, PolicyConfig, RatesConfig};
+pub use testing::TestingConfig;
 
 use tocsin_channels::{
     ApnsConfig, ChannelKind, FcmConfig, Secret, SmtpConfig, TwilioSmsConfig, TwilioVoiceConfig,
@@ -61,18 +63,6 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub digest: DigestConfig,
     pub testing: TestingConfig,
-}
-
-/// Switches for test installations only.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TestingConfig {
-    /// Lets an admin move the policy clock (quiet hours, caps, releases)
-    /// with `PUT /api/v1/testing/clock`. Never in production.
-    pub adjustable_clock: bool,
-    /// With `adjustable_clock`: the time the clock shows at start, so a
-    /// test can restart the service "later" (missed scheduled runs).
-    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for Config {

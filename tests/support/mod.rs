@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod alerts;
 mod cluster;
 pub use cluster::{Backend, ClusterEnv};
 
