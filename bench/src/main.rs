@@ -1,0 +1,147 @@
+//! `tocsin-bench targeting`: generate the city, load Tocsin's index and
+//! (when reachable) PostGIS with the same points, time each polygon case,
+//! print a markdown table. See docs/BENCHMARKS.md.
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use tocsin_bench::postgis::PostGis;
+use tocsin_bench::stats::{median, timed};
+use tocsin_bench::{city, targeting};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks for Tocsin on a synthetic city")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Residents inside polygons of 10, 100 and 1 000 vertices: Tocsin's
+    /// in-memory index against PostGIS ST_Contains over a GiST index.
+    Targeting {
+        #[arg(long, default_value_t = 1_000_000)]
+        residents: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Timed runs per case (after one warm-up); the median is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// A PostgreSQL that may create databases; "none" skips PostGIS.
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+    },
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let b = ProgressBar::new(len);
+    b.set_style(
+        ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} ({elapsed})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    b.set_message(what.to_owned());
+    b
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Targeting {
+            residents,
+            seed,
+            runs,
+            postgres,
+        } => targeting_bench(residents, seed, runs.max(1), &postgres).await,
+    }
+}
+
+async fn targeting_bench(
+    residents: usize,
+    seed: u64,
+    runs: usize,
+    postgres: &str,
+) -> anyhow::Result<()> {
+    let making = bar(residents as u64, "generating residents");
+    let c = city::generate(residents, seed, |i| making.set_position(i));
+    making.finish();
+    let (index, index_ms) = timed(|| targeting::index(&c.residents));
+    let cases = targeting::cases(&c.residents, seed);
+    let pg = if postgres == "none" {
+        Err("skipped (--postgres none)".to_owned())
+    } else {
+        let load = ProgressBar::new_spinner().with_message("loading PostGIS (COPY + GiST)");
+        load.enable_steady_tick(std::time::Duration::from_millis(200));
+        let pg = PostGis::load(postgres, &c.residents).await?;
+        load.finish_and_clear();
+        pg
+    };
+    let versions = match &pg {
+        Ok(p) => p.versions().await,
+        Err(why) => format!("PostGIS absent: {why}"),
+    };
+    let progress = bar((cases.len() * (runs + 1)) as u64, "timing queries");
+    let mut rows = Vec::new();
+    for case in &cases {
+        let mut tocsin = Vec::new();
+        let mut postgis = Vec::new();
+        let mut found = 0;
+        let mut pg_found = None;
+        for run in 0..=runs {
+            let (ids, t) = timed(|| index.query(&case.area));
+            found = ids.len();
+            let pg_t = match &pg {
+                Ok(p) => {
+                    let (n, t) = p.count_inside(&targeting::wkt(&case.ring)).await?;
+                    pg_found = Some(n);
+                    Some(t)
+                }
+                Err(_) => None,
+            };
+            if run > 0 {
+                tocsin.push(t);
+                postgis.extend(pg_t);
+            }
+            progress.inc(1);
+        }
+        rows.push((
+            case,
+            found,
+            pg_found,
+            median(tocsin),
+            (!postgis.is_empty()).then(|| median(postgis)),
+        ));
+    }
+    progress.finish_and_clear();
+    println!(
+        "\nTargeting, {residents} residents, seed {seed}, median of {runs} runs after a warm-up"
+    );
+    println!("Tocsin index built in {index_ms:.0} ms; {versions}");
+    if let Ok(p) = &pg {
+        println!("PostGIS table loaded and indexed in {:.0} ms", p.load_ms);
+    }
+    println!("\n| polygon | residents inside | Tocsin ms | PostGIS ms | PostGIS / Tocsin |");
+    println!("|---|---|---|---|---|");
+    for (case, found, pg_found, t, pg_t) in &rows {
+        let share = *found as f64 / residents as f64 * 100.0;
+        let (pg_cell, ratio) = match pg_t {
+            Some(p) => (format!("{p:.1}"), format!("{:.1}×", p / t)),
+            None => ("–".to_owned(), "–".to_owned()),
+        };
+        println!(
+            "| {} vertices, ~{:.0} % | {found} ({share:.1} %) | {t:.1} | {pg_cell} | {ratio} |",
+            case.vertices,
+            case.share * 100.0
+        );
+        if let Some(n) = pg_found
+            && *n != *found as i64
+        {
+            // Points exactly on an edge may count differently; more is a bug.
+            println!("  note: PostGIS counted {n}, Tocsin {found}");
+        }
+    }
+    if let Ok(p) = pg {
+        p.drop().await?;
+    }
+    Ok(())
+}
