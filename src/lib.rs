@@ -25,6 +25,8 @@ pub mod directory;
 pub mod dispatch;
 pub mod domain;
 pub mod estimate;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod links;
 pub mod metrics;
 pub mod planner;

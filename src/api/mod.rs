@@ -36,6 +36,9 @@ use crate::providers::ChannelSet;
 use crate::render::Renderer;
 use crate::store::Store;
 pub use error::{ApiError, FieldError};
+/// The NDJSON import's line parser, for the fuzzer (`crate::fuzzing`).
+#[doc(hidden)]
+pub use residents::parse_lines as parse_import_lines;
 
 /// Everything a handler may use. Cheap to clone (all `Arc`s).
 #[derive(Debug, Clone)]

@@ -223,7 +223,7 @@ pub async fn import(
 
 /// Parsed residents with their 1-based line numbers, reported errors, and
 /// the number of bad lines.
-fn parse_lines(text: &str) -> (Vec<(usize, NewResident)>, Vec<FieldError>, usize) {
+pub fn parse_lines(text: &str) -> (Vec<(usize, NewResident)>, Vec<FieldError>, usize) {
     let mut residents = Vec::new();
     let mut errors = Vec::new();
     let mut bad = 0;

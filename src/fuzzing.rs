@@ -1,0 +1,158 @@
+//! The bodies of the fuzz targets (`fuzz/`), here so that the inputs the
+//! fuzzers found are replayed by `cargo test` on the stable toolchain
+//! (`tests/fuzz_regressions.rs`). Each takes arbitrary bytes, must never
+//! panic, and checks a property where one exists (parse → write → parse is
+//! the identity; a parsed address stays parsed when parsed again).
+
+use chrono::{TimeZone, Utc};
+use tocsin_channels::{Address, ChannelKind};
+use tocsin_zones::{Limits, Region, parse_zone_features};
+
+use crate::domain::alert::AlertContent;
+use crate::domain::{Category, EventId, EventKind, Language, NoticeId, NoticeKind, NoticeStatus};
+use crate::render::{MessageInput, Renderer};
+use crate::store::{Notice, NoticeEvent};
+
+/// CAP 1.2: parsing never panics; what parses, written and parsed
+/// again, is the same alert.
+pub fn cap(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(alert) = tocsin_cap::parse(text) {
+        let again = tocsin_cap::parse(&tocsin_cap::write(&alert));
+        assert_eq!(
+            again.as_ref(),
+            Ok(&alert),
+            "CAP round trip changed the alert"
+        );
+    }
+}
+
+/// GeoJSON zones and geometries: validation never panics, and a region
+/// that parses is written back to GeoJSON that parses again.
+pub fn geojson(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let limits = Limits {
+        max_vertices: 2_000,
+        ..Limits::default()
+    };
+    let _ = parse_zone_features(&value, &limits);
+    if let Ok(region) = Region::from_geojson(&value, &limits) {
+        let written = region.to_geojson();
+        assert!(
+            Region::from_geojson(&written, &limits).is_ok(),
+            "a region's own GeoJSON was refused: {written}"
+        );
+    }
+}
+
+/// Contact addresses of every channel: a normalized address is a fixed
+/// point of parsing.
+pub fn addresses(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for kind in ChannelKind::ALL {
+        if let Ok(address) = Address::parse(kind, text) {
+            let again = Address::parse(kind, address.as_str()).unwrap_or_else(|e| {
+                panic!("{kind:?} {:?} no longer parses: {e}", address.as_str())
+            });
+            assert_eq!(again.as_str(), address.as_str());
+            let _ = address.masked();
+        }
+    }
+}
+
+/// Every template with hostile notice and alert text (template syntax,
+/// control characters, huge strings): rendering never panics.
+pub fn render(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut parts = text.splitn(3, '\u{0}');
+    let title = parts.next().unwrap_or_default().to_owned();
+    let cause = parts.next().map(str::to_owned);
+    let message = parts.next().map(str::to_owned);
+    let start = Utc
+        .with_ymd_and_hms(2026, 11, 23, 8, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let mut notice = Notice {
+        id: NoticeId(1),
+        organisation: None,
+        kind: NoticeKind::Planned,
+        category: Category::Water,
+        title: title.clone(),
+        cause,
+        starts_at: start,
+        expected_end: Some(start),
+        status: NoticeStatus::Active,
+        area: serde_json::json!({}),
+        zones: vec![],
+        recipients: 1,
+        created_at: start,
+        updated_at: start,
+        closed_at: None,
+        expires_at: None,
+        outage: None,
+        alert: None,
+    };
+    let renderer = Renderer::default();
+    let hostile_alert = hostile_alert(&title, message.as_deref());
+    for alert in [None, hostile_alert] {
+        notice.alert = alert;
+        for kind in EventKind::ALL {
+            let event = NoticeEvent {
+                id: EventId(1),
+                notice_id: notice.id,
+                seq: 0,
+                kind,
+                message: message.clone(),
+                expected_end: None,
+                deliveries: 1,
+                created_at: start,
+            };
+            for lang in ["uk", "pl", "en", "de"] {
+                let language = Language::parse(lang).expect("a valid tag");
+                let input = MessageInput {
+                    notice: &notice,
+                    event: &event,
+                    language: &language,
+                    ack_url: Some("https://example.invalid/ack/x"),
+                    gather_url: None,
+                    unsubscribe_url: None,
+                };
+                for channel in ChannelKind::ALL {
+                    let _ = renderer.render(channel, &input);
+                }
+            }
+        }
+    }
+}
+
+/// An Exercise alert whose headline and instruction are the hostile text.
+fn hostile_alert(headline: &str, instruction: Option<&str>) -> Option<AlertContent> {
+    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;");
+    let xml = format!(
+        "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>f</identifier>\
+         <sender>s</sender><sent>2026-11-23T08:00:00+02:00</sent><status>Exercise</status>\
+         <msgType>Alert</msgType><scope>Public</scope><info><category>Safety</category>\
+         <event>e</event><urgency>Immediate</urgency><severity>Extreme</severity>\
+         <certainty>Observed</certainty><headline>{}</headline><instruction>{}</instruction>\
+         </info></alert>",
+        escape(headline),
+        escape(instruction.unwrap_or("i"))
+    );
+    tocsin_cap::parse(&xml)
+        .ok()
+        .map(|a| AlertContent::from_cap(&a))
+}
+
+/// The NDJSON resident import: any text gives residents or line errors.
+pub fn ndjson(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (residents, errors, bad) = crate::api::parse_import_lines(&text);
+    assert!(errors.len() <= bad, "more errors reported than bad lines");
+    assert!(residents.len() + bad <= text.lines().count());
+}
