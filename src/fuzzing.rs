@@ -5,6 +5,7 @@
 //! the identity; a parsed address stays parsed when parsed again).
 
 use chrono::{TimeZone, Utc};
+use std::sync::OnceLock;
 use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::{Limits, Region, parse_zone_features};
 
@@ -66,19 +67,28 @@ pub fn addresses(data: &[u8]) {
     }
 }
 
-/// Every template with hostile notice and alert text (template syntax,
-/// control characters, huge strings): rendering never panics.
+/// A template with hostile notice and alert text (template syntax,
+/// control characters, huge strings): rendering never panics. The first
+/// byte picks the event, language, channel and whether it is an alert,
+/// so each run is one rendering (a sanitized build renders slowly).
 pub fn render(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
     let mut parts = text.splitn(3, '\u{0}');
     let title = parts.next().unwrap_or_default().to_owned();
     let cause = parts.next().map(str::to_owned);
     let message = parts.next().map(str::to_owned);
+    let pick = usize::from(pick);
+    let kind = EventKind::ALL[pick % EventKind::ALL.len()];
+    let lang = ["uk", "pl", "en", "de"][(pick / 4) % 4];
+    let channel = ChannelKind::ALL[(pick / 16) % ChannelKind::ALL.len()];
     let start = Utc
         .with_ymd_and_hms(2026, 11, 23, 8, 0, 0)
         .single()
         .unwrap_or_default();
-    let mut notice = Notice {
+    let notice = Notice {
         id: NoticeId(1),
         organisation: None,
         kind: NoticeKind::Planned,
@@ -96,39 +106,34 @@ pub fn render(data: &[u8]) {
         closed_at: None,
         expires_at: None,
         outage: None,
-        alert: None,
+        alert: (pick >= 128)
+            .then(|| hostile_alert(&title, message.as_deref()))
+            .flatten(),
     };
-    let renderer = Renderer::default();
-    let hostile_alert = hostile_alert(&title, message.as_deref());
-    for alert in [None, hostile_alert] {
-        notice.alert = alert;
-        for kind in EventKind::ALL {
-            let event = NoticeEvent {
-                id: EventId(1),
-                notice_id: notice.id,
-                seq: 0,
-                kind,
-                message: message.clone(),
-                expected_end: None,
-                deliveries: 1,
-                created_at: start,
-            };
-            for lang in ["uk", "pl", "en", "de"] {
-                let language = Language::parse(lang).expect("a valid tag");
-                let input = MessageInput {
-                    notice: &notice,
-                    event: &event,
-                    language: &language,
-                    ack_url: Some("https://example.invalid/ack/x"),
-                    gather_url: None,
-                    unsubscribe_url: None,
-                };
-                for channel in ChannelKind::ALL {
-                    let _ = renderer.render(channel, &input);
-                }
-            }
-        }
-    }
+    let event = NoticeEvent {
+        id: EventId(1),
+        notice_id: notice.id,
+        seq: 0,
+        kind,
+        message,
+        expected_end: None,
+        deliveries: 1,
+        created_at: start,
+    };
+    let language = Language::parse(lang).expect("a valid tag");
+    let input = MessageInput {
+        notice: &notice,
+        event: &event,
+        language: &language,
+        ack_url: Some("https://example.invalid/ack/x"),
+        gather_url: None,
+        unsubscribe_url: None,
+    };
+    // Built once: loading the templates costs more than rendering.
+    static RENDERER: OnceLock<Renderer> = OnceLock::new();
+    let _ = RENDERER
+        .get_or_init(Renderer::default)
+        .render(channel, &input);
 }
 
 /// An Exercise alert whose headline and instruction are the hostile text.

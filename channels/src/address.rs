@@ -87,7 +87,15 @@ impl PhoneNumber {
                 country_code: number.code().value(),
             });
         }
-        Ok(PhoneNumber(number.format().mode(Mode::E164).to_string()))
+        let e164 = number.format().mode(Mode::E164).to_string();
+        // Normalizing may drop a national trunk prefix ("+43 0…" → "+43…"),
+        // so the length rule is checked again on what is stored: a stored
+        // number must parse again (found by the `addresses` fuzzer).
+        let stored = e164.len() - 1;
+        if !(7..=15).contains(&stored) {
+            return Err(AddressError::PhoneLength { digits: stored });
+        }
+        Ok(PhoneNumber(e164))
     }
 
     pub fn as_str(&self) -> &str {

@@ -16,6 +16,24 @@ fn phone_numbers_normalize_to_e164() {
 }
 
 #[test]
+fn every_stored_number_parses_again() {
+    // "+430 1117": Austria's trunk 0 is dropped, leaving 6 digits, which
+    // the length rule refuses; before, it was stored and then unparsable.
+    assert!(matches!(
+        PhoneNumber::parse("+430 ( 1117"),
+        Err(AddressError::PhoneLength { digits: 6 })
+    ));
+    for raw in [
+        "+380 (50) 123-45-67",
+        "+43 0 664 1234567",
+        "+48 512.345.678",
+    ] {
+        let p = PhoneNumber::parse(raw).unwrap();
+        assert_eq!(PhoneNumber::parse(p.as_str()).unwrap(), p, "{raw}");
+    }
+}
+
+#[test]
 fn phone_numbers_without_country_code_are_rejected_with_a_hint() {
     let err = PhoneNumber::parse("0501234567").unwrap_err();
     assert_eq!(
