@@ -7,7 +7,9 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::alerts::{POLYGON, cap, journal_actions, operator, post_cap, resident, texts};
+use support::alerts::{
+    POLYGON, cap, create_audience, journal_actions, operator, post_cap, resident, texts,
+};
 use support::{Backend, TestApp};
 
 async fn actual_alert_needs_a_second_operator_and_cancels_in_one_request(backend: Backend) {
@@ -168,14 +170,7 @@ async fn an_exercise_is_marked_everywhere_and_reaches_only_its_audience(backend:
         {"channel": "voice", "address": "+380671100012"}]});
     let member = resident(&app, 11, "pl", true, every_channel).await;
     resident(&app, 13, "uk", true, json!({})).await;
-    let r = app
-        .post_as(
-            &anna,
-            "/api/v1/audiences",
-            &json!({"name": "drill-team", "residents": [member]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
+    create_audience(&app, &anna, "drill-team", &[member]).await;
     let r = app
         .post_as(
             &anna,

@@ -6,7 +6,29 @@ mod support;
 
 use serde_json::{Value, json};
 use support::TestApp;
-use support::alerts::{journal_actions, operator, resident, texts};
+use support::alerts::{create_audience, journal_actions, operator, resident, texts};
+
+/// The first check's runs, newest first, once `done` holds (30 s at most).
+async fn wait_for_runs(app: &TestApp, token: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = app.get_as(token, "/api/v1/checks").await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let runs = r.body["checks"][0]["runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if done(&runs) {
+            return runs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{runs:?}\n{}",
+            app.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
 
 /// The check config used below: three times a day, city time.
 const CHECKS: &str = r#"
@@ -26,14 +48,7 @@ async fn scheduled_checks_fire_on_time_and_missed_runs_are_recorded() {
     let app = TestApp::spawn_with_config(CHECKS).await;
     let anna = operator(&app, "Анна").await;
     let member = resident(&app, 31, "uk", true, json!({})).await;
-    let r = app
-        .post_as(
-            &anna,
-            "/api/v1/audiences",
-            &json!({"name": "duty-officers", "residents": [member]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
+    create_audience(&app, &anna, "duty-officers", &[member]).await;
     // Let the scheduler see the check at today's time first.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
@@ -56,27 +71,11 @@ async fn scheduled_checks_fire_on_time_and_missed_runs_are_recorded() {
         .await;
     assert_eq!(r.status, 200, "{r:?}");
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let runs = loop {
-        let r = app.get_as(&anna, "/api/v1/checks").await;
-        assert_eq!(r.status, 200, "{r:?}");
-        let runs = r.body["checks"][0]["runs"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let delivered = runs
-            .first()
-            .is_some_and(|run| run["state"] == "sent" && run["channels"]["sms"]["delivered"] == 1);
-        if delivered {
-            break runs;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{runs:?}\n{}",
-            app.logs()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let runs = wait_for_runs(&app, &anna, |runs| {
+        runs.first()
+            .is_some_and(|run| run["state"] == "sent" && run["channels"]["sms"]["delivered"] == 1)
+    })
+    .await;
     let latest = &runs[0];
     assert_eq!(latest["due_at"], json!(eight), "{latest}");
     assert!(
@@ -134,14 +133,7 @@ async fn a_check_defined_over_the_api_records_the_runs_missed_while_the_service_
     let mut app = TestApp::spawn_with_config(&clock_config(first)).await;
     let anna = operator(&app, "Анна").await;
     let member = resident(&app, 41, "pl", true, json!({})).await;
-    let r = app
-        .post_as(
-            &anna,
-            "/api/v1/audiences",
-            &json!({"name": "duty", "residents": [member]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
+    create_audience(&app, &anna, "duty", &[member]).await;
     let spec = |cron: &str, audience: &str| json!({"name": "sirens", "cron": cron, "audience": audience, "circle": "50.745,25.325 5"});
     let r = app
         .post_as(&anna, "/api/v1/checks", &spec("0 0 25 * * *", "duty"))
@@ -185,26 +177,11 @@ async fn a_check_defined_over_the_api_records_the_runs_missed_while_the_service_
     std::fs::write(app.dir.path().join("tocsin.toml"), clock_config(back)).unwrap();
     app.restart().await;
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let runs = loop {
-        let r = app.get_as(&anna, "/api/v1/checks").await;
-        let runs = r.body["checks"][0]["runs"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if runs
-            .first()
+    let runs = wait_for_runs(&app, &anna, |runs| {
+        runs.first()
             .is_some_and(|r| r["channels"]["sms"]["delivered"] == 1)
-        {
-            break runs;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{r:?}\n{}",
-            app.logs()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     let states: Vec<(&str, &str)> = runs
         .iter()
         .map(|r| (r["due_at"].as_str().unwrap(), r["state"].as_str().unwrap()))
@@ -247,31 +224,9 @@ async fn a_check_in_the_spring_forward_gap_fires_when_the_gap_ends() {
     let app = TestApp::spawn_with_config(config).await;
     let anna = operator(&app, "Анна").await;
     let member = resident(&app, 61, "en", true, json!({})).await;
-    let r = app
-        .post_as(
-            &anna,
-            "/api/v1/audiences",
-            &json!({"name": "duty", "residents": [member]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let run = loop {
-        let r = app.get_as(&anna, "/api/v1/checks").await;
-        if let Some(run) = r.body["checks"][0]["runs"]
-            .as_array()
-            .and_then(|r| r.first())
-            .cloned()
-        {
-            break run;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{r:?}\n{}",
-            app.logs()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    create_audience(&app, &anna, "duty", &[member]).await;
+    let runs = wait_for_runs(&app, &anna, |runs| !runs.is_empty()).await;
+    let run = &runs[0];
     assert_eq!(
         (&run["due_at"], &run["state"]),
         (&json!("2027-03-28T01:00:00Z"), &json!("sent")),

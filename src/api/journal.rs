@@ -36,10 +36,15 @@ pub async fn page(
     Ok(Json(json!({ "entries": entries, "next_after": next })))
 }
 
+/// A civil-protection operator (or the scheduler) as the journal names them.
+pub fn operator_actor(name: &str) -> String {
+    format!("operator:{name}")
+}
+
 /// Who did it, as the journal names them.
 pub fn actor(p: &Principal) -> String {
     match (p.role, p.organisation) {
-        (Role::CivilProtection, _) => format!("operator:{}", p.name),
+        (Role::CivilProtection, _) => operator_actor(&p.name),
         (_, Some(org)) => format!("organisation:{org}"),
         (_, None) => "admin".to_owned(),
     }

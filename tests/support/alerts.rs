@@ -101,3 +101,15 @@ pub async fn journal_actions(app: &TestApp) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A test audience of these residents, created by `token`.
+pub async fn create_audience(app: &TestApp, token: &str, name: &str, residents: &[i64]) {
+    let r = app
+        .post_as(
+            token,
+            "/api/v1/audiences",
+            &json!({"name": name, "residents": residents}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+}

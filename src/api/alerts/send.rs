@@ -44,7 +44,7 @@ pub fn operator(p: &Principal) -> Result<Operator, ApiError> {
 }
 
 pub fn actor(op: &Operator) -> String {
-    format!("operator:{}", op.name)
+    crate::api::journal::operator_actor(&op.name)
 }
 
 /// Creates the alert: sent at once (drills, pre-approved templates),
