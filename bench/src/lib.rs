@@ -1,9 +1,23 @@
 //! `tocsin-bench`: reproducible measurements of Tocsin on a synthetic city
-//! generated from a seed (`city`), starting with recipient targeting
-//! against PostGIS on the same points (`targeting`, `postgis`). Results
-//! are printed as a markdown table for docs/BENCHMARKS.md.
+//! generated from a seed (`city`):
+//!
+//! - `targeting`, `postgis`: recipient targeting against PostGIS on the
+//!   same points;
+//! - `service`, `api`, `fanout`, `bare`, `emergency`, `load`: a release
+//!   `tocsin serve` driven end to end against the mock providers, next to
+//!   a bare client on the same mocks;
+//! - `queue`: RabbitMQ's own publish/consume rate through lapin.
+//!
+//! Results are printed as markdown tables for docs/BENCHMARKS.md.
 
+pub mod api;
+pub mod bare;
 pub mod city;
+pub mod emergency;
+pub mod fanout;
+pub mod load;
 pub mod postgis;
+pub mod queue;
+pub mod service;
 pub mod stats;
 pub mod targeting;

@@ -1,12 +1,13 @@
-//! `tocsin-bench targeting`: generate the city, load Tocsin's index and
-//! (when reachable) PostGIS with the same points, time each polygon case,
-//! print a markdown table. See docs/BENCHMARKS.md.
+//! `tocsin-bench`: measurements of Tocsin on a synthetic city, each a
+//! subcommand printing a markdown table. See docs/BENCHMARKS.md.
 
-use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
-use tocsin_bench::postgis::PostGis;
-use tocsin_bench::stats::{median, timed};
-use tocsin_bench::{city, targeting};
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use tocsin_bench::api::Contacts;
+use tocsin_bench::service::{Mode, sibling_binary};
 
 #[derive(Parser)]
 #[command(about = "Benchmarks for Tocsin on a synthetic city")]
@@ -31,17 +32,117 @@ enum Command {
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         postgres: String,
     },
+    /// One notice to every resident through a real `tocsin serve` and the
+    /// mock providers, API request to last delivery settled; a bare client
+    /// against the same mock; peak memory and database growth.
+    Fanout {
+        #[command(flatten)]
+        service: ServiceArgs,
+        /// Complete runs (fresh service and database each); medians reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Emergency notices published while a routine notice to every
+    /// resident drains: POST to first and last provider call.
+    Emergency {
+        #[command(flatten)]
+        service: ServiceArgs,
+        /// Emergency notices per run.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Pause between two emergency notices, ms.
+        #[arg(long, default_value_t = 2_000)]
+        interval_ms: u64,
+        /// Radius of each emergency's circle around a resident, metres.
+        #[arg(long, default_value_t = 300.0)]
+        radius_m: f64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// RabbitMQ alone through lapin: persistent publishes with confirms,
+    /// then consuming with acks.
+    Queue {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        /// Message size: a Tocsin job of 200 delivery ids is about 1 600 bytes.
+        #[arg(long, default_value_t = 1_600)]
+        bytes: usize,
+        /// Publishes in flight before waiting for their confirms.
+        #[arg(long, default_value_t = 1_000)]
+        window: usize,
+        /// Unacknowledged messages per consumer (Tocsin's default is 2).
+        #[arg(long, default_value_t = 2)]
+        prefetch: u16,
+        /// A classic queue instead of a quorum queue (Tocsin's default).
+        #[arg(long)]
+        classic: bool,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        amqp: String,
+    },
+    /// Resident registration and notice creation at stated request rates
+    /// (open loop), p50/p99 latency.
+    Api {
+        #[command(flatten)]
+        service: ServiceArgs,
+        /// Resident registrations per second.
+        #[arg(long, default_value_t = 200.0)]
+        resident_rate: f64,
+        /// Notices per second, each to a circle around a resident.
+        #[arg(long, default_value_t = 10.0)]
+        notice_rate: f64,
+        /// Seconds each load lasts.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Radius of each notice's circle, metres.
+        #[arg(long, default_value_t = 150.0)]
+        radius_m: f64,
+    },
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let b = ProgressBar::new(len);
-    b.set_style(
-        ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} ({elapsed})")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    b.set_message(what.to_owned());
-    b
+/// Which service to start and which city to load into it.
+#[derive(Args, Clone)]
+struct ServiceArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    residents: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// One contact per resident on this channel.
+    #[arg(long, value_enum, default_value_t = Contacts::Fcm)]
+    contacts: Contacts,
+    /// Worker processes; 0 runs embedded (SQLite, in-process queue),
+    /// more runs the cluster (PostgreSQL, RabbitMQ, `serve` + workers).
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
+    /// The `tocsin` binary; by default the one next to this benchmark.
+    #[arg(long)]
+    tocsin: Option<PathBuf>,
+    /// TOML added to the generated configuration (e.g. `[dispatch]`
+    /// settings), to measure a tuning.
+    #[arg(long)]
+    extra_config: Option<PathBuf>,
+}
+
+impl ServiceArgs {
+    fn mode(&self) -> Mode {
+        match self.workers {
+            0 => Mode::Embedded,
+            workers => Mode::Cluster { workers },
+        }
+    }
+
+    fn binary(&self) -> PathBuf {
+        self.tocsin.clone().unwrap_or_else(sibling_binary)
+    }
+
+    fn extra_config(&self) -> anyhow::Result<String> {
+        match &self.extra_config {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display())),
+            None => Ok(String::new()),
+        }
+    }
 }
 
 #[tokio::main]
@@ -52,96 +153,54 @@ async fn main() -> anyhow::Result<()> {
             seed,
             runs,
             postgres,
-        } => targeting_bench(residents, seed, runs.max(1), &postgres).await,
-    }
-}
-
-async fn targeting_bench(
-    residents: usize,
-    seed: u64,
-    runs: usize,
-    postgres: &str,
-) -> anyhow::Result<()> {
-    let making = bar(residents as u64, "generating residents");
-    let c = city::generate(residents, seed, |i| making.set_position(i));
-    making.finish();
-    let (index, index_ms) = timed(|| targeting::index(&c.residents));
-    let cases = targeting::cases(&c.residents, seed);
-    let pg = if postgres == "none" {
-        Err("skipped (--postgres none)".to_owned())
-    } else {
-        let load = ProgressBar::new_spinner().with_message("loading PostGIS (COPY + GiST)");
-        load.enable_steady_tick(std::time::Duration::from_millis(200));
-        let pg = PostGis::load(postgres, &c.residents).await?;
-        load.finish_and_clear();
-        pg
-    };
-    let versions = match &pg {
-        Ok(p) => p.versions().await,
-        Err(why) => format!("PostGIS absent: {why}"),
-    };
-    let progress = bar((cases.len() * (runs + 1)) as u64, "timing queries");
-    let mut rows = Vec::new();
-    for case in &cases {
-        let mut tocsin = Vec::new();
-        let mut postgis = Vec::new();
-        let mut found = 0;
-        let mut pg_found = None;
-        for run in 0..=runs {
-            let (ids, t) = timed(|| index.query(&case.area));
-            found = ids.len();
-            let pg_t = match &pg {
-                Ok(p) => {
-                    let (n, t) = p.count_inside(&targeting::wkt(&case.ring)).await?;
-                    pg_found = Some(n);
-                    Some(t)
-                }
-                Err(_) => None,
+        } => commands::targeting::run(residents, seed, runs.max(1), &postgres).await,
+        Command::Fanout { service, runs } => commands::fanout::run(&service, runs.max(1)).await,
+        Command::Emergency {
+            service,
+            count,
+            interval_ms,
+            radius_m,
+            runs,
+        } => {
+            let plan = tocsin_bench::emergency::Plan {
+                count: count.max(1),
+                interval: std::time::Duration::from_millis(interval_ms),
+                radius_m,
             };
-            if run > 0 {
-                tocsin.push(t);
-                postgis.extend(pg_t);
-            }
-            progress.inc(1);
+            commands::emergency::run(&service, plan, runs.max(1)).await
         }
-        rows.push((
-            case,
-            found,
-            pg_found,
-            median(tocsin),
-            (!postgis.is_empty()).then(|| median(postgis)),
-        ));
-    }
-    progress.finish_and_clear();
-    println!(
-        "\nTargeting, {residents} residents, seed {seed}, median of {runs} runs after a warm-up"
-    );
-    println!("Tocsin index built in {index_ms:.0} ms; {versions}");
-    if let Ok(p) = &pg {
-        println!("PostGIS table loaded and indexed in {:.0} ms", p.load_ms);
-    }
-    println!("\n| polygon | residents inside | Tocsin ms | PostGIS ms | PostGIS / Tocsin |");
-    println!("|---|---|---|---|---|");
-    for (case, found, pg_found, t, pg_t) in &rows {
-        let share = *found as f64 / residents as f64 * 100.0;
-        let (pg_cell, ratio) = match pg_t {
-            Some(p) => (format!("{p:.1}"), format!("{:.1}×", p / t)),
-            None => ("–".to_owned(), "–".to_owned()),
-        };
-        println!(
-            "| {} vertices, ~{:.0} % | {found} ({share:.1} %) | {t:.1} | {pg_cell} | {ratio} |",
-            case.vertices,
-            case.share * 100.0
-        );
-        if let Some(n) = pg_found
-            && *n != *found as i64
-        {
-            // Points exactly on an edge may count differently; more is a bug.
-            println!("  note: PostGIS counted {n}, Tocsin {found}");
+        Command::Queue {
+            messages,
+            bytes,
+            window,
+            prefetch,
+            classic,
+            runs,
+            amqp,
+        } => {
+            let plan = tocsin_bench::queue::QueuePlan {
+                messages: messages.max(1),
+                bytes,
+                window: window.max(1),
+                prefetch: prefetch.max(1),
+                quorum: !classic,
+            };
+            commands::queue::run(&amqp, plan, runs.max(1)).await
+        }
+        Command::Api {
+            service,
+            resident_rate,
+            notice_rate,
+            seconds,
+            radius_m,
+        } => {
+            let load = commands::api::Load {
+                resident_rate,
+                notice_rate,
+                duration: std::time::Duration::from_secs(seconds.max(1)),
+                radius_m,
+            };
+            commands::api::run(&service, load).await
         }
     }
-    if let Ok(p) = pg {
-        p.drop().await?;
-    }
-    Ok(())
 }

@@ -186,7 +186,10 @@ impl Worker {
                 }
                 (id, done)
             })
-            .buffer_unordered(self.limiter.max_in_flight())
+            // The limiter's permits bound the provider calls; twice as
+            // many futures let the next sends start while earlier outcomes
+            // wait for their commit, instead of a slot idling through it.
+            .buffer_unordered(2 * self.limiter.max_in_flight())
             .collect()
             .await;
         Some(results)

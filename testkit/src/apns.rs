@@ -5,10 +5,10 @@
 //! bodies, and records the HTTP version so tests can prove the client
 //! really spoke HTTP/2.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -51,8 +51,12 @@ pub struct ApnsMock {
 #[derive(Debug)]
 struct ApnsState {
     control: Control,
-    requests: Mutex<Vec<ApnsRequest>>,
-    seen_tokens: Mutex<HashSet<String>>,
+    /// Accepted notifications with the moment each was accepted.
+    requests: Mutex<Vec<(Instant, ApnsRequest)>>,
+    /// Valid provider tokens seen, with their `iat`: verifying ES256 on
+    /// every request would make the mock, not the client, the bottleneck
+    /// of a load test, and Apple too checks a connection's token once.
+    seen_tokens: Mutex<HashMap<String, i64>>,
     expired_tokens: Mutex<HashSet<String>>,
 }
 
@@ -65,7 +69,7 @@ impl ApnsMock {
         let state = Arc::new(ApnsState {
             control: Control::new(),
             requests: Mutex::new(Vec::new()),
-            seen_tokens: Mutex::new(HashSet::new()),
+            seen_tokens: Mutex::new(HashMap::new()),
             expired_tokens: Mutex::new(HashSet::new()),
         });
         let router = Router::new()
@@ -91,7 +95,31 @@ impl ApnsMock {
 
     /// Accepted notifications, oldest first.
     pub fn requests(&self) -> Vec<ApnsRequest> {
-        lock(&self.state.requests).clone()
+        lock(&self.state.requests)
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    /// When each accepted notification matching `pick` arrived, oldest
+    /// first (see `FcmMock::accepted_at`).
+    pub fn accepted_at(&self, pick: impl Fn(&ApnsRequest) -> bool) -> Vec<Instant> {
+        lock(&self.state.requests)
+            .iter()
+            .filter(|(_, r)| pick(r))
+            .map(|(at, _)| *at)
+            .collect()
+    }
+
+    /// A provider token this mock accepts, signed with the test key, for a
+    /// client that does not build its own (the benchmark's bare client).
+    pub fn provider_token() -> String {
+        use jsonwebtoken::{EncodingKey, Header};
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(Self::KEY_ID.to_owned());
+        let claims = json!({ "iss": Self::TEAM_ID, "iat": chrono::Utc::now().timestamp() });
+        let key = EncodingKey::from_ec_pem(APNS_PRIVATE_KEY_PEM.as_bytes()).expect("test key");
+        jsonwebtoken::encode(&header, &claims, &key).expect("sign the provider token")
     }
 
     /// Distinct valid provider tokens (JWTs) presented so far; a client that
@@ -103,7 +131,7 @@ impl ApnsMock {
     /// Treats every provider token seen so far as expired, so the next
     /// request with one gets 403 ExpiredProviderToken.
     pub fn expire_provider_tokens(&self) {
-        let seen = lock(&self.state.seen_tokens).clone();
+        let seen: Vec<String> = lock(&self.state.seen_tokens).keys().cloned().collect();
         lock(&self.state.expired_tokens).extend(seen);
     }
 
@@ -122,6 +150,11 @@ impl ApnsMock {
     /// ExpiredProviderToken) and an optional Retry-After.
     pub fn fail_next(&self, count: usize, status: u16, retry_after: Option<Duration>) {
         self.state.control.fail_next(count, status, retry_after);
+    }
+
+    /// Messages accepted so far, without copying them.
+    pub fn accepted(&self) -> usize {
+        self.state.control.accepted()
     }
 
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> bool {
@@ -143,7 +176,7 @@ async fn push(
                 .apns_id
                 .clone()
                 .unwrap_or_else(|| uuid_like(&random_hex(16)));
-            lock(&state.requests).push(request);
+            lock(&state.requests).push((Instant::now(), request));
             state.control.accept();
             state.control.pause().await;
             let mut response = StatusCode::OK.into_response();
@@ -278,6 +311,27 @@ fn check_provider_token(state: &ApnsState, headers: &HeaderMap) -> Result<(), Bo
     else {
         return forbidden("MissingProviderToken");
     };
+    let cached = lock(&state.seen_tokens).get(jwt).copied();
+    let iat = match cached {
+        Some(iat) => iat,
+        None => verify_provider_token(jwt)?,
+    };
+    let age = chrono::Utc::now().timestamp() - iat;
+    if age > 3600 || lock(&state.expired_tokens).contains(jwt) {
+        return forbidden("ExpiredProviderToken");
+    }
+    if age < -300 {
+        return forbidden("InvalidProviderToken");
+    }
+    if cached.is_none() {
+        lock(&state.seen_tokens).insert(jwt.to_owned(), iat);
+    }
+    Ok(())
+}
+
+/// The signature, key id and issuer of a provider token; its `iat`.
+fn verify_provider_token(jwt: &str) -> Result<i64, Box<Response>> {
+    let forbidden = |reason| Err(Box::new(apns_error(StatusCode::FORBIDDEN, reason)));
     let Ok(jwt_header) = jsonwebtoken::decode_header(jwt) else {
         return forbidden("InvalidProviderToken");
     };
@@ -292,15 +346,7 @@ fn check_provider_token(state: &ApnsState, headers: &HeaderMap) -> Result<(), Bo
     let Ok(data) = jsonwebtoken::decode::<ProviderClaims>(jwt, &key, &validation) else {
         return forbidden("InvalidProviderToken");
     };
-    let age = chrono::Utc::now().timestamp() - data.claims.iat;
-    if age > 3600 || lock(&state.expired_tokens).contains(jwt) {
-        return forbidden("ExpiredProviderToken");
-    }
-    if age < -300 {
-        return forbidden("InvalidProviderToken");
-    }
-    lock(&state.seen_tokens).insert(jwt.to_owned());
-    Ok(())
+    Ok(data.claims.iat)
 }
 
 fn apns_error(status: StatusCode, reason: &str) -> Response {

@@ -110,6 +110,10 @@ impl Control {
         self.accepted.send_modify(|n| *n += 1);
     }
 
+    pub fn accepted(&self) -> usize {
+        *self.accepted.borrow()
+    }
+
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> bool {
         let mut rx = self.accepted.subscribe();
         tokio::time::timeout(timeout, rx.wait_for(|n| *n >= count))
@@ -141,12 +145,19 @@ impl Server {
         (listener, addr)
     }
 
-    /// Serves `router` on `listener`, HTTP/1.1 and h2c alike.
+    /// Serves `router` on `listener`, HTTP/1.1 and h2c alike, with
+    /// TCP_NODELAY as providers' front ends do: without it an HTTP/2
+    /// answer written in two frames waits for the client's delayed ACK
+    /// (40 ms on Linux) whenever the connection goes quiet.
     pub fn serve(
         listener: tokio::net::TcpListener,
         addr: SocketAddr,
         router: axum::Router,
     ) -> Server {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::warn!("mock server stopped: {e}");

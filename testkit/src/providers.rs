@@ -22,6 +22,11 @@ impl Providers {
         }
     }
 
+    /// Messages (and calls) accepted by every mock together.
+    pub fn accepted(&self) -> usize {
+        self.fcm.accepted() + self.apns.accepted() + self.twilio.accepted() + self.smtp.accepted()
+    }
+
     /// `[channels.*]` sections for every mock, plus `extra` TOML.
     pub fn config(&self, extra: &str) -> String {
         use crate::{ApnsMock, TwilioMock};

@@ -147,6 +147,11 @@ impl SmtpSink {
         self.state.control.fail_next(count, code, None);
     }
 
+    /// Messages accepted so far, without copying them.
+    pub fn accepted(&self) -> usize {
+        self.state.control.accepted()
+    }
+
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> bool {
         self.state.control.wait_for(count, timeout).await
     }

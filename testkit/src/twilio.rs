@@ -166,6 +166,11 @@ impl TwilioMock {
     }
 
     /// Waits until `count` messages and calls have been created in total.
+    /// Messages accepted so far, without copying them.
+    pub fn accepted(&self) -> usize {
+        self.state.control.accepted()
+    }
+
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> bool {
         self.state.control.wait_for(count, timeout).await
     }

@@ -1,0 +1,102 @@
+//! `tocsin-bench fanout`: runs `tocsin_bench::fanout` `runs` times and
+//! prints each run and the medians, with the targets.
+
+use tocsin_bench::fanout::{self, FanoutRun};
+use tocsin_bench::stats::median;
+
+use super::{bar, mib, residents};
+use crate::ServiceArgs;
+
+pub async fn run(args: &ServiceArgs, runs: usize) -> anyhow::Result<()> {
+    let points = residents(args.residents, args.seed);
+    let progress = bar(0, "");
+    let mut done = Vec::new();
+    for _ in 0..runs {
+        let extra = args.extra_config()?;
+        done.push(
+            fanout::run(
+                &args.binary(),
+                args.mode(),
+                &points,
+                args.contacts,
+                &extra,
+                &progress,
+            )
+            .await?,
+        );
+    }
+    progress.finish_and_clear();
+    print(args, &done);
+    Ok(())
+}
+
+fn print(args: &ServiceArgs, runs: &[FanoutRun]) {
+    println!(
+        "\nFan-out, {} residents ({:?} contacts, seed {}), {}: {} run(s)",
+        args.residents,
+        args.contacts,
+        args.seed,
+        args.mode(),
+        runs.len()
+    );
+    println!(
+        "\n| run | import residents/s | POST answered s | settled s | deliveries | not delivered | accepted by mocks | deliveries/s | bare client/s | Tocsin / bare | peak RSS serve MiB | workers MiB | DB MiB after import | DB bytes per delivery |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (i, r) in runs.iter().enumerate() {
+        let bare = r.bare_per_s.map_or("–".to_owned(), |b| format!("{b:.0}"));
+        let ratio = r.bare_per_s.map_or("–".to_owned(), |b| {
+            format!("{:.0} %", r.per_s() / b * 100.0)
+        });
+        let workers: Vec<String> = r.peak_rss[1..]
+            .iter()
+            .map(|b| format!("{:.0}", mib(*b)))
+            .collect();
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {:.0} | {bare} | {ratio} | {:.0} | {} | {:.0} | {:.0} |",
+            i + 1,
+            r.import_per_s,
+            r.accept_s,
+            r.settle_s,
+            r.deliveries,
+            r.not_delivered,
+            r.provider_accepted,
+            r.per_s(),
+            mib(r.peak_rss[0]),
+            if workers.is_empty() {
+                "–".to_owned()
+            } else {
+                workers.join(" / ")
+            },
+            mib(r.db_bytes_before),
+            r.db_per_million() / 1e6,
+        );
+    }
+    let per_s = median(runs.iter().map(FanoutRun::per_s).collect());
+    let settle = median(runs.iter().map(|r| r.settle_s).collect());
+    let rss = median(runs.iter().map(|r| mib(r.peak_rss[0])).collect());
+    let db = median(
+        runs.iter()
+            .map(|r| r.db_per_million() / (1024.0 * 1024.0))
+            .collect(),
+    );
+    println!(
+        "\nMedians: {per_s:.0} deliveries/s, settled in {settle:.1} s, peak RSS of serve {rss:.0} MiB, database growth {db:.0} MiB per million deliveries"
+    );
+    let ratios: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.bare_per_s.map(|b| r.per_s() / b))
+        .collect();
+    if !ratios.is_empty() {
+        let ratio = median(ratios);
+        let met = if ratio >= 0.5 { "met" } else { "NOT met" };
+        println!(
+            "Target, fan-out ≥ 50 % of the bare client: {met} ({:.0} %)",
+            ratio * 100.0
+        );
+    }
+    let missed = runs.iter().map(|r| r.not_delivered).sum::<u64>();
+    if missed > 0 {
+        println!("note: {missed} deliveries did not end delivered; see the states above");
+    }
+}

@@ -1,0 +1,108 @@
+//! Emergency latency under a backlog: while a routine notice to the whole
+//! city drains, publish emergency notices to small circles one after
+//! another and time, at the mock provider, each one's first and last
+//! message from the moment its POST was sent.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tocsin_testkit::Providers;
+use tocsin_zones::GeoPoint;
+
+use crate::api::{Api, Contacts, busy, circle_notice, city_notice};
+use crate::service::{Mode, Service};
+
+/// One emergency notice, timed.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub deliveries: u64,
+    /// POST sent → first / last message of this notice at the mock.
+    pub first_ms: f64,
+    pub last_ms: f64,
+    /// Routine deliveries still waiting when this notice was published.
+    pub backlog_waiting: u64,
+}
+
+#[derive(Debug)]
+pub struct EmergencyRun {
+    pub backlog: u64,
+    pub samples: Vec<Sample>,
+}
+
+/// How the emergencies are spread: `count` notices `interval` apart, each
+/// to the residents within `radius_m` of a resident.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub count: usize,
+    pub interval: Duration,
+    pub radius_m: f64,
+}
+
+pub async fn run(
+    bin: &Path,
+    mode: Mode,
+    points: &[GeoPoint],
+    contacts: Contacts,
+    plan: Plan,
+    extra_config: &str,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<EmergencyRun> {
+    let providers = Arc::new(Providers::start().await);
+    let service = Service::start(bin, mode, &providers.config(extra_config)).await?;
+    let api = Api::new(&service.url, &service.token);
+    progress.set_message(format!("{mode}: importing"));
+    progress.set_length(points.len() as u64);
+    api.import(points, contacts, 100_000, |n| progress.set_position(n))
+        .await?;
+
+    progress.set_message(format!("{mode}: backlog + emergencies"));
+    let (routine, backlog) = api.publish(&city_notice("planned", "Backlog")).await?;
+    progress.set_length(backlog);
+    let watch = crate::fanout::watch_progress(&providers, progress);
+    // Let the backlog start draining before the first emergency.
+    while providers.accepted() < 1_000 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut published = Vec::new();
+    for k in 0..plan.count {
+        let centre = points[(k * 7_919 + 13) % points.len()];
+        let notice = circle_notice(
+            "emergency",
+            &format!("Emergency {k}"),
+            centre,
+            plan.radius_m,
+        );
+        let sent = Instant::now();
+        let (id, deliveries) = api.publish(&notice).await?;
+        let waiting = busy(&api.summary(routine).await?);
+        published.push((id, sent, deliveries, waiting));
+        tokio::time::sleep(plan.interval).await;
+    }
+    let mut samples = Vec::new();
+    for (id, sent, deliveries, backlog_waiting) in published {
+        api.settled(id, Duration::from_millis(50)).await?;
+        let tag = id.to_string();
+        let mut times = match contacts {
+            Contacts::Apns => providers
+                .apns
+                .accepted_at(|r| r.body["notice_id"].as_str() == Some(&tag)),
+            _ => providers
+                .fcm
+                .accepted_at(|m| m["message"]["data"]["notice_id"].as_str() == Some(&tag)),
+        };
+        times.sort();
+        let first = times.first().context("an emergency reached nobody")?;
+        let last = times.last().expect("not empty");
+        samples.push(Sample {
+            deliveries,
+            first_ms: first.duration_since(sent).as_secs_f64() * 1e3,
+            last_ms: last.duration_since(sent).as_secs_f64() * 1e3,
+            backlog_waiting,
+        });
+    }
+    watch.abort();
+    service.stop().await;
+    Ok(EmergencyRun { backlog, samples })
+}

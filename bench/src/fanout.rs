@@ -1,0 +1,144 @@
+//! Fan-out end to end: import the city into a real `tocsin serve` pointed
+//! at the mock providers, publish one notice to everyone, and time it from
+//! the POST until every delivery has settled; then, against the same
+//! mocks, time a bare client (the machine's limit). Also records the
+//! service's peak memory and how much its database grew per million
+//! deliveries.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tocsin_testkit::Providers;
+use tocsin_zones::GeoPoint;
+
+use crate::api::{self, Api, Contacts, city_notice};
+use crate::bare;
+use crate::service::{Mode, Service};
+
+/// Bare-client messages per run: enough for a steady rate.
+const BARE_COUNT: usize = 200_000;
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct FanoutRun {
+    pub residents: usize,
+    pub import_per_s: f64,
+    /// From sending the POST to its answer (targeting + writing deliveries).
+    pub accept_s: f64,
+    /// From sending the POST until nothing is pending, queued or sending.
+    pub settle_s: f64,
+    pub deliveries: u64,
+    /// Deliveries in a final state other than sent/delivered.
+    pub not_delivered: u64,
+    /// Requests the mock providers accepted.
+    pub provider_accepted: usize,
+    pub bare_per_s: Option<f64>,
+    /// Peak RSS of `serve`, then of each worker, in bytes.
+    pub peak_rss: Vec<u64>,
+    pub db_bytes_before: u64,
+    pub db_bytes_after: u64,
+}
+
+impl FanoutRun {
+    pub fn per_s(&self) -> f64 {
+        self.deliveries as f64 / self.settle_s
+    }
+
+    /// Database growth per million deliveries, in bytes.
+    pub fn db_per_million(&self) -> f64 {
+        let grown = self.db_bytes_after.saturating_sub(self.db_bytes_before) as f64;
+        grown / self.deliveries.max(1) as f64 * 1e6
+    }
+}
+
+/// One complete run: fresh mocks, fresh service, import, publish, settle,
+/// bare client.
+pub async fn run(
+    bin: &Path,
+    mode: Mode,
+    points: &[GeoPoint],
+    contacts: Contacts,
+    extra_config: &str,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<FanoutRun> {
+    let providers = Arc::new(Providers::start().await);
+    let service = Service::start(bin, mode, &providers.config(extra_config)).await?;
+    let api = Api::new(&service.url, &service.token);
+    progress.set_message(format!("{mode}: importing"));
+    progress.set_length(points.len() as u64);
+    progress.set_position(0);
+    let started = Instant::now();
+    api.import(points, contacts, 100_000, |n| progress.set_position(n))
+        .await?;
+    let import_per_s = points.len() as f64 / started.elapsed().as_secs_f64();
+    let db_bytes_before = service.database_bytes().await?;
+
+    progress.set_message(format!("{mode}: fan-out"));
+    let sent = Instant::now();
+    let (id, deliveries) = api.publish(&city_notice("planned", "Fan-out")).await?;
+    let accept_s = sent.elapsed().as_secs_f64();
+    progress.set_length(deliveries);
+    let watch = watch_progress(&providers, progress);
+    // The summary counts a million rows; asking it often would slow the
+    // very fan-out it measures. The mocks' counters cost nothing.
+    let mut last_check = Instant::now();
+    while (providers.accepted() as u64) < deliveries {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if last_check.elapsed() > Duration::from_secs(5) {
+            if api::busy(&api.summary(id).await?) == 0 {
+                break; // some were refused or failed: no use waiting
+            }
+            last_check = Instant::now();
+        }
+    }
+    let (summary, settled) = api.settled(id, Duration::from_millis(20)).await?;
+    watch.abort();
+    let settle_s = settled.duration_since(sent).as_secs_f64();
+    let by_state = &summary["by_state"];
+    let ok = ["sent", "delivered", "acknowledged"]
+        .iter()
+        .map(|k| by_state[k].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    let total = summary["total"].as_u64().unwrap_or(deliveries);
+    let peak_rss = service.peak_rss();
+    let db_bytes_after = service.database_bytes().await?;
+    service.stop().await;
+    let provider_accepted = providers.accepted();
+
+    progress.set_message("bare client");
+    let bare_count = BARE_COUNT.min(points.len());
+    let bare_per_s = match contacts {
+        Contacts::Fcm => Some(bare::fcm(&providers.fcm, bare_count, 32).await?),
+        Contacts::Apns => Some(bare::apns(&providers.apns, bare_count, 32).await?),
+        Contacts::Mixed => None,
+    };
+    Ok(FanoutRun {
+        residents: points.len(),
+        import_per_s,
+        accept_s,
+        settle_s,
+        deliveries: total,
+        not_delivered: total - ok,
+        provider_accepted,
+        bare_per_s,
+        peak_rss,
+        db_bytes_before,
+        db_bytes_after,
+    })
+}
+
+/// Moves the bar as the mocks accept messages.
+pub fn watch_progress(
+    providers: &Arc<Providers>,
+    progress: &indicatif::ProgressBar,
+) -> tokio::task::JoinHandle<()> {
+    let providers = providers.clone();
+    let progress = progress.clone();
+    tokio::spawn(async move {
+        loop {
+            progress.set_position(providers.accepted() as u64);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+}

@@ -1,0 +1,145 @@
+//! The end-to-end benchmarks at a tiny size, so they cannot rot between
+//! real runs: each starts the (debug) `tocsin` binary against the mock
+//! providers and must print its table with every delivery accounted for.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `tocsin` binary of this build, built if `cargo test` was limited to
+/// this package.
+fn tocsin() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tocsin-bench")).with_file_name("tocsin");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let built = Command::new(cargo)
+            .args(["build", "-p", "tocsin", "--bin", "tocsin"])
+            .status()
+            .expect("running cargo build");
+        assert!(built.success(), "building the tocsin binary failed");
+    }
+    bin
+}
+
+fn bench(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tocsin-bench"))
+        .args(args)
+        .arg("--tocsin")
+        .arg(tocsin())
+        .output()
+        .expect("running tocsin-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The table rows of a run (lines starting with "| <digit>").
+fn rows(stdout: &str) -> Vec<Vec<String>> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+fn fanout(workers: &str, contacts: &str) {
+    let out = bench(&[
+        "fanout",
+        "--residents",
+        "1000",
+        "--runs",
+        "1",
+        "--workers",
+        workers,
+        "--contacts",
+        contacts,
+    ]);
+    let rows = rows(&out);
+    assert_eq!(rows.len(), 1, "{out}");
+    let row = &rows[0];
+    assert_eq!(row[4], "1000", "deliveries: {out}");
+    assert_eq!(row[5], "0", "not delivered: {out}");
+    assert_eq!(row[6], "1000", "accepted by the mocks: {out}");
+    assert!(out.contains("Medians:"), "{out}");
+}
+
+#[test]
+fn fanout_embedded_over_fcm() {
+    fanout("0", "fcm");
+}
+
+#[test]
+fn fanout_embedded_over_every_channel() {
+    fanout("0", "mixed");
+}
+
+#[test]
+fn fanout_in_the_cluster_over_apns() {
+    fanout("1", "apns");
+}
+
+#[test]
+fn emergency_under_a_backlog() {
+    let out = bench(&[
+        "emergency",
+        "--residents",
+        "2000",
+        "--runs",
+        "1",
+        "--count",
+        "2",
+        "--interval-ms",
+        "100",
+        "--radius-m",
+        "500",
+    ]);
+    let rows = rows(&out);
+    assert_eq!(rows.len(), 2, "{out}");
+    for row in &rows {
+        let first: f64 = row[3].parse().expect("first call ms");
+        let last: f64 = row[4].parse().expect("last call ms");
+        assert!(first > 0.0 && first <= last, "{out}");
+    }
+    assert!(out.contains("First call: p50"), "{out}");
+}
+
+#[test]
+fn api_load_at_a_stated_rate() {
+    let out = bench(&[
+        "api",
+        "--residents",
+        "1000",
+        "--resident-rate",
+        "20",
+        "--notice-rate",
+        "5",
+        "--seconds",
+        "1",
+    ]);
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| POST")).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(!out.contains("note: first error"), "{out}");
+}
+
+#[test]
+fn rabbitmq_alone() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tocsin-bench"))
+        .args(["queue", "--messages", "500", "--runs", "1"])
+        .output()
+        .expect("running tocsin-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "RabbitMQ must run on 127.0.0.1:5672 (rabbitmq-server -detached): {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rows(&stdout).len(), 1, "{stdout}");
+}
