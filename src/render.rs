@@ -291,5 +291,8 @@ fn push_data(input: &MessageInput<'_>) -> BTreeMap<String, String> {
     data
 }
 
+mod cache;
 #[cfg(test)]
 mod tests;
+
+pub use cache::RenderCache;

@@ -19,7 +19,7 @@ use super::{Dispatcher, OutcomeWriter};
 use crate::domain::{DeliveryId, EventId, Lane, NoticeKind};
 use crate::metrics;
 use crate::queue::Job;
-use crate::render::MessageInput;
+use crate::render::{MessageInput, RenderCache};
 use crate::store::{ClaimedDelivery, Notice, NoticeEvent, Outcome, OutcomeKind};
 
 /// How long a worker reuses a notice it has read; an update to the notice
@@ -28,7 +28,16 @@ const CONTEXT_TTL: Duration = Duration::from_secs(10);
 /// Longest pause of a worker whose jobs keep failing.
 const MAX_PAUSE: Duration = Duration::from_secs(30);
 
-type Context = Arc<(Notice, NoticeEvent)>;
+/// A notice event as a worker uses it: read once, and its texts rendered
+/// once per channel and language.
+#[derive(Debug)]
+struct EventContext {
+    notice: Notice,
+    event: NoticeEvent,
+    texts: RenderCache,
+}
+
+type Context = Arc<EventContext>;
 
 #[derive(Debug)]
 pub(super) struct Worker {
@@ -246,10 +255,10 @@ impl Worker {
     async fn attempt(
         &self,
         d: ClaimedDelivery,
-        ctx: &(Notice, NoticeEvent),
+        ctx: &EventContext,
         lane: Lane,
     ) -> Option<(Outcome, Option<Duration>)> {
-        let ended = || retry::expiry(&ctx.0, &ctx.1).is_some_and(|end| end <= Utc::now());
+        let ended = || retry::expiry(&ctx.notice, &ctx.event).is_some_and(|end| end <= Utc::now());
         if ended() {
             return Some((self.finish(&d, expired()), None));
         }
@@ -279,8 +288,12 @@ impl Worker {
             return Some(Arc::clone(ctx));
         }
         match self.dispatcher.store.event_context(event).await {
-            Ok(Some(ctx)) => {
-                let ctx = Arc::new(ctx);
+            Ok(Some((notice, read))) => {
+                let ctx = Arc::new(EventContext {
+                    notice,
+                    event: read,
+                    texts: RenderCache::default(),
+                });
                 if self.contexts.len() > 1_000 {
                     self.contexts.clear();
                 }
@@ -299,11 +312,7 @@ impl Worker {
     /// Sends one delivery and says what happened, with the delay before
     /// the next attempt when there is one. Never fails: every error becomes
     /// an outcome.
-    async fn deliver(
-        &self,
-        d: ClaimedDelivery,
-        ctx: &(Notice, NoticeEvent),
-    ) -> (Outcome, Option<Duration>) {
+    async fn deliver(&self, d: ClaimedDelivery, ctx: &EventContext) -> (Outcome, Option<Duration>) {
         let msg = match self.message(&d, ctx) {
             Ok(m) => m,
             Err(kind) => return (self.finish(&d, kind), None),
@@ -347,7 +356,7 @@ impl Worker {
     fn after_failure(
         &self,
         d: &ClaimedDelivery,
-        ctx: &(Notice, NoticeEvent),
+        ctx: &EventContext,
         reason: String,
         retry_after: Option<Duration>,
     ) -> (Outcome, Option<Duration>) {
@@ -355,7 +364,7 @@ impl Worker {
             reason: &reason,
             attempts: d.attempts,
             created_at: d.created_at,
-            expires_at: retry::expiry(&ctx.0, &ctx.1),
+            expires_at: retry::expiry(&ctx.notice, &ctx.event),
             retry_after,
         };
         match self
@@ -390,9 +399,9 @@ impl Worker {
     fn message(
         &self,
         d: &ClaimedDelivery,
-        ctx: &(Notice, NoticeEvent),
+        ctx: &EventContext,
     ) -> Result<OutboundMessage, OutcomeKind> {
-        let (notice, event) = ctx;
+        let (notice, event) = (&ctx.notice, &ctx.event);
         let links = &self.dispatcher.links;
         let address =
             Address::parse(d.channel, &d.address).map_err(|e| OutcomeKind::InvalidAddress {
@@ -413,7 +422,7 @@ impl Worker {
         let content = self
             .dispatcher
             .renderer
-            .render(d.channel, &input)
+            .render_cached(&ctx.texts, d.channel, &input)
             .map_err(|e| OutcomeKind::Failed {
                 reason: e.to_string(),
             })?;

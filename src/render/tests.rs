@@ -4,7 +4,7 @@ use serde_json::json;
 use super::*;
 use crate::domain::{Category, EventId, EventKind, NoticeId, NoticeKind, NoticeStatus};
 
-fn notice(kind: NoticeKind, cause: Option<&str>, end: bool) -> Notice {
+pub(super) fn notice(kind: NoticeKind, cause: Option<&str>, end: bool) -> Notice {
     let start = Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap();
     Notice {
         id: NoticeId(7),
@@ -28,7 +28,7 @@ fn notice(kind: NoticeKind, cause: Option<&str>, end: bool) -> Notice {
     }
 }
 
-fn event(kind: EventKind, message: Option<&str>) -> NoticeEvent {
+pub(super) fn event(kind: EventKind, message: Option<&str>) -> NoticeEvent {
     NoticeEvent {
         id: EventId(1),
         notice_id: NoticeId(7),
