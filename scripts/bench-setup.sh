@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what `tocsin-bench` compares against: PostGIS for the machine's
-# PostgreSQL (Debian's postgresql-<major>-postgis-3), and wrk for the API
-# load. Safe to run twice. The benchmark runs without them and says so.
+# Installs what `tocsin-bench targeting` compares against: PostGIS for the
+# machine's PostgreSQL (Debian's postgresql-<major>-postgis-3). Safe to run
+# twice. The benchmark runs without it and says so. (The API load uses
+# tocsin-bench's own open-loop generator, not wrk.)
 set -euo pipefail
 major=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)
 if [ -z "$major" ]; then
@@ -9,7 +10,6 @@ if [ -z "$major" ]; then
 else
   pkgs="postgresql-$major-postgis-3"
 fi
-command -v wrk >/dev/null || pkgs="${pkgs:-} wrk"
 if [ -n "${pkgs:-}" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -17,4 +17,3 @@ if [ -n "${pkgs:-}" ]; then
   apt-get install -y -qq $pkgs
 fi
 echo "PostGIS: $(ls /usr/share/postgresql/*/extension/postgis.control 2>/dev/null || echo absent)"
-echo "wrk: $(command -v wrk || echo absent)"

@@ -18,6 +18,8 @@ use crate::service::{Mode, Service};
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub deliveries: u64,
+    /// POST sent → its answer (the deliveries are written by then).
+    pub answered_ms: f64,
     /// POST sent → first / last message of this notice at the mock.
     pub first_ms: f64,
     pub last_ms: f64,
@@ -76,12 +78,13 @@ pub async fn run(
         );
         let sent = Instant::now();
         let (id, deliveries) = api.publish(&notice).await?;
+        let answered_ms = sent.elapsed().as_secs_f64() * 1e3;
         let waiting = busy(&api.summary(routine).await?);
-        published.push((id, sent, deliveries, waiting));
+        published.push((id, sent, answered_ms, deliveries, waiting));
         tokio::time::sleep(plan.interval).await;
     }
     let mut samples = Vec::new();
-    for (id, sent, deliveries, backlog_waiting) in published {
+    for (id, sent, answered_ms, deliveries, backlog_waiting) in published {
         api.settled(id, Duration::from_millis(50)).await?;
         let tag = id.to_string();
         let mut times = match contacts {
@@ -97,6 +100,7 @@ pub async fn run(
         let last = times.last().expect("not empty");
         samples.push(Sample {
             deliveries,
+            answered_ms,
             first_ms: first.duration_since(sent).as_secs_f64() * 1e3,
             last_ms: last.duration_since(sent).as_secs_f64() * 1e3,
             backlog_waiting,

@@ -176,13 +176,14 @@ impl Service {
     /// Stops every process (SIGTERM, then kill) and removes the database,
     /// the queues and the temporary directory.
     pub async fn stop(mut self) {
-        for child in &mut self.children {
+        let mut children = std::mem::take(&mut self.children);
+        for child in &mut children {
             let _ = Command::new("kill")
                 .arg("-TERM")
                 .arg(child.id().to_string())
                 .status();
         }
-        for child in &mut self.children {
+        for child in &mut children {
             for _ in 0..100 {
                 if matches!(child.try_wait(), Ok(Some(_))) {
                     break;
@@ -195,6 +196,16 @@ impl Service {
         if let Some(c) = self.cluster.take() {
             let _ = tocsin::queue::amqp::delete_topology(&c.amqp, &c.prefix).await;
             c.db.drop_database().await;
+        }
+    }
+}
+
+impl Drop for Service {
+    /// A benchmark that failed halfway must not leave the service running.
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }

@@ -104,8 +104,8 @@ fn emergency_under_a_backlog() {
     let rows = rows(&out);
     assert_eq!(rows.len(), 2, "{out}");
     for row in &rows {
-        let first: f64 = row[3].parse().expect("first call ms");
-        let last: f64 = row[4].parse().expect("last call ms");
+        let first: f64 = row[4].parse().expect("first call ms");
+        let last: f64 = row[5].parse().expect("last call ms");
         assert!(first > 0.0 && first <= last, "{out}");
     }
     assert!(out.contains("First call: p50"), "{out}");

@@ -42,15 +42,16 @@ pub async fn run(args: &ServiceArgs, plan: Plan, runs: usize) -> anyhow::Result<
         plan.radius_m
     );
     println!(
-        "\n| emergency | deliveries | routine still waiting | POST → first call ms | POST → last call ms |"
+        "\n| emergency | deliveries | routine still waiting | POST answered ms | POST → first call ms | POST → last call ms |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for (i, s) in samples.iter().enumerate() {
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} |",
             i + 1,
             s.deliveries,
             s.backlog_waiting,
+            s.answered_ms,
             s.first_ms,
             s.last_ms
         );

@@ -17,6 +17,25 @@ use crate::store::sql::{
 };
 use crate::store::{Contact, NewResident, Resident, StoreResult};
 
+/// Residents in one insert after which the tables are analysed at once.
+const ANALYZE_AFTER: usize = 10_000;
+
+/// Fresh statistics after a bulk import. Without them PostgreSQL took the
+/// residents and contacts tables for a tenth of their size and planned a
+/// notice to a few hundred residents with hash joins over all of them:
+/// 0.4 s at 300 000 residents, over 1 s at a million, which is what an
+/// emergency published right after an import waited (docs/BENCHMARKS.md).
+/// Autovacuum gets there too, but up to a minute later. A failure only
+/// costs speed, so it is logged, not returned.
+async fn analyze_residents(pool: &sqlx::PgPool) {
+    if let Err(e) = sqlx::query("ANALYZE residents, contacts, resident_zones")
+        .execute(pool)
+        .await
+    {
+        tracing::warn!(error = %e, "analysing residents after an import failed");
+    }
+}
+
 impl PgStore {
     pub(super) async fn residents_insert(
         &self,
@@ -116,6 +135,9 @@ impl PgStore {
             .await?;
         }
         tx.commit().await?;
+        if residents.len() >= ANALYZE_AFTER {
+            analyze_residents(&self.pool).await;
+        }
         Ok(ids.into_iter().map(ResidentId).collect())
     }
 
