@@ -8,9 +8,10 @@ use chrono::Utc;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tocsin_channels::{Address, ChannelKind, OutboundMessage, SendError};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::limiter::{Limiter, Refusal};
@@ -18,7 +19,7 @@ use super::retry::{self, Failure, Next};
 use super::{Dispatcher, OutcomeWriter};
 use crate::domain::{DeliveryId, EventId, Lane, NoticeKind};
 use crate::metrics;
-use crate::queue::Job;
+use crate::queue::{Job, Received};
 use crate::render::{MessageInput, RenderCache};
 use crate::store::{ClaimedDelivery, Notice, NoticeEvent, Outcome, OutcomeKind};
 
@@ -45,7 +46,32 @@ pub(super) struct Worker {
     writer: OutcomeWriter,
     channel: ChannelKind,
     limiter: Arc<Limiter>,
-    contexts: HashMap<EventId, (Instant, Context)>,
+    contexts: std::sync::Mutex<HashMap<EventId, (Instant, Context)>>,
+    /// Jobs of each lane this worker is sending right now: a lower lane
+    /// gives way while a higher one is in progress, not only while it waits.
+    busy: [AtomicUsize; 3],
+}
+
+/// Jobs one worker sends at once. Two let the next job's claim and first
+/// sends overlap the previous job's last answers and commits, instead of
+/// the channel idling between jobs; the limiter's permits still bound
+/// the calls at the provider.
+const JOBS_AT_ONCE: usize = 2;
+
+/// Counts a job as in progress in its lane until dropped.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Busy(counter)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn expired() -> OutcomeKind {
@@ -77,15 +103,19 @@ impl Worker {
             writer,
             channel,
             limiter,
-            contexts: HashMap::new(),
+            contexts: std::sync::Mutex::new(HashMap::new()),
+            busy: Default::default(),
         }
     }
 
-    pub(super) async fn run(mut self, shutdown: CancellationToken) {
+    /// Takes jobs until shutdown, `JOBS_AT_ONCE` in progress at most; on
+    /// shutdown, finishes the jobs in progress.
+    pub(super) async fn run(self, shutdown: CancellationToken) {
         let queue = Arc::clone(&self.dispatcher.queue);
         let mut failures = 0u32;
+        let mut running = futures::stream::FuturesUnordered::new();
         loop {
-            if failures > 0 {
+            if failures > 0 && running.is_empty() {
                 // The queue or the database is failing: wait before the next
                 // job instead of spinning through redeliveries.
                 let pause = Duration::from_millis(100 * 2u64.pow(failures.min(8))).min(MAX_PAUSE);
@@ -94,27 +124,48 @@ impl Worker {
                     _ = shutdown.cancelled() => break,
                 }
             }
-            let received = match queue.next(self.channel, &shutdown).await {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
-                Err(e) => {
-                    failures += 1;
-                    tracing::error!(channel = %self.channel, error = %e, "taking a job failed");
-                    continue;
+            // After a failure, one job at a time until one succeeds.
+            let room = if failures > 0 { 1 } else { JOBS_AT_ONCE };
+            tokio::select! {
+                next = queue.next(self.channel, &shutdown), if running.len() < room => match next {
+                    Ok(Some(received)) => running.push(self.handle(received)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        failures += 1;
+                        tracing::error!(channel = %self.channel, error = %e, "taking a job failed");
+                    }
+                },
+                Some(ok) = running.next(), if !running.is_empty() => {
+                    failures = if ok { 0 } else { failures + 1 };
                 }
-            };
-            let settled = if self.process(&received.job).await {
-                failures = 0;
-                queue.ack(self.channel, received.tag).await
-            } else {
-                failures += 1;
-                queue.nack(self.channel, received.tag).await
-            };
-            if let Err(e) = settled {
-                tracing::warn!(channel = %self.channel, error = %e, "settling a job with the queue failed; it may be redelivered");
             }
         }
+        while running.next().await.is_some() {}
         tracing::debug!(channel = %self.channel, "worker stopped");
+    }
+
+    /// Processes one job and acknowledges it, or gives it back; returns
+    /// whether it was processed.
+    async fn handle(&self, received: Received) -> bool {
+        let queue = &self.dispatcher.queue;
+        let ok = self.process(&received.job).await;
+        let settled = if ok {
+            queue.ack(self.channel, received.tag).await
+        } else {
+            queue.nack(self.channel, received.tag).await
+        };
+        if let Err(e) = settled {
+            tracing::warn!(channel = %self.channel, error = %e, "settling a job with the queue failed; it may be redelivered");
+        }
+        ok
+    }
+
+    /// Whether a job of a lane above `lane` is in progress here.
+    fn busy_above(&self, lane: Lane) -> bool {
+        Lane::ALL
+            .into_iter()
+            .take_while(|l| *l < lane)
+            .any(|l| self.busy[l as usize].load(Ordering::SeqCst) > 0)
     }
 
     /// Sends a job's deliveries; returns whether every outcome is recorded
@@ -123,7 +174,8 @@ impl Worker {
     /// A rate-limited channel claims about a second's worth at a time:
     /// what is not claimed stays `queued`, where a later update, the close
     /// of the notice or its expiry can still stop it.
-    async fn process(&mut self, job: &Job) -> bool {
+    async fn process(&self, job: &Job) -> bool {
+        let _busy = Busy::new(&self.busy[job.lane as usize]);
         let chunk = self.limiter.claim_chunk().unwrap_or(job.deliveries.len());
         let mut results = Vec::with_capacity(job.deliveries.len());
         let mut chunks = job.deliveries.chunks(chunk.max(1));
@@ -151,7 +203,7 @@ impl Worker {
     /// Claims and sends some of a job's deliveries; `None` when the claim
     /// itself failed.
     async fn process_chunk(
-        &mut self,
+        &self,
         lane: Lane,
         ids: &[DeliveryId],
     ) -> Option<Vec<(DeliveryId, Done)>> {
@@ -178,27 +230,29 @@ impl Worker {
         // Each outcome is recorded as soon as its send returns (the writer
         // merges concurrent ones into one transaction), so a crash can only
         // repeat the sends whose answer arrived in the last few milliseconds,
-        // not the whole batch.
+        // not the whole batch. The provider permit is held until the
+        // outcome is recorded, so those are at most `max_in_flight`.
         let results: Vec<(DeliveryId, Done)> = futures::stream::iter(work)
             .map(|(d, ctx)| async move {
                 let id = d.id;
                 if abandon.load(Ordering::Relaxed) {
                     return (id, Done::Unrecorded);
                 }
-                let (outcome, done) = match this.attempt(d, &ctx, lane).await {
-                    Some((outcome, retry_in)) => (outcome, Done::Recorded { retry_in }),
-                    None => (this.yielded(id), Done::Yielded),
+                let (outcome, done, permit) = match this.attempt(d, &ctx, lane).await {
+                    Some((outcome, retry_in, permit)) => {
+                        (outcome, Done::Recorded { retry_in }, permit)
+                    }
+                    None => (this.yielded(id), Done::Yielded, None),
                 };
-                if !this.writer.write(vec![outcome]).await {
+                let recorded = this.writer.write(vec![outcome]).await;
+                drop(permit);
+                if !recorded {
                     abandon.store(true, Ordering::Relaxed);
                     return (id, Done::Unrecorded);
                 }
                 (id, done)
             })
-            // The limiter's permits bound the provider calls; twice as
-            // many futures let the next sends start while earlier outcomes
-            // wait for their commit, instead of a slot idling through it.
-            .buffer_unordered(2 * self.limiter.max_in_flight())
+            .buffer_unordered(self.limiter.max_in_flight())
             .collect()
             .await;
         Some(results)
@@ -257,16 +311,16 @@ impl Worker {
         d: ClaimedDelivery,
         ctx: &EventContext,
         lane: Lane,
-    ) -> Option<(Outcome, Option<Duration>)> {
+    ) -> Option<(Outcome, Option<Duration>, Option<OwnedSemaphorePermit>)> {
         let ended = || retry::expiry(&ctx.notice, &ctx.event).is_some_and(|end| end <= Utc::now());
         if ended() {
-            return Some((self.finish(&d, expired()), None));
+            return Some((self.finish(&d, expired()), None, None));
         }
         let queue = &self.dispatcher.queue;
         let channel = self.channel;
         let permit = match self
             .limiter
-            .acquire(|| queue.waiting_above(channel, lane))
+            .acquire(|| queue.waiting_above(channel, lane) || self.busy_above(lane))
             .await
         {
             Ok(p) => p,
@@ -274,15 +328,15 @@ impl Worker {
         };
         // The wait for a slot may have outlasted the notice.
         if ended() {
-            return Some((self.finish(&d, expired()), None));
+            return Some((self.finish(&d, expired()), None, None));
         }
-        let result = self.deliver(d, ctx).await;
-        drop(permit);
-        Some(result)
+        let (outcome, retry_in) = self.deliver(d, ctx).await;
+        Some((outcome, retry_in, Some(permit)))
     }
 
-    async fn context(&mut self, event: EventId) -> Option<Context> {
-        if let Some((at, ctx)) = self.contexts.get(&event)
+    async fn context(&self, event: EventId) -> Option<Context> {
+        let lock = || self.contexts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, ctx)) = lock().get(&event)
             && at.elapsed() < CONTEXT_TTL
         {
             return Some(Arc::clone(ctx));
@@ -294,11 +348,11 @@ impl Worker {
                     event: read,
                     texts: RenderCache::default(),
                 });
-                if self.contexts.len() > 1_000 {
-                    self.contexts.clear();
+                let mut contexts = lock();
+                if contexts.len() > 1_000 {
+                    contexts.clear();
                 }
-                self.contexts
-                    .insert(event, (Instant::now(), Arc::clone(&ctx)));
+                contexts.insert(event, (Instant::now(), Arc::clone(&ctx)));
                 Some(ctx)
             }
             Ok(None) => None,
