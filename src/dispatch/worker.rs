@@ -221,7 +221,7 @@ impl Worker {
                 None => tracing::error!(delivery = %d.id, "notice event of a delivery is missing"),
             }
         }
-        let this = &*self;
+        let this = self;
         // Once an outcome cannot be recorded, the rest of the job is not
         // sent: it stays `sending`, the job goes back to the queue, and each
         // message is sent once later instead of twice.
