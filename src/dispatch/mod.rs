@@ -3,8 +3,8 @@
 //!
 //! Flow: the store writes pending deliveries at fan-out → `enqueue` pages
 //! through them, marks them queued and publishes jobs (batches of ids per
-//! channel and lane) → one worker per channel takes jobs, highest lane
-//! first, claims the deliveries, renders and sends them with bounded
+//! channel and lane) → one worker per channel takes jobs (two at a time),
+//! highest lane first, claims the deliveries, renders and sends them with bounded
 //! concurrency, and records the outcomes through the batching writer.
 
 mod gate;

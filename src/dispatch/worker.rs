@@ -1,8 +1,9 @@
 //! One worker per channel: take a job, claim its deliveries, render and
 //! send them within the provider's limits, record the outcomes, acknowledge
-//! the job. A worker never gives up on an error: what it cannot finish
-//! stays unfinished in the store and is re-queued. A job of a lower lane
-//! gives its unsent rest back as soon as a higher lane has work.
+//! the job, two jobs at a time. A worker never gives up on an error: what
+//! it cannot finish stays unfinished in the store and is re-queued. A job
+//! of a lower lane gives its unsent rest back as soon as a higher lane has
+//! work, waiting or in progress.
 
 use chrono::Utc;
 use futures::StreamExt;
