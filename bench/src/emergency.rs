@@ -3,16 +3,13 @@
 //! another and time, at the mock provider, each one's first and last
 //! message from the moment its POST was sent.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tocsin_testkit::Providers;
 use tocsin_zones::GeoPoint;
 
-use crate::api::{Api, Contacts, busy, circle_notice, city_notice};
-use crate::service::{Mode, Service};
+use crate::api::{Contacts, busy, circle_notice, city_notice};
+use crate::setup::{Loaded, Setup};
 
 /// One emergency notice, timed.
 #[derive(Debug, Clone)]
@@ -43,23 +40,18 @@ pub struct Plan {
 }
 
 pub async fn run(
-    bin: &Path,
-    mode: Mode,
+    setup: &Setup,
     points: &[GeoPoint],
-    contacts: Contacts,
     plan: Plan,
-    extra_config: &str,
     progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<EmergencyRun> {
-    let providers = Arc::new(Providers::start().await);
-    let service = Service::start(bin, mode, &providers.config(extra_config)).await?;
-    let api = Api::new(&service.url, &service.token);
-    progress.set_message(format!("{mode}: importing"));
-    progress.set_length(points.len() as u64);
-    api.import(points, contacts, 100_000, |n| progress.set_position(n))
-        .await?;
-
-    progress.set_message(format!("{mode}: backlog + emergencies"));
+    let Loaded {
+        providers,
+        service,
+        api,
+        ..
+    } = setup.load(points, progress).await?;
+    progress.set_message(format!("{}: backlog + emergencies", setup.mode));
     let (routine, backlog) = api.publish(&city_notice("planned", "Backlog")).await?;
     progress.set_length(backlog);
     let watch = crate::fanout::watch_progress(&providers, progress);
@@ -87,7 +79,7 @@ pub async fn run(
     for (id, sent, answered_ms, deliveries, backlog_waiting) in published {
         api.settled(id, Duration::from_millis(50)).await?;
         let tag = id.to_string();
-        let mut times = match contacts {
+        let mut times = match setup.contacts {
             Contacts::Apns => providers
                 .apns
                 .accepted_at(|r| r.body["notice_id"].as_str() == Some(&tag)),

@@ -5,16 +5,15 @@
 //! service's peak memory and how much its database grew per million
 //! deliveries.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tocsin_testkit::Providers;
 use tocsin_zones::GeoPoint;
 
-use crate::api::{self, Api, Contacts, city_notice};
+use crate::api::{self, Contacts, city_notice};
 use crate::bare;
-use crate::service::{Mode, Service};
+use crate::setup::{Loaded, Setup};
 
 /// Bare-client messages per run: enough for a steady rate.
 const BARE_COUNT: usize = 200_000;
@@ -55,23 +54,17 @@ impl FanoutRun {
 /// One complete run: fresh mocks, fresh service, import, publish, settle,
 /// bare client.
 pub async fn run(
-    bin: &Path,
-    mode: Mode,
+    setup: &Setup,
     points: &[GeoPoint],
-    contacts: Contacts,
-    extra_config: &str,
     progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<FanoutRun> {
-    let providers = Arc::new(Providers::start().await);
-    let service = Service::start(bin, mode, &providers.config(extra_config)).await?;
-    let api = Api::new(&service.url, &service.token);
-    progress.set_message(format!("{mode}: importing"));
-    progress.set_length(points.len() as u64);
-    progress.set_position(0);
-    let started = Instant::now();
-    api.import(points, contacts, 100_000, |n| progress.set_position(n))
-        .await?;
-    let import_per_s = points.len() as f64 / started.elapsed().as_secs_f64();
+    let Loaded {
+        providers,
+        service,
+        api,
+        import_per_s,
+    } = setup.load(points, progress).await?;
+    let mode = setup.mode;
     let db_bytes_before = service.database_bytes().await?;
 
     progress.set_message(format!("{mode}: fan-out"));
@@ -108,7 +101,7 @@ pub async fn run(
 
     progress.set_message("bare client");
     let bare_count = BARE_COUNT.min(points.len());
-    let bare_per_s = match contacts {
+    let bare_per_s = match setup.contacts {
         Contacts::Fcm => Some(bare::fcm(&providers.fcm, bare_count, 32).await?),
         Contacts::Apns => Some(bare::apns(&providers.apns, bare_count, 32).await?),
         Contacts::Mixed => None,

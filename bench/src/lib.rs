@@ -3,7 +3,7 @@
 //!
 //! - `targeting`, `postgis`: recipient targeting against PostGIS on the
 //!   same points;
-//! - `service`, `api`, `fanout`, `bare`, `emergency`, `load`: a release
+//! - `service`, `setup`, `api`, `fanout`, `bare`, `emergency`, `load`: a release
 //!   `tocsin serve` driven end to end against the mock providers, next to
 //!   a bare client on the same mocks;
 //! - `queue`: RabbitMQ's own publish/consume rate through lapin.
@@ -19,5 +19,6 @@ pub mod load;
 pub mod postgis;
 pub mod queue;
 pub mod service;
+pub mod setup;
 pub mod stats;
 pub mod targeting;

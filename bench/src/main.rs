@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use tocsin_bench::api::Contacts;
 use tocsin_bench::service::{Mode, sibling_binary};
+use tocsin_bench::setup::Setup;
 
 #[derive(Parser)]
 #[command(about = "Benchmarks for Tocsin on a synthetic city")]
@@ -136,12 +137,18 @@ impl ServiceArgs {
         self.tocsin.clone().unwrap_or_else(sibling_binary)
     }
 
-    fn extra_config(&self) -> anyhow::Result<String> {
-        match &self.extra_config {
+    fn setup(&self) -> anyhow::Result<Setup> {
+        let extra_config = match &self.extra_config {
             Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display())),
-            None => Ok(String::new()),
-        }
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
+            None => String::new(),
+        };
+        Ok(Setup {
+            bin: self.binary(),
+            mode: self.mode(),
+            contacts: self.contacts,
+            extra_config,
+        })
     }
 }
 

@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tocsin_bench::api::{Api, circle_notice};
+use tocsin_bench::api::circle_notice;
 use tocsin_bench::load::{self, LoadRun};
-use tocsin_bench::service::Service;
-use tocsin_testkit::Providers;
+use tocsin_bench::setup::Loaded;
 
 use super::{bar, residents, spinner};
 use crate::ServiceArgs;
@@ -23,15 +22,14 @@ pub struct Load {
 
 pub async fn run(args: &ServiceArgs, load: Load) -> anyhow::Result<()> {
     let points = Arc::new(residents(args.residents, args.seed));
-    let providers = Providers::start().await;
-    let config = providers.config(&args.extra_config()?);
-    let service = Service::start(&args.binary(), args.mode(), &config).await?;
-    let api = Api::new(&service.url, &service.token);
-    let progress = bar(points.len() as u64, "importing");
-    api.import(&points, args.contacts, 100_000, |n| {
-        progress.set_position(n)
-    })
-    .await?;
+    let progress = bar(0, "");
+    // The mocks must outlive the load: the notices' messages go to them.
+    let Loaded {
+        providers: _mocks,
+        service,
+        api,
+        ..
+    } = args.setup()?.load(&points, &progress).await?;
     progress.finish_and_clear();
 
     let s = spinner(&format!(

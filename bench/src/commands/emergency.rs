@@ -16,18 +16,9 @@ pub async fn run(args: &ServiceArgs, plan: Plan, runs: usize) -> anyhow::Result<
     let progress = bar(0, "");
     let mut samples: Vec<Sample> = Vec::new();
     let mut backlogs = Vec::new();
+    let setup = args.setup()?;
     for _ in 0..runs {
-        let extra = args.extra_config()?;
-        let r = emergency::run(
-            &args.binary(),
-            args.mode(),
-            &points,
-            args.contacts,
-            plan,
-            &extra,
-            &progress,
-        )
-        .await?;
+        let r = emergency::run(&setup, &points, plan, &progress).await?;
         backlogs.push(r.backlog);
         samples.extend(r.samples);
     }

@@ -11,19 +11,9 @@ pub async fn run(args: &ServiceArgs, runs: usize) -> anyhow::Result<()> {
     let points = residents(args.residents, args.seed);
     let progress = bar(0, "");
     let mut done = Vec::new();
+    let setup = args.setup()?;
     for _ in 0..runs {
-        let extra = args.extra_config()?;
-        done.push(
-            fanout::run(
-                &args.binary(),
-                args.mode(),
-                &points,
-                args.contacts,
-                &extra,
-                &progress,
-            )
-            .await?,
-        );
+        done.push(fanout::run(&setup, &points, &progress).await?);
     }
     progress.finish_and_clear();
     print(args, &done);

@@ -60,6 +60,37 @@ async fn a_claim_waiting_on_a_running_claim_skips_its_deliveries() {
 
 /// Processes starting together: each migrates (sqlx's advisory lock makes
 /// them take turns), and all see one secret.
+/// A bulk import leaves fresh planner statistics behind: without them a
+/// notice to a few hundred residents was planned as hash joins over every
+/// resident (docs/BENCHMARKS.md, emergency latency). `last_analyze` is
+/// only set by an explicit ANALYZE, never by autovacuum.
+#[tokio::test]
+async fn a_bulk_import_analyses_the_resident_tables() {
+    let Some((_db, s)) = pg_store().await else {
+        return;
+    };
+    let analysed = || async {
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_stat_user_tables
+             WHERE last_analyze IS NOT NULL AND relname IN ('residents', 'contacts')
+             ORDER BY relname",
+        )
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+        tables
+    };
+    let few: Vec<NewResident> = (0..20).map(numbered).collect();
+    s.insert_residents(&few).await.unwrap();
+    assert!(
+        analysed().await.is_empty(),
+        "a small insert is not worth it"
+    );
+    let many: Vec<NewResident> = (20..10_020).map(numbered).collect();
+    s.insert_residents(&many).await.unwrap();
+    assert_eq!(analysed().await, ["contacts", "residents"]);
+}
+
 #[tokio::test]
 async fn processes_migrate_together_and_share_secrets() {
     let Some(db) = TempDatabase::create().await else {
