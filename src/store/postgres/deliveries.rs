@@ -272,18 +272,27 @@ impl PgStore {
              WHERE deliveries.id = v.id",
             outcome_assignments()
         );
+        let update = || {
+            sqlx::query(&sql)
+                .bind(&ids)
+                .bind(&next)
+                .bind(&provider_ids)
+                .bind(&errors)
+                .bind(&at)
+                .bind(&refund)
+        };
         retry_on_deadlock(|| async {
+            // One statement is atomic alone; a transaction costs two more
+            // round trips to the server per batch.
+            if retired.is_empty() {
+                if !ids.is_empty() {
+                    update().execute(&self.pool).await?;
+                }
+                return Ok(());
+            }
             let mut tx = self.pool.begin().await?;
             if !ids.is_empty() {
-                sqlx::query(&sql)
-                    .bind(&ids)
-                    .bind(&next)
-                    .bind(&provider_ids)
-                    .bind(&errors)
-                    .bind(&at)
-                    .bind(&refund)
-                    .execute(&mut *tx)
-                    .await?;
+                update().execute(&mut *tx).await?;
             }
             deactivate(&mut tx, &retired).await?;
             tx.commit().await?;

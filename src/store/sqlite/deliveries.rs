@@ -76,6 +76,25 @@ async fn transition(
     Ok(done.rows_affected() == 1)
 }
 
+/// One UPDATE … FROM VALUES applying `outcomes` (at most `OUTCOME_CHUNK`).
+fn outcome_update(outcomes: &[Outcome]) -> QueryBuilder<'_, Sqlite> {
+    let mut q =
+        QueryBuilder::<Sqlite>::new("WITH v(id, next, provider_id, error, at, refund) AS (");
+    q.push_values(outcomes, |mut b, o| {
+        b.push_bind(o.delivery.0)
+            .push_bind(o.kind.target().as_str())
+            .push_bind(o.kind.provider_id())
+            .push_bind(o.kind.reason())
+            .push_bind(ms(o.at))
+            .push_bind(o.kind.refund());
+    });
+    q.push(format!(
+        ") UPDATE deliveries SET {} FROM v WHERE deliveries.id = v.id",
+        outcome_assignments()
+    ));
+    q
+}
+
 async fn deactivate(
     tx: &mut Transaction<'_, Sqlite>,
     contact: ContactId,
@@ -175,29 +194,12 @@ impl SqliteStore {
             .collect()
     }
 
-    /// All outcomes in one transaction of two statements (one UPDATE … FROM
-    /// VALUES per chunk, one for retired contacts): a statement per outcome
-    /// costs a round trip to SQLite's thread each and capped throughput.
+    /// All outcomes in one UPDATE … FROM VALUES per chunk, plus one
+    /// statement per retired contact: a statement per outcome costs a round
+    /// trip to SQLite's thread each and capped throughput. The usual batch
+    /// is a single statement, which is atomic on its own; only more than
+    /// that needs a transaction (and its two extra round trips).
     pub(super) async fn deliveries_record(&self, outcomes: &[Outcome]) -> StoreResult<()> {
-        let assignments = outcome_assignments();
-        let mut tx = self.writer.begin().await?;
-        for chunk in outcomes.chunks(OUTCOME_CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "WITH v(id, next, provider_id, error, at, refund) AS (",
-            );
-            q.push_values(chunk, |mut b, o| {
-                b.push_bind(o.delivery.0)
-                    .push_bind(o.kind.target().as_str())
-                    .push_bind(o.kind.provider_id())
-                    .push_bind(o.kind.reason())
-                    .push_bind(ms(o.at))
-                    .push_bind(o.kind.refund());
-            });
-            q.push(format!(
-                ") UPDATE deliveries SET {assignments} FROM v WHERE deliveries.id = v.id"
-            ));
-            q.build().execute(&mut *tx).await?;
-        }
         let retired: Vec<(ContactId, &str)> = outcomes
             .iter()
             .filter_map(|o| match (&o.kind, o.contact) {
@@ -205,6 +207,17 @@ impl SqliteStore {
                 _ => None,
             })
             .collect();
+        if retired.is_empty() && outcomes.len() <= OUTCOME_CHUNK {
+            outcome_update(outcomes)
+                .build()
+                .execute(&self.writer)
+                .await?;
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for chunk in outcomes.chunks(OUTCOME_CHUNK) {
+            outcome_update(chunk).build().execute(&mut *tx).await?;
+        }
         for (contact, reason) in retired {
             deactivate(&mut tx, contact, reason).await?;
         }
