@@ -43,8 +43,13 @@ pub enum ApiError {
         message: String,
         errors: Vec<FieldError>,
     },
-    #[error("missing or invalid bearer token")]
+    #[error("missing or invalid bearer token or session; sign in again")]
     Unauthorized,
+    #[error("wrong username or password")]
+    WrongCredentials,
+    /// Too many tries of a secret (a password, a one-time code).
+    #[error("{0}")]
+    TooManyAttempts(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -76,6 +81,8 @@ impl ApiError {
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             Self::InvalidMany { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::WrongCredentials => (StatusCode::UNAUTHORIZED, "wrong_credentials"),
+            Self::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),

@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
@@ -128,18 +128,73 @@ impl Services for crate::app::Core {
     }
 }
 
+/// The console's session cookie.
+pub const SESSION_COOKIE: &str = "tocsin_session";
+/// The header a signed-in browser sends its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of the session cookie, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// Compares without leaking, through timing, how much of a guess matched.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+/// The signed-in session of a request, with its CSRF token checked when
+/// the request may change anything: a cookie is sent by the browser on
+/// its own, so it alone never proves that the console asked.
+pub async fn session_of<S: Services>(
+    parts: &Parts,
+    state: &S,
+) -> Result<crate::store::Session, ApiError> {
+    let id = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    let session = state
+        .store()
+        .session(&TokenHash::of(id), chrono::Utc::now())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if !parts.method.is_safe() {
+        let sent = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !same_secret(sent, &session.csrf_token) {
+            return Err(ApiError::Forbidden(
+                "missing or wrong X-CSRF-Token header for this session; reload the console"
+                    .to_owned(),
+            ));
+        }
+    }
+    Ok(session)
+}
+
 impl<S: Services> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
+    /// A bearer token (machines) or the console's session cookie (people).
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthorized)?;
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return Ok(Caller(session_of(parts, state).await?.principal));
+        };
         let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
@@ -185,6 +240,27 @@ mod tests {
             parse_json::<Outer>(b"{\"items\":["),
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        assert_eq!(session_cookie(&h), None);
+        h.insert(COOKIE, "a=1; tocsin_session=abc ; b=2".parse().unwrap());
+        assert_eq!(session_cookie(&h), Some("abc"));
+        h.insert(
+            COOKIE,
+            "tocsin_session_x=1; tocsin_session=".parse().unwrap(),
+        );
+        assert_eq!(session_cookie(&h), None);
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "ab"));
+        assert!(!same_secret("", "a"));
     }
 
     #[test]

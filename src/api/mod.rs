@@ -3,6 +3,7 @@
 
 pub(crate) mod alerts;
 mod checks;
+mod console;
 mod error;
 mod extract;
 mod feeds;
@@ -15,6 +16,7 @@ pub mod outbox;
 mod preferences;
 mod preview;
 mod residents;
+mod session;
 mod testing;
 mod webhooks;
 mod zones;
@@ -87,6 +89,13 @@ pub fn router(state: AppState) -> Router {
         .route("/simulated/outbox", get(outbox::outbox::<AppState>))
         .route("/journal", get(journal::page))
         .route("/operators", post(alerts::create_operator))
+        .route("/accounts", post(session::create_account))
+        .route(
+            "/session",
+            post(session::sign_in)
+                .get(session::current)
+                .delete(session::sign_out),
+        )
         .route(
             "/audiences",
             post(alerts::create_audience).get(alerts::list_audiences),
@@ -125,6 +134,9 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/twilio/voice/{id}/gather",
             post(webhooks::voice_gather),
         )
+        .route("/console", get(console::index))
+        .route("/console/", get(console::to_index))
+        .route("/console/assets/{*path}", get(console::asset))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

@@ -3,6 +3,7 @@
 //! Nothing here talks to the network or the database; the store and the
 //! API convert between these types and their own representations.
 
+pub mod account;
 pub mod alert;
 pub mod auth;
 pub mod cascade;

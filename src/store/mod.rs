@@ -21,6 +21,7 @@ use std::time::Duration;
 use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::GeoPoint;
 
+use crate::domain::account::{LoginRecord, Username};
 use crate::domain::auth::{Principal, TokenHash};
 use crate::domain::check::CheckSpec;
 use crate::domain::journal::{JournalEntry, NewJournalEntry};
@@ -114,6 +115,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         token: &TokenHash,
     ) -> StoreResult<Organisation>;
     async fn list_organisations(&self) -> StoreResult<Vec<Organisation>>;
+
+    // --- console accounts and sessions ---
+    /// `Conflict` if the username is taken, `Invalid` for an unknown
+    /// organisation.
+    async fn create_account(&self, account: &NewAccount) -> StoreResult<Account>;
+    async fn login_record(&self, username: &Username) -> StoreResult<Option<LoginRecord>>;
+    /// Counts a wrong password and locks the account as `account::lock_for`
+    /// says; returns the lock's end when there is one.
+    async fn login_failed(
+        &self,
+        account: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Clears the failure count and opens a session, after removing the
+    /// session the browser presented (if any): a signed-in session id is
+    /// always one the server just issued, never one it was handed.
+    async fn open_session(
+        &self,
+        account: i64,
+        session: &TokenHash,
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+        replacing: Option<&TokenHash>,
+    ) -> StoreResult<()>;
+    /// The session, if it exists and has not expired at `now`.
+    async fn session(
+        &self,
+        session: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Session>>;
+    async fn close_session(&self, session: &TokenHash) -> StoreResult<()>;
 
     // --- zones ---
     /// All or nothing.

@@ -582,3 +582,37 @@ impl Digest {
             .sum()
     }
 }
+
+/// A console account to create; `principal` is the hash of a bearer token
+/// nobody is shown, so the account's principal row can only be reached by
+/// signing in.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub username: crate::domain::account::Username,
+    pub display_name: Text<100>,
+    pub password: crate::domain::account::PasswordHash,
+    pub role: crate::domain::auth::Role,
+    pub organisation: Option<OrgId>,
+    pub principal: crate::domain::auth::TokenHash,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: crate::domain::auth::Role,
+    pub organisation_id: Option<OrgId>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A live session: who it signs in, and the CSRF token its requests that
+/// change anything must carry.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub account: i64,
+    pub username: String,
+    pub principal: crate::domain::auth::Principal,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}

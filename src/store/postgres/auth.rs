@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 use tocsin_zones::{Limits, Region};
 
 use super::{ADMIN_TOKEN_LOCK, PgStore, is_unique_violation};
@@ -17,6 +18,22 @@ fn parse_territory(raw: Option<String>) -> StoreResult<Option<Region>> {
         Region::from_geojson(&value, &Limits::default()).map_err(|e| corrupt("organisations", e))
     })
     .transpose()
+}
+
+/// What `principal_from` reads: the token row, its organisation's territory.
+pub(super) const PRINCIPAL_COLUMNS: &str = "t.role, t.organisation_id, o.territory, t.id, t.label";
+
+/// The principal in the five `PRINCIPAL_COLUMNS` starting at `at`.
+pub(super) fn principal_from(row: &PgRow, at: usize) -> StoreResult<Principal> {
+    let role_text: String = row.get(at);
+    let role = Role::parse(&role_text).ok_or_else(|| corrupt("api_tokens", &role_text))?;
+    Ok(Principal {
+        token: row.get(at + 3),
+        name: row.get(at + 4),
+        role,
+        organisation: row.get::<Option<i64>, _>(at + 1).map(OrgId),
+        territory: parse_territory(row.get(at + 2))?,
+    })
 }
 
 fn name_taken(name: &str) -> StoreError {
@@ -62,24 +79,15 @@ impl PgStore {
     }
 
     pub(super) async fn auth_principal(&self, token: &TokenHash) -> StoreResult<Option<Principal>> {
-        let row = sqlx::query(
-            "SELECT t.role, t.organisation_id, o.territory, t.id, t.label
+        let row = sqlx::query(&format!(
+            "SELECT {PRINCIPAL_COLUMNS}
              FROM api_tokens t LEFT JOIN organisations o ON o.id = t.organisation_id
-             WHERE t.token_hash = $1",
-        )
+             WHERE t.token_hash = $1"
+        ))
         .bind(token.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let role_text: String = row.get(0);
-        let role = Role::parse(&role_text).ok_or_else(|| corrupt("api_tokens", &role_text))?;
-        Ok(Some(Principal {
-            token: row.get(3),
-            name: row.get(4),
-            role,
-            organisation: row.get::<Option<i64>, _>(1).map(OrgId),
-            territory: parse_territory(row.get(2))?,
-        }))
+        row.map(|r| principal_from(&r, 0)).transpose()
     }
 
     pub(super) async fn auth_create_organisation(

@@ -19,6 +19,7 @@
 //! events and fan-out, `deliveries.rs` queueing, claims, outcomes and
 //! reports, `testing.rs` the throw-away database used by tests.
 
+mod accounts;
 mod alerts;
 mod auth;
 mod checks;
@@ -55,6 +56,7 @@ use std::time::Duration;
 use tocsin_zones::GeoPoint;
 
 use super::*;
+use crate::domain::account::{LoginRecord, Username};
 use crate::domain::auth::{Principal, TokenHash, random_bytes};
 use crate::domain::check::CheckSpec;
 use crate::domain::{
@@ -154,6 +156,15 @@ fn migrator() -> Migrator {
         )),
         false,
     );
+    let accounts = Migration::new(
+        9,
+        Cow::Borrowed("accounts"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!(
+            "../../../migrations/postgres/0009_accounts.sql"
+        )),
+        false,
+    );
     Migrator {
         migrations: Cow::Owned(vec![
             core,
@@ -164,6 +175,7 @@ fn migrator() -> Migrator {
             checks,
             reminders,
             check_definitions,
+            accounts,
         ]),
         ..Migrator::DEFAULT
     }
@@ -335,6 +347,40 @@ impl Store for PgStore {
     }
     async fn principal(&self, token: &TokenHash) -> StoreResult<Option<Principal>> {
         self.auth_principal(token).await
+    }
+    async fn create_account(&self, account: &NewAccount) -> StoreResult<Account> {
+        self.accounts_create(account).await
+    }
+    async fn login_record(&self, username: &Username) -> StoreResult<Option<LoginRecord>> {
+        self.accounts_login_record(username).await
+    }
+    async fn login_failed(
+        &self,
+        account: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        self.accounts_login_failed(account, now).await
+    }
+    async fn open_session(
+        &self,
+        account: i64,
+        session: &TokenHash,
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+        replacing: Option<&TokenHash>,
+    ) -> StoreResult<()> {
+        self.accounts_open_session(account, session, csrf_token, expires_at, replacing)
+            .await
+    }
+    async fn session(
+        &self,
+        session: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Session>> {
+        self.accounts_session(session, now).await
+    }
+    async fn close_session(&self, session: &TokenHash) -> StoreResult<()> {
+        self.accounts_close_session(session).await
     }
     async fn create_organisation(
         &self,

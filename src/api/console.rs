@@ -1,0 +1,131 @@
+//! The operator console's files (`web/console/`), compiled into the
+//! binary so `tocsin serve` needs no other server and no CDN.
+//!
+//! Every answer carries a Content-Security-Policy that allows scripts,
+//! styles and requests to this origin only: even if some text slipped
+//! into the page as markup, it could not run or send data elsewhere.
+
+use axum::extract::Path;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const PNG: &str = "image/png";
+const SVG: &str = "image/svg+xml";
+
+/// Path under `/console/assets/`, content type, bytes. Leaflet and
+/// Leaflet.draw are vendored unchanged (`web/vendor/README.md`).
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "console.js",
+        JS,
+        include_bytes!("../../web/console/console.js"),
+    ),
+    (
+        "console.css",
+        CSS,
+        include_bytes!("../../web/console/console.css"),
+    ),
+    (
+        "vendor/leaflet/leaflet.js",
+        JS,
+        include_bytes!("../../web/vendor/leaflet/leaflet.js"),
+    ),
+    (
+        "vendor/leaflet/leaflet.css",
+        CSS,
+        include_bytes!("../../web/vendor/leaflet/leaflet.css"),
+    ),
+    (
+        "vendor/leaflet/images/layers.png",
+        PNG,
+        include_bytes!("../../web/vendor/leaflet/images/layers.png"),
+    ),
+    (
+        "vendor/leaflet/images/layers-2x.png",
+        PNG,
+        include_bytes!("../../web/vendor/leaflet/images/layers-2x.png"),
+    ),
+    (
+        "vendor/leaflet/images/marker-icon.png",
+        PNG,
+        include_bytes!("../../web/vendor/leaflet/images/marker-icon.png"),
+    ),
+    (
+        "vendor/leaflet/images/marker-icon-2x.png",
+        PNG,
+        include_bytes!("../../web/vendor/leaflet/images/marker-icon-2x.png"),
+    ),
+    (
+        "vendor/leaflet/images/marker-shadow.png",
+        PNG,
+        include_bytes!("../../web/vendor/leaflet/images/marker-shadow.png"),
+    ),
+    (
+        "vendor/leaflet-draw/leaflet.draw.js",
+        JS,
+        include_bytes!("../../web/vendor/leaflet-draw/leaflet.draw.js"),
+    ),
+    (
+        "vendor/leaflet-draw/leaflet.draw.css",
+        CSS,
+        include_bytes!("../../web/vendor/leaflet-draw/leaflet.draw.css"),
+    ),
+    (
+        "vendor/leaflet-draw/images/spritesheet.png",
+        PNG,
+        include_bytes!("../../web/vendor/leaflet-draw/images/spritesheet.png"),
+    ),
+    (
+        "vendor/leaflet-draw/images/spritesheet-2x.png",
+        PNG,
+        include_bytes!("../../web/vendor/leaflet-draw/images/spritesheet-2x.png"),
+    ),
+    (
+        "vendor/leaflet-draw/images/spritesheet.svg",
+        SVG,
+        include_bytes!("../../web/vendor/leaflet-draw/images/spritesheet.svg"),
+    ),
+];
+
+const INDEX: &[u8] = include_bytes!("../../web/console/index.html");
+
+const POLICY: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+fn page(content_type: &str, body: &'static [u8]) -> Response {
+    let headers: [(HeaderName, &str); 6] = [
+        (CONTENT_TYPE, content_type),
+        // Small files that change with each release: always revalidate.
+        (CACHE_CONTROL, "no-cache"),
+        (CONTENT_SECURITY_POLICY, POLICY),
+        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (X_FRAME_OPTIONS, "DENY"),
+        (REFERRER_POLICY, "same-origin"),
+    ];
+    (headers, body).into_response()
+}
+
+/// `GET /console`: the single page; the script draws the rest.
+pub async fn index() -> Response {
+    page("text/html; charset=utf-8", INDEX)
+}
+
+/// `GET /console/` and other spellings: one canonical address.
+pub async fn to_index() -> Redirect {
+    Redirect::permanent("/console")
+}
+
+/// `GET /console/assets/{*path}`: only the files listed above, so no
+/// path can reach anything else.
+pub async fn asset(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, content_type, body)) => page(content_type, body),
+        None => (StatusCode::NOT_FOUND, "no such console file").into_response(),
+    }
+}
