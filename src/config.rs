@@ -130,13 +130,46 @@ pub enum LogFormat {
 pub struct CityConfig {
     /// IANA time zone in which times are written in messages.
     pub timezone: String,
+    /// Map tiles for the console (`https://tile.example/{z}/{x}/{y}.png`);
+    /// without them the map shows zones and drawn areas as outlines only.
+    pub tile_url: Option<String>,
+    /// Credit line the tile provider requires.
+    pub tile_attribution: Option<String>,
 }
 
 impl Default for CityConfig {
     fn default() -> Self {
         Self {
             timezone: "Europe/Kyiv".to_owned(),
+            tile_url: None,
+            tile_attribution: None,
         }
+    }
+}
+
+impl CityConfig {
+    /// The tile server's origin (`https://tile.example`), which the
+    /// console's content policy must allow images from.
+    pub fn tile_origin(&self) -> Option<String> {
+        let url = self.tile_url.as_deref()?;
+        let (scheme, rest) = url.split_once("://")?;
+        let host = rest.split('/').next()?;
+        Some(format!("{scheme}://{host}"))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let Some(url) = &self.tile_url else {
+            return Ok(());
+        };
+        let placeholders = ["{z}", "{x}", "{y}"].iter().all(|p| url.contains(p));
+        let scheme = url.starts_with("https://") || url.starts_with("http://");
+        let plain = !url.contains(['"', '\'', ' ', ';']);
+        if !(placeholders && scheme && plain) {
+            return Err(format!(
+                "city.tile_url \"{url}\" must be an http(s) URL with {{z}}, {{x}} and {{y}}"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -368,6 +401,7 @@ impl Config {
                 self.city.timezone
             ));
         }
+        self.city.validate().map_err(ConfigError::Invalid)?;
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -452,6 +486,26 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert!(c.channels.sms.is_none());
         assert_eq!(c.public_base(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn map_tiles_are_an_http_template_whose_origin_the_console_allows() {
+        let c =
+            parse("[city]\ntile_url = \"https://tiles.example:8443/osm/{z}/{x}/{y}.png\"").unwrap();
+        assert!(c.validate().is_ok());
+        assert_eq!(
+            c.city.tile_origin().as_deref(),
+            Some("https://tiles.example:8443")
+        );
+        for bad in [
+            "ftp://tiles.example/{z}/{x}/{y}.png",
+            "https://tiles.example/{z}/{x}.png",
+            "https://tiles.example/{z}/{x}/{y}.png; script-src *",
+        ] {
+            let c = parse(&format!("[city]\ntile_url = \"{bad}\"")).unwrap();
+            assert!(c.validate().is_err(), "{bad}");
+        }
+        assert_eq!(parse("").unwrap().city.tile_origin(), None);
     }
 
     #[test]

@@ -8,12 +8,13 @@
 
 mod support;
 
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
-use support::{TestApp, notice_body, rect};
+use support::{Providers, TestApp, notice_body, rect};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -88,6 +89,44 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+async fn admin_account(app: &TestApp, username: &str, name: &str) {
+    let r = app
+        .post(
+            "/api/v1/accounts",
+            &json!({"username": username, "password": PASSWORD, "role": "admin", "name": name}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let input = client.find(Locator::Css(css)).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Opens the console and signs in.
+async fn sign_in(client: &Client, app: &TestApp, username: &str) {
+    client.goto(&app.url("/console")).await.unwrap();
+    text_of(client, "form#sign-in").await;
+    type_into(client, "input[name=username]", username).await;
+    type_into(client, "input[name=password]", PASSWORD).await;
+    click(client, "form#sign-in button[type=submit]").await;
+    text_of(client, "table#notices").await;
+}
+
 /// Waits for an element to exist and returns its text.
 async fn text_of(client: &Client, css: &str) -> String {
     let el = client
@@ -113,14 +152,7 @@ async fn an_operator_signs_in_and_watches_deliveries_arrive() {
             "contacts": [{"channel": "sms", "address": format!("+38050123456{i}")}]}))
             .await;
     }
-    let r = app
-        .post(
-            "/api/v1/accounts",
-            &json!({"username": "olena", "password": PASSWORD, "role": "admin",
-                    "name": "Олена Коваль"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
+    admin_account(&app, "olena", "Олена Коваль").await;
 
     let client = browser(&driver).await;
     client.goto(&app.url("/console")).await.unwrap();
@@ -220,5 +252,152 @@ async fn an_operator_signs_in_and_watches_deliveries_arrive() {
         .await
         .unwrap();
     assert!(r.contains("account.signed_out"), "{r}");
+    client.close().await.unwrap();
+}
+
+/// Clicks the map at these offsets (pixels from its centre).
+async fn click_map(client: &Client, points: &[(f64, f64)]) {
+    let map = client.find(Locator::Css("#map")).await.unwrap();
+    let mut mouse = MouseActions::new("mouse".to_owned());
+    for &(x, y) in points {
+        mouse = mouse
+            .then(PointerAction::MoveToElement {
+                element: map.clone(),
+                duration: Some(Duration::from_millis(50)),
+                x,
+                y,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Pause {
+                duration: Duration::from_millis(150),
+            });
+    }
+    client.perform_actions(mouse).await.unwrap();
+}
+
+/// The numbers in the progress table's total row, by `data-state`.
+async fn total_row(client: &Client) -> std::collections::BTreeMap<String, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    let cells = client
+        .find_all(Locator::Css("#progress tr[data-channel=total] td"))
+        .await
+        .unwrap();
+    for cell in cells {
+        let state = cell.attr("data-state").await.unwrap().unwrap_or_default();
+        let n = cell.text().await.unwrap().trim().parse().unwrap_or(0);
+        counts.insert(state, n);
+    }
+    counts
+}
+
+#[tokio::test]
+async fn an_operator_draws_an_area_previews_publishes_and_sees_every_message_counted() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let providers = Providers::start().await;
+    let app = TestApp::spawn_with_config(&providers.config("")).await;
+    app.create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
+        .await;
+    // Four residents at the middle of the district, inside what is drawn;
+    // one in its corner, inside the zone but outside the drawing.
+    for i in 0..4 {
+        app.create_resident(json!({"language": "uk",
+            "location": {"lat": 50.745 + f64::from(i) * 0.0002, "lon": 25.325},
+            "contacts": [{"channel": "fcm", "address": format!("fcm-device-token-{i}")},
+                         {"channel": "sms", "address": format!("+38067123456{i}")}]}))
+            .await;
+    }
+    app.create_resident(
+        json!({"language": "uk", "location": {"lat": 50.7305, "lon": 25.3005},
+        "contacts": [{"channel": "sms", "address": "+380671234569"}]}),
+    )
+    .await;
+    admin_account(&app, "dispatcher", "Черговий диспетчер").await;
+
+    let client = browser(&driver).await;
+    sign_in(&client, &app, "dispatcher").await;
+    click(&client, "nav a[href='#/compose']").await;
+    text_of(&client, "form#compose").await;
+    // The zone is drawn as an outline even without map tiles.
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#map path.leaflet-interactive"))
+        .await
+        .expect("the zone's outline");
+    type_into(
+        &client,
+        "input[name=title]",
+        "Ремонт водогону на Лесі Українки",
+    )
+    .await;
+
+    click(&client, "a.leaflet-draw-draw-polygon").await;
+    let square = [(-70.0, -70.0), (70.0, -70.0), (70.0, 70.0), (-70.0, 70.0)];
+    click_map(&client, &square).await;
+    click_map(&client, &square[..1]).await; // back on the first vertex closes it
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//p[@id='drawn'][contains(., '▱')]"))
+        .await
+        .expect("the polygon is drawn");
+    screenshot(&client, "compose-drawn").await;
+
+    click(&client, "#preview-button").await;
+    let recipients = text_of(&client, "#preview-recipients").await;
+    assert!(
+        recipients.starts_with("4 residents, 8 contacts"),
+        "{recipients}"
+    );
+    assert_eq!(providers.accepted(), 0, "a preview sends nothing");
+    screenshot(&client, "compose-preview").await;
+
+    click(&client, "#publish-button").await;
+    text_of(&client, "table#progress").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let total = total_row(&client).await;
+        let done = total.get("sent").copied().unwrap_or(0)
+            + total.get("delivered").copied().unwrap_or(0)
+            + total.get("acknowledged").copied().unwrap_or(0);
+        if done == 8 && total.get("waiting") == Some(&0) {
+            assert_eq!(total.get("failed"), Some(&0), "{total:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page never showed 8 sent: {total:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        providers.accepted(),
+        8,
+        "the page counts what the providers took"
+    );
+    assert_eq!(providers.fcm.accepted(), 4);
+    screenshot(&client, "notice-progress").await;
+
+    // Closing from the notice page reaches the same four.
+    type_into(
+        &client,
+        "#close-form input[name=message]",
+        "Воду відновлено",
+    )
+    .await;
+    click(&client, "#close-form button").await;
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//span[@id='status'][.='closed']"))
+        .await
+        .expect("the notice shows closed");
     client.close().await.unwrap();
 }

@@ -335,6 +335,7 @@ async fn an_executor_session_sees_only_its_organisation(backend: Backend) {
     for path in [
         format!("/api/v1/notices/{theirs}"),
         format!("/api/v1/notices/{theirs}/deliveries/summary"),
+        format!("/api/v1/notices/{theirs}/progress"),
     ] {
         assert_eq!(browser.get(&app, &path).await.status, 404, "{path}");
     }

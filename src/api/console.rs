@@ -5,13 +5,17 @@
 //! styles and requests to this origin only: even if some text slipped
 //! into the page as markup, it could not run or send data elsewhere.
 
-use axum::extract::Path;
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
 
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
@@ -95,15 +99,23 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 
 const INDEX: &[u8] = include_bytes!("../../web/console/index.html");
 
-const POLICY: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
-     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// Scripts, styles and requests from this origin only; images also from
+/// the configured tile server.
+fn policy(state: &AppState) -> String {
+    let tiles = state.config.city.tile_origin().unwrap_or_default();
+    format!(
+        "default-src 'self'; img-src 'self' data: {tiles}; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
 
-fn page(content_type: &str, body: &'static [u8]) -> Response {
+fn page(state: &AppState, content_type: &str, body: &'static [u8]) -> Response {
+    let policy = policy(state);
     let headers: [(HeaderName, &str); 6] = [
         (CONTENT_TYPE, content_type),
         // Small files that change with each release: always revalidate.
         (CACHE_CONTROL, "no-cache"),
-        (CONTENT_SECURITY_POLICY, POLICY),
+        (CONTENT_SECURITY_POLICY, &policy),
         (X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (X_FRAME_OPTIONS, "DENY"),
         (REFERRER_POLICY, "same-origin"),
@@ -112,8 +124,15 @@ fn page(content_type: &str, body: &'static [u8]) -> Response {
 }
 
 /// `GET /console`: the single page; the script draws the rest.
-pub async fn index() -> Response {
-    page("text/html; charset=utf-8", INDEX)
+pub async fn index(State(state): State<AppState>) -> Response {
+    page(&state, "text/html; charset=utf-8", INDEX)
+}
+
+/// `GET /console/config`: what the script needs from the configuration
+/// (map tiles; none means outlines only).
+pub async fn config(State(state): State<AppState>) -> Json<Value> {
+    let city = &state.config.city;
+    Json(json!({"tile_url": city.tile_url, "tile_attribution": city.tile_attribution}))
 }
 
 /// `GET /console/` and other spellings: one canonical address.
@@ -123,9 +142,9 @@ pub async fn to_index() -> Redirect {
 
 /// `GET /console/assets/{*path}`: only the files listed above, so no
 /// path can reach anything else.
-pub async fn asset(Path(name): Path<String>) -> Response {
+pub async fn asset(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
-        Some((_, content_type, body)) => page(content_type, body),
+        Some((_, content_type, body)) => page(&state, content_type, body),
         None => (StatusCode::NOT_FOUND, "no such console file").into_response(),
     }
 }

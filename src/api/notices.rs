@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -402,8 +403,54 @@ pub async fn summary(
     IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
     let notice = visible_notice(&state, &caller, id).await?;
+    Ok(Json(summary_json(&state, &notice).await?))
+}
+
+/// `GET /notices/{id}/progress`: the summary as server-sent events, sent
+/// whenever it changes (checked every 2 s), so the console follows a
+/// fan-out without polling. The stream ends after an hour; `EventSource`
+/// reconnects by itself.
+pub async fn progress(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+    const TICKS: usize = 1_800;
+    let notice = visible_notice(&state, &caller, id).await?;
+    let ticks = futures::stream::unfold(
+        (state, notice.id, None::<String>, 0usize),
+        |(state, id, last, tick)| async move {
+            if tick >= TICKS {
+                return None;
+            }
+            if tick > 0 {
+                tokio::time::sleep(EVERY).await;
+            }
+            let event = match state.store.get_notice(id).await {
+                Ok(Some(notice)) => match summary_json(&state, &notice).await {
+                    Ok(body) => Some(body.to_string()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "progress: summary failed");
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let changed = event.filter(|e| last.as_ref() != Some(e));
+            let next = changed.clone().or(last);
+            Some((changed, (state, id, next, tick + 1)))
+        },
+    );
+    let events = futures::StreamExt::filter_map(ticks, |e| async move {
+        e.map(|data| Ok(Event::default().event("summary").data(data)))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+async fn summary_json(state: &AppState, notice: &Notice) -> Result<Value, ApiError> {
     let summary = state.store.delivery_summary(notice.id).await?;
-    Ok(Json(json!({
+    Ok(json!({
         "notice_id": notice.id,
         "recipients": notice.recipients,
         "total": summary.total,
@@ -411,7 +458,8 @@ pub async fn summary(
         "by_channel": summary.by_channel,
         "by_event": summary.by_event,
         "simulated_channels": state.channels.simulated(),
-    })))
+        "status": notice.status,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

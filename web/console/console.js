@@ -6,6 +6,16 @@
 
 const TEXT = {
   uk: {
+    nav_notices: "Повідомлення", nav_compose: "Нове повідомлення", compose: "Нове повідомлення",
+    category: "Категорія", cause: "Причина", starts_at: "Початок", expected_end: "Очікуване завершення",
+    water: "вода", heating: "тепло", power: "електрика", gas: "газ", roads: "дороги", transport: "транспорт", other: "інше",
+    area: "Територія", zones: "Зони", draw_hint: "Позначте зони або намалюйте багатокутник чи коло на карті.",
+    drawn_area: "Намальована територія", none: "немає", preview: "Попередній перегляд", publish: "Опублікувати",
+    recipients: "Отримувачі", residents: "мешканців", contacts: "контактів", segments: "SMS-сегментів",
+    cost: "Вартість", estimated: "Орієнтовний час", seconds: "с", channel: "Канал",
+    need_area: "Оберіть зону або намалюйте територію.", published_ok: "Опубліковано.",
+    update: "Оновити", close_notice: "Закрити повідомлення", message: "Повідомлення", live: "наживо",
+    total: "Усього", since_publish: "Від публікації",
     language: "Мова", loading: "Завантаження…", sign_in: "Увійти", sign_out: "Вийти",
     username: "Ім'я користувача", password: "Пароль", sign_in_title: "Вхід до консолі",
     notices: "Повідомлення", no_notices: "Повідомлень ще немає.", title: "Назва",
@@ -18,6 +28,16 @@ const TEXT = {
     role_admin: "адміністратор", role_executor: "виконавець", role_civil_protection: "цивільний захист",
   },
   pl: {
+    nav_notices: "Komunikaty", nav_compose: "Nowy komunikat", compose: "Nowy komunikat",
+    category: "Kategoria", cause: "Przyczyna", starts_at: "Początek", expected_end: "Przewidywany koniec",
+    water: "woda", heating: "ciepło", power: "prąd", gas: "gaz", roads: "drogi", transport: "transport", other: "inne",
+    area: "Obszar", zones: "Strefy", draw_hint: "Zaznacz strefy albo narysuj wielokąt lub okrąg na mapie.",
+    drawn_area: "Narysowany obszar", none: "brak", preview: "Podgląd", publish: "Opublikuj",
+    recipients: "Odbiorcy", residents: "mieszkańców", contacts: "kontaktów", segments: "segmentów SMS",
+    cost: "Koszt", estimated: "Szacowany czas", seconds: "s", channel: "Kanał",
+    need_area: "Wybierz strefę albo narysuj obszar.", published_ok: "Opublikowano.",
+    update: "Aktualizuj", close_notice: "Zamknij komunikat", message: "Wiadomość", live: "na żywo",
+    total: "Razem", since_publish: "Od publikacji",
     language: "Język", loading: "Ładowanie…", sign_in: "Zaloguj", sign_out: "Wyloguj",
     username: "Nazwa użytkownika", password: "Hasło", sign_in_title: "Logowanie do konsoli",
     notices: "Komunikaty", no_notices: "Brak komunikatów.", title: "Tytuł",
@@ -30,6 +50,16 @@ const TEXT = {
     role_admin: "administrator", role_executor: "wykonawca", role_civil_protection: "ochrona ludności",
   },
   en: {
+    nav_notices: "Notices", nav_compose: "New notice", compose: "New notice",
+    category: "Category", cause: "Cause", starts_at: "Starts", expected_end: "Expected end",
+    water: "water", heating: "heating", power: "power", gas: "gas", roads: "roads", transport: "transport", other: "other",
+    area: "Area", zones: "Zones", draw_hint: "Tick zones, or draw a polygon or a circle on the map.",
+    drawn_area: "Drawn area", none: "none", preview: "Preview", publish: "Publish",
+    recipients: "Recipients", residents: "residents", contacts: "contacts", segments: "SMS segments",
+    cost: "Cost", estimated: "Estimated time", seconds: "s", channel: "Channel",
+    need_area: "Pick a zone or draw an area.", published_ok: "Published.",
+    update: "Update", close_notice: "Close notice", message: "Message", live: "live",
+    total: "Total", since_publish: "Since publishing",
     language: "Language", loading: "Loading…", sign_in: "Sign in", sign_out: "Sign out",
     username: "Username", password: "Password", sign_in_title: "Sign in to the console",
     notices: "Notices", no_notices: "No notices yet.", title: "Title",
@@ -43,7 +73,7 @@ const TEXT = {
   },
 };
 
-const state = { lang: "uk", session: null, timer: null };
+const state = { lang: "uk", session: null, timer: null, stream: null, map: null };
 
 function t(key) {
   return (TEXT[state.lang] && TEXT[state.lang][key]) || TEXT.en[key] || key;
@@ -97,6 +127,7 @@ function applyLanguage() {
   who.textContent = state.session
     ? `${state.session.name} · ${t("role_" + state.session.role)}` : "";
   document.getElementById("sign-out").hidden = !state.session;
+  document.getElementById("nav").hidden = !state.session;
 }
 
 function signInView(message) {
@@ -117,7 +148,7 @@ function signInView(message) {
       state.session = await api("POST", "/api/v1/session",
         { username: data.get("username"), password: data.get("password") });
       applyLanguage();
-      noticesView();
+      route();
     } catch (e) {
       error.textContent = e.message;
     }
@@ -160,7 +191,7 @@ async function noticesView() {
         const summary = await api("GET", `/api/v1/notices/${n.id}/deliveries/summary`);
         const overdue = n.status === "active" && n.expected_end && Date.parse(n.expected_end) < Date.now();
         return el("tr", { class: overdue ? "overdue" : "", "data-notice": n.id },
-          el("td", {}, n.title),
+          el("td", {}, el("a", { href: `#/notices/${n.id}` }, n.title)),
           el("td", { class: "kind-" + n.kind }, t(n.kind)),
           el("td", {}, overdue ? t("overdue") : t(n.status)),
           el("td", {}, since(n.created_at)),
@@ -170,7 +201,7 @@ async function noticesView() {
         : [el("tr", {}, el("td", { colspan: "5", class: "muted" }, t("no_notices")))]));
       stamp.textContent = `${t("updated")}: ${new Date().toLocaleTimeString(state.lang)}`;
     } catch (e) {
-      if (e.status === 401) { state.session = null; applyLanguage(); signInView(); }
+      if (e.status === 401) signedOut();
     }
   };
   await refresh();
@@ -179,7 +210,11 @@ async function noticesView() {
 
 function stopRefresh() {
   if (state.timer) clearInterval(state.timer);
+  if (state.stream) state.stream.close();
+  if (state.map) state.map.remove();
   state.timer = null;
+  state.stream = null;
+  state.map = null;
 }
 
 async function boot() {
@@ -190,7 +225,7 @@ async function boot() {
     state.lang = ev.target.value;
     localStorage.setItem("tocsin.lang", state.lang);
     applyLanguage();
-    if (state.session) noticesView(); else signInView();
+    route();
   });
   document.getElementById("sign-out").addEventListener("click", async () => {
     try { await api("DELETE", "/api/v1/session"); } catch (_) { /* signed out anyway */ }
@@ -204,7 +239,259 @@ async function boot() {
     state.session = null;
   }
   applyLanguage();
-  if (state.session) noticesView(); else signInView();
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+function signedOut() {
+  state.session = null;
+  applyLanguage();
+  signInView();
+}
+
+/// #/notices (the list), #/compose, #/notices/{id}.
+function route() {
+  if (!state.session) return signInView();
+  const hash = location.hash;
+  const notice = /^#\/notices\/(\d+)$/.exec(hash);
+  if (hash === "#/compose") return composeView();
+  if (notice) return noticeView(Number(notice[1]));
+  return noticesView();
+}
+
+
+
+// --- composing a notice -------------------------------------------------
+
+const KINDS = ["planned", "unplanned", "emergency"];
+const CATEGORIES = ["water", "heating", "power", "gas", "roads", "transport", "other"];
+
+function field(label, input) {
+  return el("label", { class: "field" }, el("span", {}, label), input);
+}
+
+function select(name, values) {
+  return el("select", { name }, ...values.map((v) => el("option", { value: v }, t(v))));
+}
+
+/// A datetime-local value `hours` from now, in the browser's time zone.
+function localInput(hours) {
+  const d = new Date(Date.now() + hours * 3600000);
+  d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+  return d.toISOString().slice(0, 16);
+}
+
+function iso(local) {
+  return local ? new Date(local).toISOString() : undefined;
+}
+
+async function baseMap(container) {
+  const map = L.map(container, { zoomSnap: 0.5 });
+  state.map = map;
+  const config = await api("GET", "/console/config");
+  if (config.tile_url) {
+    L.tileLayer(config.tile_url, { attribution: config.tile_attribution || "" }).addTo(map);
+  }
+  map.setView([50.45, 30.52], 6);
+  return map;
+}
+
+/// Draws every zone as an outline with a checkbox each; returns the
+/// checkboxes.
+async function zonesOnMap(map, list) {
+  const { zones } = await api("GET", "/api/v1/zones");
+  const boxes = [];
+  const bounds = L.latLngBounds([]);
+  for (const z of zones) {
+    const box = el("input", { type: "checkbox", value: z.id, name: "zone" });
+    boxes.push(box);
+    list.append(el("label", { class: "zone" }, box, " ", z.name));
+    const feature = await api("GET", `/api/v1/zones/${z.id}`);
+    const layer = L.geoJSON(feature, { style: { color: "#0b5cad", weight: 2, fillOpacity: 0.05 } })
+      .bindTooltip(z.name).addTo(map);
+    const paint = () => layer.setStyle({ fillOpacity: box.checked ? 0.3 : 0.05 });
+    layer.on("click", () => { box.checked = !box.checked; paint(); });
+    box.addEventListener("change", paint);
+    bounds.extend(layer.getBounds());
+  }
+  if (bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20] });
+  if (!zones.length) list.append(el("p", { class: "muted" }, t("none")));
+  return boxes;
+}
+
+/// The drawing tools; one drawn shape at a time.
+function drawing(map, onChange) {
+  const drawn = new L.FeatureGroup().addTo(map);
+  map.addControl(new L.Control.Draw({
+    draw: {
+      polygon: { allowIntersection: false, showArea: false },
+      circle: { showRadius: true, metric: true },
+      rectangle: false, polyline: false, marker: false, circlemarker: false,
+    },
+    edit: { featureGroup: drawn },
+  }));
+  map.on(L.Draw.Event.CREATED, (e) => { drawn.clearLayers(); drawn.addLayer(e.layer); onChange(); });
+  map.on(L.Draw.Event.EDITED, onChange);
+  map.on(L.Draw.Event.DELETED, onChange);
+  return drawn;
+}
+
+/// The notice's `area` from ticked zones and the drawn shape.
+function areaOf(boxes, drawn) {
+  const area = { zones: boxes.filter((b) => b.checked).map((b) => Number(b.value)) };
+  for (const layer of drawn.getLayers()) {
+    if (layer instanceof L.Circle) {
+      const c = layer.getLatLng();
+      area.circle = { lat: c.lat, lon: c.lng, radius_m: Math.round(layer.getRadius()) };
+    } else {
+      area.geometry = layer.toGeoJSON().geometry;
+    }
+  }
+  return area;
+}
+
+function previewPanel(p) {
+  const rows = Object.entries(p.recipients.by_channel).map(([ch, n]) =>
+    el("tr", {}, el("td", {}, ch), el("td", { "data-channel": ch }, String(n))));
+  const segments = (p.sms || []).reduce((sum, r) => sum + r.segments * r.recipients, 0);
+  const cost = p.cost ? `${p.cost.total} ${p.cost.currency}` : "—";
+  return el("div", { id: "preview", class: "preview" },
+    el("h2", {}, t("recipients")),
+    el("p", { id: "preview-recipients" },
+      `${p.recipients.residents} ${t("residents")}, ${p.recipients.contacts} ${t("contacts")}`),
+    el("table", {}, el("tbody", {}, ...rows)),
+    el("p", {}, `${t("segments")}: ${segments}`),
+    el("p", {}, `${t("cost")}: ${cost}`),
+    el("p", {}, `${t("estimated")}: ${p.estimated_seconds.total} ${t("seconds")}`));
+}
+
+async function composeView() {
+  stopRefresh();
+  const zoneList = el("fieldset", { class: "zones" }, el("legend", {}, t("zones")));
+  const drawnNote = el("p", { id: "drawn", class: "muted" }, `${t("drawn_area")}: ${t("none")}`);
+  const error = el("p", { class: "error", role: "alert", id: "compose-error" });
+  const result = el("div", { id: "preview-slot" });
+  const form = el("form", { class: "card", id: "compose" },
+    el("h1", {}, t("compose")),
+    field(t("kind"), select("kind", KINDS)),
+    field(t("category"), select("category", CATEGORIES)),
+    field(t("title"), el("input", { name: "title", required: "", maxlength: "200" })),
+    field(t("cause"), el("input", { name: "cause", maxlength: "500" })),
+    field(t("starts_at"), el("input", { name: "starts_at", type: "datetime-local", value: localInput(0), required: "" })),
+    field(t("expected_end"), el("input", { name: "expected_end", type: "datetime-local", value: localInput(8) })),
+    zoneList, drawnNote, error,
+    el("div", { class: "actions" },
+      el("button", { type: "button", id: "preview-button", class: "secondary" }, t("preview")),
+      el("button", { type: "submit", id: "publish-button" }, t("publish"))),
+    result);
+  const mapDiv = el("div", { id: "map", class: "map", "aria-label": t("area") });
+  show(el("div", { class: "compose" }, mapDiv, form));
+  form.insertBefore(el("p", { class: "muted" }, t("draw_hint")), zoneList);
+
+  const map = await baseMap(mapDiv);
+  const boxes = await zonesOnMap(map, zoneList);
+  const drawn = drawing(map, () => {
+    const n = drawn.getLayers().length;
+    drawnNote.textContent = `${t("drawn_area")}: ${n ? (drawn.getLayers()[0] instanceof L.Circle ? "○" : "▱") : t("none")}`;
+  });
+  const body = () => {
+    const data = new FormData(form);
+    const area = areaOf(boxes, drawn);
+    if (!area.zones.length && !area.geometry && !area.circle) throw new Error(t("need_area"));
+    return {
+      kind: data.get("kind"), category: data.get("category"), title: data.get("title"),
+      cause: data.get("cause") || undefined, starts_at: iso(data.get("starts_at")),
+      expected_end: iso(data.get("expected_end")), area,
+    };
+  };
+  form.querySelector("#preview-button").addEventListener("click", async () => {
+    error.textContent = "";
+    try {
+      result.replaceChildren(previewPanel(await api("POST", "/api/v1/notices/preview", body())));
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    try {
+      const created = await api("POST", "/api/v1/notices", body());
+      location.hash = `#/notices/${created.id}`;
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  });
+}
+
+// --- one notice: live progress, update, close ---------------------------
+
+const PROGRESS_STATES = ["waiting", "sent", "delivered", "acknowledged", "failed"];
+
+function progressTable(summary) {
+  const waiting = (by) => ["pending", "queued", "sending"].reduce((n, s) => n + (by[s] || 0), 0);
+  const failed = (by) => (by.failed || 0) + (by.expired || 0);
+  const cells = (by) => [waiting(by), by.sent || 0, by.delivered || 0, by.acknowledged || 0, failed(by)];
+  const row = (name, by, attrs) => el("tr", attrs, el("th", { scope: "row" }, name),
+    ...cells(by).map((n, i) => el("td", { "data-state": PROGRESS_STATES[i] }, String(n))));
+  const head = el("tr", {}, el("th", {}, t("channel")),
+    el("th", {}, t("queued")), el("th", {}, t("sent")), el("th", {}, t("delivered")),
+    el("th", {}, t("acknowledged")), el("th", {}, t("failed")));
+  const rows = Object.entries(summary.by_channel).map(([ch, by]) => row(ch, by, { "data-channel": ch }));
+  return el("table", { id: "progress" }, el("thead", {}, head),
+    el("tbody", {}, ...rows, row(t("total"), summary.by_state, { "data-channel": "total", class: "total" })));
+}
+
+function eventForm(id, kind, label, withEnd) {
+  const error = el("p", { class: "error", role: "alert" });
+  const form = el("form", { class: "event", id: `${kind}-form` },
+    field(t("message"), el("input", { name: "message", maxlength: "500", required: kind === "close" ? null : "" })),
+    withEnd ? field(t("expected_end"), el("input", { name: "expected_end", type: "datetime-local" })) : null,
+    error, el("button", { type: "submit", class: kind === "close" ? "secondary" : "" }, label));
+  if (kind === "close") form.querySelector("input").removeAttribute("required");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const data = new FormData(form);
+    const body = { message: data.get("message") || undefined };
+    if (withEnd && data.get("expected_end")) body.expected_end = iso(data.get("expected_end"));
+    try {
+      await api("POST", `/api/v1/notices/${id}/${kind}`, body);
+      noticeView(id);
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  });
+  return form;
+}
+
+async function noticeView(id) {
+  stopRefresh();
+  let notice;
+  try {
+    notice = await api("GET", `/api/v1/notices/${id}`);
+  } catch (e) {
+    if (e.status === 401) return signedOut();
+    return show(el("p", { class: "error", role: "alert" }, e.message));
+  }
+  const slot = el("div", { id: "progress-slot" }, el("p", { class: "muted" }, t("loading")));
+  const elapsed = el("p", { class: "muted", id: "elapsed" });
+  const actions = notice.status === "active"
+    ? el("div", { class: "events" },
+        eventForm(id, "update", t("update"), true), eventForm(id, "close", t("close_notice"), false))
+    : null;
+  show(el("section", { class: "card" },
+    el("h1", {}, notice.title),
+    el("p", {}, el("span", { class: "kind-" + notice.kind }, t(notice.kind)), " · ",
+      el("span", { id: "status" }, t(notice.status)), " · ", t(notice.category)),
+    el("h2", {}, `${t("deliveries")} `, el("span", { class: "live muted" }, `(${t("live")})`)),
+    slot, elapsed, actions));
+  const tick = () => { elapsed.textContent = `${t("since_publish")}: ${since(notice.created_at)}`; };
+  tick();
+  state.timer = setInterval(tick, 30000);
+  state.stream = new EventSource(`/api/v1/notices/${id}/progress`);
+  state.stream.addEventListener("summary", (ev) => {
+    slot.replaceChildren(progressTable(JSON.parse(ev.data)));
+  });
 }
 
 document.addEventListener("DOMContentLoaded", boot);
