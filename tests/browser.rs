@@ -401,3 +401,115 @@ async fn an_operator_draws_an_area_previews_publishes_and_sees_every_message_cou
         .expect("the notice shows closed");
     client.close().await.unwrap();
 }
+
+async fn officer_account(app: &TestApp, username: &str, name: &str) {
+    let r = app
+        .post(
+            "/api/v1/accounts",
+            &json!({"username": username, "password": PASSWORD,
+                    "role": "civil_protection", "name": name}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+}
+
+async fn wait_for_xpath(client: &Client, xpath: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|e| panic!("{xpath}: {e}"));
+}
+
+#[tokio::test]
+async fn an_actual_alert_waits_for_a_second_officer() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let zone = app
+        .create_zone("Північ", &rect(25.30, 50.76, 25.35, 50.79))
+        .await;
+    for i in 0..2 {
+        app.create_resident(json!({"language": "uk", "zones": [zone],
+            "contacts": [{"channel": "sms", "address": format!("+38050765432{i}")}]}))
+            .await;
+    }
+    officer_account(&app, "anna", "Анна Коваль").await;
+    officer_account(&app, "bohdan", "Богдан Ткач").await;
+
+    let client = browser(&driver).await;
+    sign_in(&client, &app, "anna").await;
+    click(&client, "#nav-alerts").await;
+    click(&client, "#new-alert").await;
+    text_of(&client, "form#alert-form").await;
+    // Drills look different from the start.
+    client
+        .find(Locator::Css("select[name=status]"))
+        .await
+        .unwrap()
+        .select_by_value("Exercise")
+        .await
+        .unwrap();
+    wait_for_xpath(&client, "//form[@id='alert-form'][@data-status='Exercise']").await;
+    assert!(text_of(&client, "#status-hint").await.contains("EXERCISE"));
+    client
+        .find(Locator::Css("select[name=status]"))
+        .await
+        .unwrap()
+        .select_by_value("Actual")
+        .await
+        .unwrap();
+    type_into(&client, "input[name=event]", "Витік газу").await;
+    type_into(
+        &client,
+        "input[name=headline]",
+        "Витік газу на півночі міста",
+    )
+    .await;
+    click(&client, &format!("input[name=zone][value='{zone}']")).await;
+    screenshot(&client, "alert-compose").await;
+    click(&client, "#create-alert").await;
+    wait_for_xpath(&client, "//strong[@id='alert-state'][.='pending']").await;
+    assert_eq!(
+        app.outbox("channel=sms").await.len(),
+        0,
+        "nothing before approval"
+    );
+    // The creator cannot approve their own alert.
+    click(&client, "#approve").await;
+    wait_for_xpath(&client, "//p[@id='alert-error'][contains(., 'two-person')]").await;
+    screenshot(&client, "alert-pending").await;
+    click(&client, "button#sign-out").await;
+    text_of(&client, "form#sign-in").await;
+
+    sign_in(&client, &app, "bohdan").await;
+    click(&client, "#nav-alerts").await;
+    let queue = text_of(&client, "#approval-queue").await;
+    assert!(queue.contains("Витік газу на півночі міста"), "{queue}");
+    assert!(queue.contains("ACTUAL"), "{queue}");
+    screenshot(&client, "alerts-approval-queue").await;
+    click(&client, "#approval-queue button.approve").await;
+    wait_for_xpath(&client, "//strong[@id='alert-state'][.='sent']").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while app.outbox("channel=sms").await.len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the alert never reached both residents"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_xpath(
+        &client,
+        "//tr[@data-channel='sms']/td[@data-state='sent'][.='2']",
+    )
+    .await;
+    let page = text_of(&client, "section.card.alert").await;
+    assert!(
+        page.contains("Богдан Ткач"),
+        "the approver is named: {page}"
+    );
+    screenshot(&client, "alert-sent").await;
+    client.close().await.unwrap();
+}

@@ -6,6 +6,14 @@
 
 const TEXT = {
   uk: {
+    nav_alerts: "Тривоги", alerts: "Тривоги", new_alert: "Нова тривога", approval_queue: "Чекають на затвердження",
+    approve: "Затвердити", needs_second: "затверджує інший черговий", state: "Стан", created_by: "Створив",
+    approved_by: "Затвердив", headline: "Заголовок", instruction: "Що робити", event: "Подія",
+    urgency: "Терміновість", severity: "Серйозність", certainty: "Достовірність", audience: "Тестова аудиторія",
+    Actual: "РЕАЛЬНА", Exercise: "НАВЧАННЯ", Test: "ТЕСТ", status_hint_Actual: "Надійде всім у межах території після затвердження іншим черговим.",
+    status_hint_Exercise: "Навчання: лише тестовій аудиторії, з позначкою НАВЧАННЯ.", status_hint_Test: "Тест: лише тестовій аудиторії, з позначкою ТЕСТ.",
+    create_alert: "Створити тривогу", cancel_alert: "Скасувати (хибна тривога)", pending_state: "чекає", sent_state: "надіслано",
+    recorded_state: "записано", cancelled: "скасовано", in_progress: "у процесі", no_alerts: "Тривог немає.",
     nav_notices: "Повідомлення", nav_compose: "Нове повідомлення", compose: "Нове повідомлення",
     category: "Категорія", cause: "Причина", starts_at: "Початок", expected_end: "Очікуване завершення",
     water: "вода", heating: "тепло", power: "електрика", gas: "газ", roads: "дороги", transport: "транспорт", other: "інше",
@@ -28,6 +36,14 @@ const TEXT = {
     role_admin: "адміністратор", role_executor: "виконавець", role_civil_protection: "цивільний захист",
   },
   pl: {
+    nav_alerts: "Alarmy", alerts: "Alarmy", new_alert: "Nowy alarm", approval_queue: "Czekają na zatwierdzenie",
+    approve: "Zatwierdź", needs_second: "zatwierdza inny dyżurny", state: "Stan", created_by: "Utworzył",
+    approved_by: "Zatwierdził", headline: "Nagłówek", instruction: "Co robić", event: "Zdarzenie",
+    urgency: "Pilność", severity: "Powaga", certainty: "Pewność", audience: "Grupa testowa",
+    Actual: "RZECZYWISTY", Exercise: "ĆWICZENIA", Test: "TEST", status_hint_Actual: "Trafi do wszystkich na obszarze po zatwierdzeniu przez innego dyżurnego.",
+    status_hint_Exercise: "Ćwiczenia: tylko do grupy testowej, z oznaczeniem ĆWICZENIA.", status_hint_Test: "Test: tylko do grupy testowej, z oznaczeniem TEST.",
+    create_alert: "Utwórz alarm", cancel_alert: "Odwołaj (fałszywy alarm)", pending_state: "oczekuje", sent_state: "wysłany",
+    recorded_state: "zapisany", cancelled: "odwołany", in_progress: "w toku", no_alerts: "Brak alarmów.",
     nav_notices: "Komunikaty", nav_compose: "Nowy komunikat", compose: "Nowy komunikat",
     category: "Kategoria", cause: "Przyczyna", starts_at: "Początek", expected_end: "Przewidywany koniec",
     water: "woda", heating: "ciepło", power: "prąd", gas: "gaz", roads: "drogi", transport: "transport", other: "inne",
@@ -50,6 +66,14 @@ const TEXT = {
     role_admin: "administrator", role_executor: "wykonawca", role_civil_protection: "ochrona ludności",
   },
   en: {
+    nav_alerts: "Alerts", alerts: "Alerts", new_alert: "New alert", approval_queue: "Waiting for approval",
+    approve: "Approve", needs_second: "another officer approves", state: "State", created_by: "Created by",
+    approved_by: "Approved by", headline: "Headline", instruction: "What to do", event: "Event",
+    urgency: "Urgency", severity: "Severity", certainty: "Certainty", audience: "Test audience",
+    Actual: "ACTUAL", Exercise: "EXERCISE", Test: "TEST", status_hint_Actual: "Goes to everyone in the area once another officer approves it.",
+    status_hint_Exercise: "Exercise: the test audience only, marked EXERCISE.", status_hint_Test: "Test: the test audience only, marked TEST.",
+    create_alert: "Create alert", cancel_alert: "Cancel (false alarm)", pending_state: "pending", sent_state: "sent",
+    recorded_state: "recorded", cancelled: "cancelled", in_progress: "in progress", no_alerts: "No alerts.",
     nav_notices: "Notices", nav_compose: "New notice", compose: "New notice",
     category: "Category", cause: "Cause", starts_at: "Starts", expected_end: "Expected end",
     water: "water", heating: "heating", power: "power", gas: "gas", roads: "roads", transport: "transport", other: "other",
@@ -128,6 +152,8 @@ function applyLanguage() {
     ? `${state.session.name} · ${t("role_" + state.session.role)}` : "";
   document.getElementById("sign-out").hidden = !state.session;
   document.getElementById("nav").hidden = !state.session;
+  const alertsLink = document.getElementById("nav-alerts");
+  alertsLink.hidden = !state.session || state.session.role === "executor";
 }
 
 function signInView(message) {
@@ -254,7 +280,11 @@ function route() {
   if (!state.session) return signInView();
   const hash = location.hash;
   const notice = /^#\/notices\/(\d+)$/.exec(hash);
+  const alert = /^#\/alerts\/(\d+)$/.exec(hash);
   if (hash === "#/compose") return composeView();
+  if (hash === "#/alerts") return alertsView();
+  if (hash === "#/alerts/new") return alertComposeView();
+  if (alert) return alertView(Number(alert[1]));
   if (notice) return noticeView(Number(notice[1]));
   return noticesView();
 }
@@ -492,6 +522,197 @@ async function noticeView(id) {
   state.stream.addEventListener("summary", (ev) => {
     slot.replaceChildren(progressTable(JSON.parse(ev.data)));
   });
+}
+
+
+
+// --- civil-protection alerts --------------------------------------------
+
+/// ACTUAL / EXERCISE / TEST, in its own colour everywhere.
+function statusBadge(status) {
+  return el("span", { class: `badge status-${status}`, "data-status": status }, t(status));
+}
+
+function alertState(a) {
+  return a.cancelled_at ? t("cancelled") : t(`${a.state}_state`);
+}
+
+async function approve(id, error) {
+  try {
+    await api("POST", `/api/v1/alerts/${id}/approve`, {});
+    location.hash = `#/alerts/${id}`;
+    route();
+  } catch (e) {
+    error.textContent = e.message;
+  }
+}
+
+async function alertsView() {
+  stopRefresh();
+  let alerts;
+  try {
+    ({ alerts } = await api("GET", "/api/v1/alerts?limit=100"));
+  } catch (e) {
+    if (e.status === 401) return signedOut();
+    return show(el("p", { class: "error", role: "alert" }, e.message));
+  }
+  const error = el("p", { class: "error", role: "alert", id: "alerts-error" });
+  const officer = state.session.role === "civil_protection";
+  const pending = alerts.filter((a) => a.state === "pending");
+  const queue = el("section", { class: "card queue", id: "approval-queue" },
+    el("h2", {}, t("approval_queue")),
+    pending.length ? el("ul", {}, ...pending.map((a) => el("li", { "data-alert": a.id },
+      statusBadge(a.status), " ", el("a", { href: `#/alerts/${a.id}` }, a.headline),
+      ` · ${t("created_by")}: ${a.created_by} · ${since(a.created_at)} `,
+      officer && a.created_by !== state.session.name
+        ? el("button", { type: "button", class: "approve", onclick: () => approve(a.id, error) }, t("approve"))
+        : el("span", { class: "muted" }, `(${t("needs_second")})`))))
+      : el("p", { class: "muted" }, t("none")),
+    error);
+  const rows = alerts.map((a) => el("tr", { "data-alert": a.id, class: `status-row-${a.status}` },
+    el("td", {}, statusBadge(a.status)),
+    el("td", {}, el("a", { href: `#/alerts/${a.id}` }, a.headline)),
+    el("td", {}, alertState(a)),
+    el("td", {}, a.created_by),
+    el("td", {}, a.approved_by || "—"),
+    el("td", {}, since(a.created_at))));
+  const table = el("table", { id: "alerts" },
+    el("thead", {}, el("tr", {}, el("th", {}, "CAP"), el("th", {}, t("headline")), el("th", {}, t("state")),
+      el("th", {}, t("created_by")), el("th", {}, t("approved_by")), el("th", {}, t("published")))),
+    el("tbody", {}, ...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, t("no_alerts")))])));
+  show(queue, el("section", { class: "card" }, el("h1", {}, t("alerts")),
+    officer ? el("p", {}, el("a", { href: "#/alerts/new", id: "new-alert" }, t("new_alert"))) : null,
+    table));
+}
+
+const URGENCY = ["Immediate", "Expected", "Future", "Past", "Unknown"];
+const SEVERITY = ["Extreme", "Severe", "Moderate", "Minor", "Unknown"];
+const CERTAINTY = ["Observed", "Likely", "Possible", "Unlikely", "Unknown"];
+
+function plainSelect(name, values) {
+  return el("select", { name }, ...values.map((v) => el("option", { value: v }, v)));
+}
+
+/// CAP areas from ticked zones and the drawn shape ("lat,lon" pairs).
+function capAreas(boxes, drawn, label) {
+  const area = { area_desc: label };
+  const zones = boxes.filter((b) => b.checked).map((b) => Number(b.value));
+  if (zones.length) area.zones = zones;
+  for (const layer of drawn.getLayers()) {
+    if (layer instanceof L.Circle) {
+      const c = layer.getLatLng();
+      area.circles = [`${c.lat.toFixed(6)},${c.lng.toFixed(6)} ${(layer.getRadius() / 1000).toFixed(3)}`];
+    } else {
+      const ring = layer.getLatLngs()[0].map((p) => `${p.lat.toFixed(6)},${p.lng.toFixed(6)}`);
+      ring.push(ring[0]);
+      area.polygons = [ring.join(" ")];
+    }
+  }
+  return [area];
+}
+
+async function alertComposeView() {
+  stopRefresh();
+  const statusSel = el("select", { name: "status" },
+    ...["Actual", "Exercise", "Test"].map((v) => el("option", { value: v }, t(v))));
+  const hint = el("p", { class: "status-hint", id: "status-hint" });
+  const audience = el("select", { name: "audience" });
+  const audienceField = field(t("audience"), audience);
+  const zoneList = el("fieldset", { class: "zones" }, el("legend", {}, t("zones")));
+  const error = el("p", { class: "error", role: "alert", id: "alert-error" });
+  const form = el("form", { class: "card", id: "alert-form" },
+    el("h1", {}, t("new_alert")),
+    field("CAP", statusSel), hint, audienceField,
+    field(t("language"), el("select", { name: "language" },
+      ...["uk-UA", "pl", "en"].map((v) => el("option", { value: v }, v)))),
+    field(t("event"), el("input", { name: "event", required: "", maxlength: "200" })),
+    field(t("urgency"), plainSelect("urgency", URGENCY)),
+    field(t("severity"), plainSelect("severity", SEVERITY)),
+    field(t("certainty"), plainSelect("certainty", CERTAINTY)),
+    field(t("headline"), el("input", { name: "headline", required: "", maxlength: "200" })),
+    field(t("instruction"), el("input", { name: "instruction", maxlength: "500" })),
+    el("p", { class: "muted" }, t("draw_hint")), zoneList, error,
+    el("div", { class: "actions" }, el("button", { type: "submit", id: "create-alert" }, t("create_alert"))));
+  const mapDiv = el("div", { id: "map", class: "map", "aria-label": t("area") });
+  show(el("div", { class: "compose" }, mapDiv, form));
+  const paint = () => {
+    const s = statusSel.value;
+    form.dataset.status = s;
+    hint.textContent = t(`status_hint_${s}`);
+    audienceField.hidden = s === "Actual";
+  };
+  statusSel.addEventListener("change", paint);
+  paint();
+  const { audiences } = await api("GET", "/api/v1/audiences");
+  audience.replaceChildren(...audiences.map((a) => el("option", { value: a.name }, `${a.name} (${a.members.length})`)));
+  const map = await baseMap(mapDiv);
+  const boxes = await zonesOnMap(map, zoneList);
+  const drawn = drawing(map, () => {});
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    const data = new FormData(form);
+    const areas = capAreas(boxes, drawn, data.get("headline"));
+    if (!areas[0].zones && !areas[0].polygons && !areas[0].circles) {
+      error.textContent = t("need_area");
+      return;
+    }
+    const info = {
+      language: data.get("language"), event: data.get("event"), urgency: data.get("urgency"),
+      severity: data.get("severity"), certainty: data.get("certainty"), headline: data.get("headline"),
+      instruction: data.get("instruction") || undefined, areas,
+    };
+    const body = { status: data.get("status"), infos: [info] };
+    if (body.status !== "Actual" && data.get("audience")) body.audience = data.get("audience");
+    try {
+      const created = await api("POST", "/api/v1/alerts", body);
+      location.hash = `#/alerts/${created.id}`;
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  });
+}
+
+async function alertView(id) {
+  stopRefresh();
+  let report;
+  try {
+    report = await api("GET", `/api/v1/alerts/${id}/report`);
+  } catch (e) {
+    if (e.status === 401) return signedOut();
+    return show(el("p", { class: "error", role: "alert" }, e.message));
+  }
+  const a = report.alert;
+  const error = el("p", { class: "error", role: "alert", id: "alert-error" });
+  const officer = state.session.role === "civil_protection";
+  const actions = el("div", { class: "actions" });
+  if (officer && a.state === "pending") {
+    actions.append(el("button", { type: "button", id: "approve", onclick: () => approve(a.id, error) }, t("approve")));
+  }
+  if (officer && a.state === "sent" && !a.cancelled_at && a.msg_type !== "Cancel") {
+    actions.append(el("button", { type: "button", id: "cancel-alert", class: "secondary", onclick: async () => {
+      try {
+        const correction = await api("POST", `/api/v1/alerts/${a.id}/cancel`, {});
+        location.hash = `#/alerts/${correction.id}`;
+      } catch (e) {
+        error.textContent = e.message;
+      }
+    } }, t("cancel_alert")));
+  }
+  const rows = Object.entries(report.channels).map(([ch, r]) => el("tr", { "data-channel": ch },
+    el("th", { scope: "row" }, ch), el("td", { "data-state": "recipients" }, String(r.recipients)),
+    el("td", { "data-state": "in_progress" }, String(r.in_progress)), el("td", { "data-state": "sent" }, String(r.sent)),
+    el("td", {}, String(r.delivered)), el("td", {}, String(r.acknowledged)), el("td", {}, String(r.failed))));
+  const table = el("table", { id: "alert-report" },
+    el("thead", {}, el("tr", {}, el("th", {}, t("channel")), el("th", {}, t("recipients")), el("th", {}, t("in_progress")),
+      el("th", {}, t("sent")), el("th", {}, t("delivered")), el("th", {}, t("acknowledged")), el("th", {}, t("failed")))),
+    el("tbody", {}, ...rows));
+  show(el("section", { class: `card alert status-${a.status}`, "data-status": a.status },
+    el("h1", {}, statusBadge(a.status), " ", a.headline),
+    el("p", {}, `${t("state")}: `, el("strong", { id: "alert-state" }, alertState(a)),
+      ` · ${t("created_by")}: ${a.created_by}`, a.approved_by ? ` · ${t("approved_by")}: ${a.approved_by}` : ""),
+    actions, error, table));
+  if (a.state === "sent") state.timer = setInterval(() => { if (location.hash === `#/alerts/${id}`) alertView(id); }, 5000);
 }
 
 document.addEventListener("DOMContentLoaded", boot);
