@@ -212,6 +212,9 @@ pub struct LimitsConfig {
     pub max_body_bytes: usize,
     /// NDJSON import and zone collections, in bytes.
     pub max_import_bytes: usize,
+    /// One-time codes the public subscription form may send per minute,
+    /// all addresses together: each is an SMS the city pays for.
+    pub codes_per_minute: u32,
 }
 
 impl Default for LimitsConfig {
@@ -221,6 +224,7 @@ impl Default for LimitsConfig {
             max_circle_radius_m: 200_000.0,
             max_body_bytes: 2 * 1024 * 1024,
             max_import_bytes: 256 * 1024 * 1024,
+            codes_per_minute: 20,
         }
     }
 }

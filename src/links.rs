@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tocsin_channels::ChannelKind;
 
-use crate::domain::DeliveryId;
+use crate::domain::{DeliveryId, ResidentId};
 
 /// 128 bits of MAC: far beyond guessing, short enough for an SMS link.
 const MAC_BYTES: usize = 16;
@@ -23,6 +23,10 @@ const MAC_BYTES: usize = 16;
 enum Purpose {
     Ack,
     Unsubscribe,
+    /// A resident's link to see and delete their own subscription.
+    Manage,
+    /// A one-time code, MACed with the id of its request.
+    Code,
 }
 
 impl Purpose {
@@ -30,6 +34,8 @@ impl Purpose {
         match self {
             Self::Ack => b"ack:",
             Self::Unsubscribe => b"unsubscribe:",
+            Self::Manage => b"manage:",
+            Self::Code => b"code:",
         }
     }
 }
@@ -57,42 +63,65 @@ impl Links {
         &self.base
     }
 
-    fn hmac(&self, purpose: Purpose, id: DeliveryId) -> Hmac<Sha256> {
+    fn hmac(&self, purpose: Purpose, id: i64) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(purpose.prefix());
-        mac.update(id.0.to_string().as_bytes());
+        mac.update(id.to_string().as_bytes());
         mac
     }
 
-    fn token(&self, purpose: Purpose, id: DeliveryId) -> String {
+    fn token(&self, purpose: Purpose, id: i64) -> String {
         let mac = self.hmac(purpose, id).finalize().into_bytes();
-        format!("{}.{}", id.0, URL_SAFE_NO_PAD.encode(&mac[..MAC_BYTES]))
+        format!("{id}.{}", URL_SAFE_NO_PAD.encode(&mac[..MAC_BYTES]))
     }
 
-    /// The delivery a token names, if the token is genuine for `purpose`.
-    fn verify(&self, purpose: Purpose, token: &str) -> Option<DeliveryId> {
+    /// The id a token names, if the token is genuine for `purpose`.
+    fn verify(&self, purpose: Purpose, token: &str) -> Option<i64> {
         let (id, mac) = token.split_once('.')?;
-        let id = DeliveryId(id.parse().ok()?);
+        let id: i64 = id.parse().ok()?;
         let given = URL_SAFE_NO_PAD.decode(mac).ok()?;
         // verify_truncated_left compares in constant time.
         self.hmac(purpose, id).verify_truncated_left(&given).ok()?;
         (given.len() == MAC_BYTES).then_some(id)
     }
 
+    /// What is stored of a one-time code: a MAC under the server key, so a
+    /// copy of the database does not give the codes away by brute force.
+    pub fn code_hash(&self, address: &str, code: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(Purpose::Code.prefix());
+        mac.update(address.as_bytes());
+        mac.update(b":");
+        mac.update(code.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    pub fn manage_url(&self, resident: ResidentId) -> String {
+        format!(
+            "{}/subscription/{}",
+            self.base,
+            self.token(Purpose::Manage, resident.0)
+        )
+    }
+
+    pub fn verify_manage_token(&self, token: &str) -> Option<ResidentId> {
+        self.verify(Purpose::Manage, token).map(ResidentId)
+    }
+
     pub fn ack_token(&self, id: DeliveryId) -> String {
-        self.token(Purpose::Ack, id)
+        self.token(Purpose::Ack, id.0)
     }
 
     pub fn verify_ack_token(&self, token: &str) -> Option<DeliveryId> {
-        self.verify(Purpose::Ack, token)
+        self.verify(Purpose::Ack, token).map(DeliveryId)
     }
 
     pub fn unsubscribe_token(&self, id: DeliveryId) -> String {
-        self.token(Purpose::Unsubscribe, id)
+        self.token(Purpose::Unsubscribe, id.0)
     }
 
     pub fn verify_unsubscribe_token(&self, token: &str) -> Option<DeliveryId> {
-        self.verify(Purpose::Unsubscribe, token)
+        self.verify(Purpose::Unsubscribe, token).map(DeliveryId)
     }
 
     /// Stops email to the contact this delivery went to.
@@ -120,6 +149,22 @@ impl Links {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manage_links_and_code_hashes_are_their_own_purpose() {
+        let links = Links::new("https://alerts.example".into(), b"k".repeat(32));
+        let url = links.manage_url(ResidentId(7));
+        let token = url.rsplit('/').next().unwrap();
+        assert_eq!(links.verify_manage_token(token), Some(ResidentId(7)));
+        assert_eq!(links.verify_ack_token(token), None, "not an ack token");
+        let ack = links.ack_token(DeliveryId(7));
+        assert_eq!(links.verify_manage_token(&ack), None, "not a manage token");
+        let a = links.code_hash("+380501234567", "123456");
+        assert_eq!(a, links.code_hash("+380501234567", "123456"));
+        assert_ne!(a, links.code_hash("+380501234567", "123457"));
+        assert_ne!(a, links.code_hash("+380501234568", "123456"));
+        assert!(!a.contains("123456"));
+    }
 
     #[test]
     fn ack_tokens_verify_and_resist_tampering() {

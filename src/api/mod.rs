@@ -17,6 +17,7 @@ mod preferences;
 mod preview;
 mod residents;
 mod session;
+mod subscribe;
 mod testing;
 mod webhooks;
 mod zones;
@@ -91,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/journal", get(journal::page))
         .route("/operators", post(alerts::create_operator))
         .route("/accounts", post(session::create_account))
+        .route("/public/subscriptions", post(subscribe::subscribe))
+        .route("/public/subscriptions/{id}/verify", post(subscribe::verify))
         .route(
             "/session",
             post(session::sign_in)
@@ -134,6 +137,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/webhooks/twilio/voice/{id}/gather",
             post(webhooks::voice_gather),
+        )
+        .route(
+            "/subscription/{token}",
+            get(subscribe::manage_page).post(subscribe::manage_delete),
         )
         .route("/console", get(console::index))
         .route("/console/", get(console::to_index))

@@ -27,38 +27,40 @@ const MAX_ZONES: usize = 100;
 /// Import errors reported at most; the rest are counted.
 const MAX_REPORTED_ERRORS: usize = 100;
 
-#[derive(Debug, Deserialize)]
+/// A resident as the API takes it; also what a public subscription keeps
+/// (serialized) until its code is verified.
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResidentIn {
-    language: String,
-    location: Option<LocationIn>,
+    pub(super) language: String,
+    pub(super) location: Option<LocationIn>,
     #[serde(default)]
-    zones: Vec<i64>,
-    categories: Option<Vec<Category>>,
-    contacts: Vec<ContactIn>,
-    timezone: Option<String>,
-    quiet_hours: Option<String>,
-    channels: Option<Vec<String>>,
+    pub(super) zones: Vec<i64>,
+    pub(super) categories: Option<Vec<Category>>,
+    pub(super) contacts: Vec<ContactIn>,
+    pub(super) timezone: Option<String>,
+    pub(super) quiet_hours: Option<String>,
+    pub(super) channels: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct LocationIn {
-    lat: f64,
-    lon: f64,
+pub(super) struct LocationIn {
+    pub(super) lat: f64,
+    pub(super) lon: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct ContactIn {
-    channel: ChannelKind,
-    address: String,
+pub(super) struct ContactIn {
+    pub(super) channel: ChannelKind,
+    pub(super) address: String,
 }
 
 impl ResidentIn {
     /// Checks everything that needs no database; zone existence is checked
     /// by the caller for a whole batch at once.
-    fn parse(self) -> Result<NewResident, FieldError> {
+    pub(super) fn parse(self) -> Result<NewResident, FieldError> {
         let language =
             Language::parse(&self.language).map_err(|e| FieldError::new("language", e))?;
         let location = self
@@ -121,7 +123,7 @@ impl ResidentIn {
 
 /// For each resident (with its line number, 0 for a single resident) the
 /// first zone it names that does not exist.
-async fn check_zones(
+pub(super) async fn check_zones(
     state: &AppState,
     residents: &[(usize, &NewResident)],
 ) -> Result<Vec<FieldError>, ApiError> {
@@ -150,7 +152,7 @@ async fn check_zones(
     Ok(errors)
 }
 
-async fn insert(
+pub(super) async fn insert(
     state: &AppState,
     residents: Vec<NewResident>,
 ) -> Result<Vec<ResidentId>, ApiError> {

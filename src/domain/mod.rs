@@ -17,6 +17,7 @@ pub mod quiet;
 pub mod resident;
 pub mod schedule;
 pub mod text;
+pub mod verification;
 
 pub use delivery::DeliveryState;
 pub use ids::{

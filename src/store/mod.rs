@@ -147,6 +147,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<Option<Session>>;
     async fn close_session(&self, session: &TokenHash) -> StoreResult<()>;
 
+    // --- subscriptions waiting for their one-time code ---
+    /// Stores a code request unless the address had
+    /// `CODES_PER_ADDRESS_PER_HOUR` in the last hour or the installation
+    /// `per_minute` in the last minute; removes requests older than a day.
+    async fn create_verification(
+        &self,
+        v: &NewVerification,
+        now: DateTime<Utc>,
+        per_minute: u32,
+    ) -> StoreResult<Result<i64, CodeLimit>>;
+    /// Counts one try and returns the request as it is after it.
+    async fn try_verification(&self, id: i64) -> StoreResult<Option<Verification>>;
+    async fn delete_verification(&self, id: i64) -> StoreResult<()>;
+
     // --- zones ---
     /// All or nothing.
     async fn insert_zones(&self, zones: &[NewZone]) -> StoreResult<Vec<ZoneId>>;

@@ -616,3 +616,31 @@ pub struct Session {
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
 }
+
+/// A subscription waiting for its code.
+#[derive(Debug, Clone)]
+pub struct NewVerification {
+    pub channel: ChannelKind,
+    pub address: String,
+    pub code_hash: String,
+    pub request: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub id: i64,
+    pub channel: ChannelKind,
+    pub address: String,
+    pub code_hash: String,
+    pub request: String,
+    pub tries: u32,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why no code was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeLimit {
+    Address,
+    Installation,
+}

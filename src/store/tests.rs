@@ -65,6 +65,7 @@ macro_rules! both {
 // After `both!`, which it uses.
 mod jobs;
 mod journal;
+mod people;
 mod policy;
 mod preferences;
 

@@ -31,6 +31,7 @@ mod preferences;
 mod rates;
 mod residents;
 mod testing;
+mod verifications;
 mod waiting;
 mod zones;
 
@@ -165,6 +166,15 @@ fn migrator() -> Migrator {
         )),
         false,
     );
+    let verifications = Migration::new(
+        10,
+        Cow::Borrowed("verifications"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!(
+            "../../../migrations/postgres/0010_verifications.sql"
+        )),
+        false,
+    );
     Migrator {
         migrations: Cow::Owned(vec![
             core,
@@ -176,6 +186,7 @@ fn migrator() -> Migrator {
             reminders,
             check_definitions,
             accounts,
+            verifications,
         ]),
         ..Migrator::DEFAULT
     }
@@ -381,6 +392,20 @@ impl Store for PgStore {
     }
     async fn close_session(&self, session: &TokenHash) -> StoreResult<()> {
         self.accounts_close_session(session).await
+    }
+    async fn create_verification(
+        &self,
+        v: &NewVerification,
+        now: DateTime<Utc>,
+        per_minute: u32,
+    ) -> StoreResult<Result<i64, CodeLimit>> {
+        self.verifications_create(v, now, per_minute).await
+    }
+    async fn try_verification(&self, id: i64) -> StoreResult<Option<Verification>> {
+        self.verifications_try(id).await
+    }
+    async fn delete_verification(&self, id: i64) -> StoreResult<()> {
+        self.verifications_delete(id).await
     }
     async fn create_organisation(
         &self,

@@ -21,6 +21,7 @@ mod notices;
 mod preferences;
 mod rates;
 mod residents;
+mod verifications;
 mod waiting;
 mod zones;
 
@@ -127,6 +128,15 @@ fn migrator() -> Migrator {
         Cow::Borrowed(include_str!("../../../migrations/sqlite/0009_accounts.sql")),
         false,
     );
+    let verifications = Migration::new(
+        10,
+        Cow::Borrowed("verifications"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!(
+            "../../../migrations/sqlite/0010_verifications.sql"
+        )),
+        false,
+    );
     Migrator {
         migrations: Cow::Owned(vec![
             core,
@@ -138,6 +148,7 @@ fn migrator() -> Migrator {
             reminders,
             check_definitions,
             accounts,
+            verifications,
         ]),
         ..Migrator::DEFAULT
     }
@@ -267,6 +278,20 @@ impl Store for SqliteStore {
     }
     async fn close_session(&self, session: &TokenHash) -> StoreResult<()> {
         self.accounts_close_session(session).await
+    }
+    async fn create_verification(
+        &self,
+        v: &NewVerification,
+        now: DateTime<Utc>,
+        per_minute: u32,
+    ) -> StoreResult<Result<i64, CodeLimit>> {
+        self.verifications_create(v, now, per_minute).await
+    }
+    async fn try_verification(&self, id: i64) -> StoreResult<Option<Verification>> {
+        self.verifications_try(id).await
+    }
+    async fn delete_verification(&self, id: i64) -> StoreResult<()> {
+        self.verifications_delete(id).await
     }
     async fn create_organisation(
         &self,
