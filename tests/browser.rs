@@ -513,3 +513,59 @@ async fn an_actual_alert_waits_for_a_second_officer() {
     screenshot(&client, "alert-sent").await;
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_resident_subscribes_on_the_public_page_and_gets_the_next_notice() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let zone = app
+        .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
+        .await;
+    let phone = "+380931234567";
+    let client = browser(&driver).await;
+    client.goto(&app.url("/")).await.unwrap();
+    click(&client, &format!("#zones input[value='{zone}']")).await;
+    type_into(&client, "#subscribe input[name=address]", phone).await;
+    click(&client, "#subscribe button[type=submit]").await;
+    wait_for_xpath(&client, "//p[@id='code-sent'][normalize-space(.) != '']").await;
+    let texts: Vec<String> = app
+        .outbox("channel=sms")
+        .await
+        .iter()
+        .filter(|m| m["address"] == phone)
+        .map(|m| m["content"]["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts.len(), 1, "one code: {texts:?}");
+    let code: String = texts[0]
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a six-digit code")
+        .to_owned();
+    type_into(&client, "#verify input[name=code]", &code).await;
+    click(&client, "#verify button[type=submit]").await;
+    let done = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#subscribed:not([hidden])"))
+        .await
+        .expect("the page says the subscription is done");
+    assert!(!done.text().await.unwrap().is_empty());
+    screenshot(&client, "resident-subscribed").await;
+
+    let notice = app
+        .publish(notice_body("planned", json!({"zones": [zone]})))
+        .await;
+    let id = notice["id"].as_i64().unwrap();
+    app.wait_settled(id).await;
+    let sent = app.outbox(&format!("notice={id}&channel=sms")).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["address"], phone);
+
+    client.goto(&app.url("/")).await.unwrap();
+    let item = text_of(&client, &format!("li[data-notice='{id}']")).await;
+    assert!(item.contains("Ремонт водогону"), "{item}");
+    screenshot(&client, "resident-page").await;
+    client.close().await.unwrap();
+}

@@ -405,20 +405,37 @@ async fn the_console_is_served_with_a_strict_policy() {
     assert!(csp.contains("default-src 'self'"), "{csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(resp.headers()["x-frame-options"], "DENY");
-    let html = resp.text().await.unwrap();
-    assert!(html.contains("/console/assets/console.js"));
-    for (path, kind) in [
-        ("/console/assets/console.js", "text/javascript"),
-        ("/console/assets/console.css", "text/css"),
-    ] {
-        let resp = app.client().get(app.url(path)).send().await.unwrap();
-        assert_eq!(resp.status(), 200, "{path}");
-        let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
-        assert!(ct.starts_with(kind), "{path}: {ct}");
+    let console = resp.text().await.unwrap();
+    assert!(console.contains("/assets/console.js"));
+    let resident = app
+        .client()
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Every file either page refers to is served, with its type.
+    let mut referenced = 0;
+    for html in [&console, &resident] {
+        for path in html.split('"').filter(|p| p.starts_with("/assets/")) {
+            let resp = app.client().get(app.url(path)).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+            let kind = if path.ends_with(".js") {
+                "text/javascript"
+            } else {
+                "text/css"
+            };
+            assert!(ct.starts_with(kind), "{path}: {ct}");
+            referenced += 1;
+        }
     }
+    assert!(referenced >= 8, "{referenced}");
     let resp = app
         .client()
-        .get(app.url("/console/assets/..%2fCargo.toml"))
+        .get(app.url("/assets/..%2fCargo.toml"))
         .send()
         .await
         .unwrap();

@@ -215,3 +215,85 @@ async fn bad_subscriptions_name_the_field_and_send_nothing() {
     }
     assert!(texts_to(&app, PHONE).await.is_empty());
 }
+
+#[tokio::test]
+async fn the_public_page_lists_current_notices_and_planned_works_as_a_calendar() {
+    let (app, zone) = start().await;
+    let elsewhere = app
+        .create_zone("Далеко", &rect(25.50, 50.90, 25.55, 50.95))
+        .await;
+    let mut works = notice_body("planned", json!({"zones": [zone]}));
+    works["title"] = json!("Заміна труб, вул. Лесі Українки; 2 етап");
+    works["cause"] = json!("Планова заміна,\nдругий етап");
+    let planned = app.publish(works).await["id"].as_i64().unwrap();
+    let mut burst = notice_body(
+        "emergency",
+        json!({"circle": {"lat": 50.745, "lon": 25.32, "radius_m": 300}}),
+    );
+    burst["category"] = json!("heating");
+    let emergency = app.publish(burst).await["id"].as_i64().unwrap();
+    let closed = app
+        .publish(notice_body("planned", json!({"zones": [zone]})))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = app
+        .post(&format!("/api/v1/notices/{closed}/close"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    let public = |path: String| {
+        let app = &app;
+        async move {
+            let resp = app.client().get(app.url(&path)).send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (status, body) = public("/api/v1/public/notices".into()).await;
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<i64> = body["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&planned) && ids.contains(&emergency),
+        "{ids:?}"
+    );
+    assert!(!ids.contains(&closed), "closed notices are not current");
+    let (_, body) = public("/api/v1/public/notices?category=heating".into()).await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["notices"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["notices"][0]["area"]["circles"][0]["radius_m"], 300.0);
+    let (status, _) = public("/api/v1/public/notices?category=nonsense".into()).await;
+    assert_eq!(status, 400);
+
+    let (status, ics) = public(format!("/feeds/zones/{zone}.ics")).await;
+    assert_eq!(status, 200);
+    assert!(ics.starts_with("BEGIN:VCALENDAR\r\n"), "{ics}");
+    assert_eq!(
+        ics.matches("BEGIN:VEVENT").count(),
+        1,
+        "planned works only: {ics}"
+    );
+    assert!(ics.contains(&format!("UID:notice-{planned}@")), "{ics}");
+    let unfolded = ics.replace("\r\n ", "");
+    assert!(
+        unfolded.contains("SUMMARY:Заміна труб\\, вул. Лесі Українки\\; 2 етап"),
+        "{unfolded}"
+    );
+    assert!(
+        unfolded.contains("DESCRIPTION:Планова заміна\\,\\nдругий етап"),
+        "{unfolded}"
+    );
+    let (_, other) = public(format!("/feeds/zones/{elsewhere}.ics")).await;
+    assert_eq!(other.matches("BEGIN:VEVENT").count(), 0, "{other}");
+    let (status, _) = public("/feeds/zones/999.ics".into()).await;
+    assert_eq!(status, 404);
+
+    let (status, page) = public("/".into()).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("/assets/resident.js"), "{page}");
+}

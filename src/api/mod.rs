@@ -3,7 +3,6 @@
 
 pub(crate) mod alerts;
 mod checks;
-mod console;
 mod error;
 mod extract;
 mod feeds;
@@ -15,10 +14,12 @@ mod organisations;
 pub mod outbox;
 mod preferences;
 mod preview;
+mod public;
 mod residents;
 mod session;
 mod subscribe;
 mod testing;
+mod web;
 mod webhooks;
 mod zones;
 
@@ -92,6 +93,8 @@ pub fn router(state: AppState) -> Router {
         .route("/journal", get(journal::page))
         .route("/operators", post(alerts::create_operator))
         .route("/accounts", post(session::create_account))
+        .route("/public/notices", get(public::notices))
+        .route("/public/zones", get(public::zones))
         .route("/public/subscriptions", post(subscribe::subscribe))
         .route("/public/subscriptions/{id}/verify", post(subscribe::verify))
         .route(
@@ -126,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/feeds/alerts.atom", get(feeds::alerts_atom))
         .route("/feeds/alerts/{id}", get(feeds::alert_cap))
+        .route("/feeds/zones/{id}", get(public::zone_calendar))
         .route("/ack/{token}", get(webhooks::ack_page).post(webhooks::ack))
         .route(
             "/unsubscribe/{token}",
@@ -142,10 +146,11 @@ pub fn router(state: AppState) -> Router {
             "/subscription/{token}",
             get(subscribe::manage_page).post(subscribe::manage_delete),
         )
-        .route("/console", get(console::index))
-        .route("/console/", get(console::to_index))
-        .route("/console/config", get(console::config))
-        .route("/console/assets/{*path}", get(console::asset))
+        .route("/", get(web::resident))
+        .route("/console", get(web::console))
+        .route("/console/", get(web::to_index))
+        .route("/config.json", get(web::config))
+        .route("/assets/{*path}", get(web::asset))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

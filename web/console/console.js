@@ -318,7 +318,7 @@ function iso(local) {
 async function baseMap(container) {
   const map = L.map(container, { zoomSnap: 0.5 });
   state.map = map;
-  const config = await api("GET", "/console/config");
+  const config = await api("GET", "/config.json");
   if (config.tile_url) {
     L.tileLayer(config.tile_url, { attribution: config.tile_attribution || "" }).addTo(map);
   }

@@ -1,5 +1,7 @@
-//! The operator console's files (`web/console/`), compiled into the
-//! binary so `tocsin serve` needs no other server and no CDN.
+//! The pages served from the binary: the resident page (`/`,
+//! `web/public/`) and the operator console (`/console`, `web/console/`),
+//! with their scripts and the vendored map library under `/assets/`, so
+//! `tocsin serve` needs no other server and no CDN.
 //!
 //! Every answer carries a Content-Security-Policy that allows scripts,
 //! styles and requests to this origin only: even if some text slipped
@@ -22,7 +24,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const PNG: &str = "image/png";
 const SVG: &str = "image/svg+xml";
 
-/// Path under `/console/assets/`, content type, bytes. Leaflet and
+/// Path under `/assets/`, content type, bytes. Leaflet and
 /// Leaflet.draw are vendored unchanged (`web/vendor/README.md`).
 const ASSETS: &[(&str, &str, &[u8])] = &[
     (
@@ -34,6 +36,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "console.css",
         CSS,
         include_bytes!("../../web/console/console.css"),
+    ),
+    (
+        "resident.js",
+        JS,
+        include_bytes!("../../web/public/resident.js"),
+    ),
+    (
+        "resident.css",
+        CSS,
+        include_bytes!("../../web/public/resident.css"),
     ),
     (
         "vendor/leaflet/leaflet.js",
@@ -97,7 +109,8 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-const INDEX: &[u8] = include_bytes!("../../web/console/index.html");
+const CONSOLE: &[u8] = include_bytes!("../../web/console/index.html");
+const RESIDENT: &[u8] = include_bytes!("../../web/public/index.html");
 
 /// Scripts, styles and requests from this origin only; images also from
 /// the configured tile server.
@@ -124,11 +137,16 @@ fn page(state: &AppState, content_type: &str, body: &'static [u8]) -> Response {
 }
 
 /// `GET /console`: the single page; the script draws the rest.
-pub async fn index(State(state): State<AppState>) -> Response {
-    page(&state, "text/html; charset=utf-8", INDEX)
+pub async fn console(State(state): State<AppState>) -> Response {
+    page(&state, "text/html; charset=utf-8", CONSOLE)
 }
 
-/// `GET /console/config`: what the script needs from the configuration
+/// `GET /`: the resident page.
+pub async fn resident(State(state): State<AppState>) -> Response {
+    page(&state, "text/html; charset=utf-8", RESIDENT)
+}
+
+/// `GET /config.json`: what the scripts need from the configuration
 /// (map tiles; none means outlines only).
 pub async fn config(State(state): State<AppState>) -> Json<Value> {
     let city = &state.config.city;
@@ -140,7 +158,7 @@ pub async fn to_index() -> Redirect {
     Redirect::permanent("/console")
 }
 
-/// `GET /console/assets/{*path}`: only the files listed above, so no
+/// `GET /assets/{*path}`: only the files listed above, so no
 /// path can reach anything else.
 pub async fn asset(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
