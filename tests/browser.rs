@@ -233,6 +233,14 @@ async fn an_operator_signs_in_and_watches_deliveries_arrive() {
         .await
         .unwrap();
     screenshot(&client, "console-notices-pl").await;
+
+    // The journal shows this sign-in; the checks page says none are set.
+    click(&client, "#nav-journal").await;
+    wait_for_xpath(&client, "//table[@id='journal']//td[.='account.signed_in']").await;
+    screenshot(&client, "console-journal").await;
+    click(&client, "#nav-checks").await;
+    text_of(&client, "section.card h1").await;
+    wait_for_xpath(&client, "//p[contains(., 'Brak skonfigurowanych prób')]").await;
     client
         .find(Locator::Css("button#sign-out"))
         .await

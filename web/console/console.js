@@ -6,6 +6,9 @@
 
 const TEXT = {
   uk: {
+    nav_journal: "Журнал", nav_checks: "Перевірки", journal: "Журнал", checks: "Перевірки системи оповіщення",
+    when: "Коли", actor: "Хто", action: "Дія", subject: "Об'єкт", next_run: "Наступна", last_result: "Останній результат",
+    schedule: "Розклад", missed: "пропущено", no_checks: "Перевірок не налаштовано.", test_audience: "Тестова аудиторія",
     nav_alerts: "Тривоги", alerts: "Тривоги", new_alert: "Нова тривога", approval_queue: "Чекають на затвердження",
     approve: "Затвердити", needs_second: "затверджує інший черговий", state: "Стан", created_by: "Створив",
     approved_by: "Затвердив", headline: "Заголовок", instruction: "Що робити", event: "Подія",
@@ -36,6 +39,9 @@ const TEXT = {
     role_admin: "адміністратор", role_executor: "виконавець", role_civil_protection: "цивільний захист",
   },
   pl: {
+    nav_journal: "Dziennik", nav_checks: "Próby", journal: "Dziennik", checks: "Próby systemu ostrzegania",
+    when: "Kiedy", actor: "Kto", action: "Działanie", subject: "Obiekt", next_run: "Następna", last_result: "Ostatni wynik",
+    schedule: "Harmonogram", missed: "pominięta", no_checks: "Brak skonfigurowanych prób.", test_audience: "Grupa testowa",
     nav_alerts: "Alarmy", alerts: "Alarmy", new_alert: "Nowy alarm", approval_queue: "Czekają na zatwierdzenie",
     approve: "Zatwierdź", needs_second: "zatwierdza inny dyżurny", state: "Stan", created_by: "Utworzył",
     approved_by: "Zatwierdził", headline: "Nagłówek", instruction: "Co robić", event: "Zdarzenie",
@@ -66,6 +72,9 @@ const TEXT = {
     role_admin: "administrator", role_executor: "wykonawca", role_civil_protection: "ochrona ludności",
   },
   en: {
+    nav_journal: "Journal", nav_checks: "Checks", journal: "Journal", checks: "Warning-system checks",
+    when: "When", actor: "Who", action: "Action", subject: "Subject", next_run: "Next run", last_result: "Last result",
+    schedule: "Schedule", missed: "missed", no_checks: "No checks configured.", test_audience: "Test audience",
     nav_alerts: "Alerts", alerts: "Alerts", new_alert: "New alert", approval_queue: "Waiting for approval",
     approve: "Approve", needs_second: "another officer approves", state: "State", created_by: "Created by",
     approved_by: "Approved by", headline: "Headline", instruction: "What to do", event: "Event",
@@ -154,6 +163,8 @@ function applyLanguage() {
   document.getElementById("nav").hidden = !state.session;
   const alertsLink = document.getElementById("nav-alerts");
   alertsLink.hidden = !state.session || state.session.role === "executor";
+  document.getElementById("nav-checks").hidden = alertsLink.hidden;
+  document.getElementById("nav-journal").hidden = !state.session || state.session.role !== "admin";
 }
 
 function signInView(message) {
@@ -283,6 +294,8 @@ function route() {
   const alert = /^#\/alerts\/(\d+)$/.exec(hash);
   if (hash === "#/compose") return composeView();
   if (hash === "#/alerts") return alertsView();
+  if (hash === "#/journal") return journalView();
+  if (hash === "#/checks") return checksView();
   if (hash === "#/alerts/new") return alertComposeView();
   if (alert) return alertView(Number(alert[1]));
   if (notice) return noticeView(Number(notice[1]));
@@ -707,12 +720,80 @@ async function alertView(id) {
     el("thead", {}, el("tr", {}, el("th", {}, t("channel")), el("th", {}, t("recipients")), el("th", {}, t("in_progress")),
       el("th", {}, t("sent")), el("th", {}, t("delivered")), el("th", {}, t("acknowledged")), el("th", {}, t("failed")))),
     el("tbody", {}, ...rows));
+  let audience = null;
+  if (a.audience) {
+    const { audiences } = await api("GET", "/api/v1/audiences");
+    const found = audiences.find((x) => x.id === a.audience);
+    audience = el("p", { id: "alert-audience" }, `${t("test_audience")}: ${found ? found.name : a.audience}`,
+      a.widened ? " (+)" : "");
+  }
   show(el("section", { class: `card alert status-${a.status}`, "data-status": a.status },
-    el("h1", {}, statusBadge(a.status), " ", a.headline),
+    el("h1", {}, statusBadge(a.status), " ", a.headline), audience,
     el("p", {}, `${t("state")}: `, el("strong", { id: "alert-state" }, alertState(a)),
       ` · ${t("created_by")}: ${a.created_by}`, a.approved_by ? ` · ${t("approved_by")}: ${a.approved_by}` : ""),
     actions, error, table));
   if (a.state === "sent") state.timer = setInterval(() => { if (location.hash === `#/alerts/${id}`) alertView(id); }, 5000);
+}
+
+
+
+// --- journal and checks -------------------------------------------------
+
+async function journalView() {
+  stopRefresh();
+  // The API pages oldest first; read to the end (at most 20 000 entries)
+  // and show the newest 500 first: the duty officer looks for what just
+  // happened.
+  let entries = [];
+  try {
+    let after = 0;
+    for (let i = 0; i < 20; i++) {
+      const page = await api("GET", `/api/v1/journal?limit=1000&after=${after}`);
+      entries = entries.concat(page.entries).slice(-500);
+      if (!page.next_after) break;
+      after = page.next_after;
+    }
+  } catch (e) {
+    if (e.status === 401) return signedOut();
+    return show(el("p", { class: "error", role: "alert" }, e.message));
+  }
+  const rows = entries.reverse().map((e) => el("tr", { "data-entry": e.id },
+    el("td", {}, new Date(e.at).toLocaleString(state.lang)), el("td", {}, e.actor),
+    el("td", {}, e.action), el("td", {}, e.subject)));
+  show(el("section", { class: "card" }, el("h1", {}, t("journal")),
+    el("table", { id: "journal" },
+      el("thead", {}, el("tr", {}, el("th", {}, t("when")), el("th", {}, t("actor")),
+        el("th", {}, t("action")), el("th", {}, t("subject")))),
+      el("tbody", {}, ...rows))));
+}
+
+function runResult(run) {
+  if (!run) return "—";
+  const when = new Date(run.due_at).toLocaleString(state.lang);
+  const channels = Object.entries(run.channels || {}).map(([ch, r]) => `${ch} ${r.sent}/${r.recipients}`);
+  const label = run.state === "sent" ? t("sent") : run.state === "missed" ? t("missed") : t("failed");
+  return `${when}: ${label}${channels.length ? " · " + channels.join(", ") : ""}${run.detail ? " · " + run.detail : ""}`;
+}
+
+async function checksView() {
+  stopRefresh();
+  let checks;
+  try {
+    ({ checks } = await api("GET", "/api/v1/checks"));
+  } catch (e) {
+    if (e.status === 401) return signedOut();
+    return show(el("p", { class: "error", role: "alert" }, e.message));
+  }
+  const rows = checks.map((c) => el("tr", { "data-check": c.name },
+    el("td", {}, c.name), el("td", {}, `${c.cron} (${c.timezone})`),
+    el("td", {}, c.audience || "—"),
+    el("td", {}, c.next_run ? new Date(c.next_run).toLocaleString(state.lang) : "—"),
+    el("td", { class: c.runs[0] && c.runs[0].state !== "sent" ? "failed" : "" }, runResult(c.runs[0]))));
+  show(el("section", { class: "card" }, el("h1", {}, t("checks")),
+    rows.length ? el("table", { id: "checks" },
+      el("thead", {}, el("tr", {}, el("th", {}, "ID"), el("th", {}, t("schedule")),
+        el("th", {}, t("test_audience")), el("th", {}, t("next_run")), el("th", {}, t("last_result")))),
+      el("tbody", {}, ...rows)) : el("p", { class: "muted" }, t("no_checks"))));
 }
 
 document.addEventListener("DOMContentLoaded", boot);

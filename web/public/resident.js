@@ -5,6 +5,7 @@
 
 const TEXT = {
   uk: {
+    quiet: "Тихі години (не для аварій і тривог)", quiet_city: "як у місті", quiet_off: "без тихих годин",
     tagline: "Відключення, роботи й тривоги у вашому місті", language: "Мова",
     now: "Зараз і найближчим часом", category: "Категорія", all: "усі", atom: "Стрічка тривог (Atom)",
     calendars: "Календар планових робіт для зони", subscribe: "Підписатися",
@@ -18,6 +19,7 @@ const TEXT = {
     planned: "планові", unplanned: "позапланові", emergency: "аварійні", code_sent: "Код надіслано. Введіть його нижче.",
   },
   pl: {
+    quiet: "Godziny ciszy (nie dotyczą awarii i alarmów)", quiet_city: "jak w mieście", quiet_off: "bez godzin ciszy",
     tagline: "Wyłączenia, prace i alarmy w Twoim mieście", language: "Język",
     now: "Teraz i wkrótce", category: "Kategoria", all: "wszystkie", atom: "Kanał alarmów (Atom)",
     calendars: "Kalendarz prac planowych dla strefy", subscribe: "Subskrybuj",
@@ -31,6 +33,7 @@ const TEXT = {
     planned: "planowe", unplanned: "nieplanowe", emergency: "awaryjne", code_sent: "Kod wysłany. Wpisz go poniżej.",
   },
   en: {
+    quiet: "Quiet hours (not for emergencies and alerts)", quiet_city: "the city's", quiet_off: "none",
     tagline: "Outages, works and alerts in your city", language: "Language",
     now: "Now and soon", category: "Category", all: "all", atom: "Alerts feed (Atom)",
     calendars: "Planned works calendar for a zone", subscribe: "Subscribe",
@@ -146,6 +149,7 @@ function subscribeForms() {
       contact: { channel: data.get("channel"), address: data.get("address").trim() },
     };
     if (state.point) body.location = { lat: state.point.lat, lon: state.point.lng };
+    if (data.get("quiet_hours")) body.quiet_hours = data.get("quiet_hours");
     try {
       const r = await call("POST", "/api/v1/public/subscriptions", body);
       state.verification = r.verification_id;
