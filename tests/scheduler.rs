@@ -4,7 +4,7 @@
 
 mod support;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 use serde_json::{Value, json};
 use support::{ADMIN_TOKEN, TestApp, rect};
 
@@ -136,10 +136,30 @@ async fn a_notice_past_its_expiry_is_closed_and_journaled() {
 
 #[tokio::test]
 async fn the_leadership_digest_arrives_by_email_with_its_counts() {
-    let config = "[testing]\nadjustable_clock = true\n\n[digest]\n\
-                  to = [\"mayor@lutsk.example\", \"cp@lutsk.example\"]\n\
-                  cron = \"0 30 7 * * *\"\nlanguage = \"en\"\n";
-    let app = TestApp::spawn_with_config(config).await;
+    // The digest runs daily at a Kyiv time two hours from now (to the
+    // minute): late enough that a notice due to end in an hour is overdue,
+    // and always within the 24 hours it counts, whatever time the test
+    // runs. (A fixed 07:30 fell outside them between 05:30 and 07:30.)
+    let kyiv = chrono_tz::Europe::Kyiv;
+    let local = (Utc::now() + Duration::hours(2)).with_timezone(&kyiv);
+    let at = kyiv
+        .from_local_datetime(
+            &local
+                .date_naive()
+                .and_hms_opt(local.hour(), local.minute(), 0)
+                .unwrap(),
+        )
+        .earliest()
+        .unwrap()
+        .with_timezone(&Utc);
+    let config = format!(
+        "[testing]\nadjustable_clock = true\n\n[digest]\n\
+         to = [\"mayor@lutsk.example\", \"cp@lutsk.example\"]\n\
+         cron = \"0 {} {} * * *\"\nlanguage = \"en\"\n",
+        local.minute(),
+        local.hour()
+    );
+    let app = TestApp::spawn_with_config(&config).await;
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
@@ -162,20 +182,11 @@ async fn the_leadership_digest_arrives_by_email_with_its_counts() {
     app.wait_settled(overdue).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
-    // The first 07:30 in Kyiv at least two hours from now, three seconds early.
-    let kyiv = chrono_tz::Europe::Kyiv;
-    let mut day = (now + Duration::hours(2)).with_timezone(&kyiv).date_naive();
-    let at = loop {
-        let t = kyiv
-            .from_local_datetime(&day.and_hms_opt(7, 30, 0).unwrap())
-            .single()
-            .unwrap()
-            .with_timezone(&Utc);
-        if t > now + Duration::hours(2) {
-            break t;
-        }
-        day = day.succ_opt().unwrap();
-    };
+    // Three seconds before the digest.
+    assert!(
+        at > now + Duration::hours(1),
+        "the notice is overdue by then"
+    );
     set_clock(&app, at - Duration::seconds(3)).await;
     let mail = wait_outbox(&app, "channel=email", 2).await;
     let to: Vec<&str> = mail
