@@ -107,6 +107,39 @@ async fn a_resident_subscribes_with_a_code_and_receives_the_next_notice() {
         .await
         .unwrap();
     assert!(page.contains(PHONE), "{page}");
+    // The same link changes what the resident hears about.
+    let form = "language=pl&category=heating&quiet_hours=off";
+    let resp = app
+        .client()
+        .post(app.url(&format!("{path}/preferences")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("Saved."));
+    let stored = app.get(&format!("/api/v1/residents/{resident}")).await;
+    assert_eq!(stored.body["language"], "pl", "{stored:?}");
+    assert_eq!(stored.body["categories"], json!(["heating"]), "{stored:?}");
+    assert_eq!(stored.body["quiet_hours"], "off", "{stored:?}");
+    let water = app
+        .publish(notice_body("planned", json!({"zones": [zone]})))
+        .await;
+    assert_eq!(
+        water["deliveries"], 0,
+        "no longer wants water notices: {water}"
+    );
+    let r = app
+        .client()
+        .post(app.url(&format!("{path}/preferences")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("language=xx-bad-language-tag-that-is-too-long&category=water")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "a bad value is refused, nothing changes");
+
     let forged = format!("{}x", &path[..path.len() - 1]);
     let r = app.client().get(app.url(&forged)).send().await.unwrap();
     assert_eq!(r.status(), 404);

@@ -146,6 +146,10 @@ pub fn router(state: AppState) -> Router {
             "/subscription/{token}",
             get(subscribe::manage_page).post(subscribe::manage_delete),
         )
+        .route(
+            "/subscription/{token}/preferences",
+            post(subscribe::manage_update),
+        )
         .route("/", get(web::resident))
         .route("/console", get(web::console))
         .route("/console/", get(web::to_index))

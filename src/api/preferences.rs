@@ -68,7 +68,7 @@ pub struct PatchIn {
 }
 
 impl PatchIn {
-    fn parse(self) -> Result<ResidentPatch, FieldError> {
+    pub(super) fn parse(self) -> Result<ResidentPatch, FieldError> {
         let language = match self.language {
             None => None,
             Some(None) => {

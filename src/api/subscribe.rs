@@ -272,7 +272,8 @@ async fn send(
         .map_err(|e| ApiError::Unavailable(format!("the code could not be sent: {e}")))
 }
 
-/// `GET /subscription/{token}`: what is stored, and a button to delete it.
+/// `GET /subscription/{token}`: what is stored, a form to change it and a
+/// button to delete it.
 pub async fn manage_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -285,19 +286,107 @@ pub async fn manage_page(
             "<p>This subscription no longer exists.</p>",
         )));
     };
+    Ok(Html(page(
+        "Your Tocsin subscription",
+        &manage_body(&r, &token, None),
+    )))
+}
+
+fn manage_body(r: &crate::store::Resident, token: &str, note: Option<&str>) -> String {
     let contacts: Vec<String> = r
         .contacts
         .iter()
         .map(|c| format!("{} {}", c.channel, escape(&c.address)))
         .collect();
-    let body = format!(
-        "<p>Language: {}</p><p>Contacts: {}</p><p>Zones: {}</p>\
-         <form method=\"post\"><button type=\"submit\">Delete my subscription and my data</button></form>",
-        escape(r.language.as_str()),
-        contacts.join(", "),
-        r.zones.len()
-    );
-    Ok(Html(page("Your Tocsin subscription", &body)))
+    let languages = [("uk", "Українська"), ("pl", "Polski"), ("en", "English")]
+        .iter()
+        .map(|(code, name)| {
+            let selected = if r.language.as_str().starts_with(code) {
+                " selected"
+            } else {
+                ""
+            };
+            format!("<option value=\"{code}\"{selected}>{name}</option>")
+        })
+        .collect::<String>();
+    let categories = Category::ALL
+        .iter()
+        .filter(|c| **c != Category::Civil)
+        .map(|c| {
+            let checked = if r.categories.contains(*c) { " checked" } else { "" };
+            format!(
+                "<label><input type=\"checkbox\" name=\"category\" value=\"{0}\"{checked}> {0}</label> ",
+                c.as_str()
+            )
+        })
+        .collect::<String>();
+    let quiet = match &r.quiet_hours {
+        crate::domain::QuietPreference::Default => "city default".to_owned(),
+        crate::domain::QuietPreference::Off => "off".to_owned(),
+        crate::domain::QuietPreference::Window(w) => w.to_string(),
+    };
+    let note = note
+        .map(|n| format!("<p><strong>{}</strong></p>", escape(n)))
+        .unwrap_or_default();
+    format!(
+        "{note}<p>Contacts: {contacts}</p><p>Zones: {zones}</p><p>Quiet hours: {quiet}</p>\
+         <form method=\"post\" action=\"/subscription/{token}/preferences\">\
+         <p><label>Language <select name=\"language\">{languages}</select></label></p>\
+         <p>{categories}</p>\
+         <p><label>Quiet hours <select name=\"quiet_hours\"><option value=\"\">keep</option>\
+         <option value=\"default\">city default</option><option value=\"22:00-07:00\">22:00-07:00</option>\
+         <option value=\"off\">off</option></select></label></p>\
+         <button type=\"submit\">Save</button></form>\
+         <form method=\"post\" action=\"/subscription/{token}\">\
+         <button type=\"submit\">Delete my subscription and my data</button></form>",
+        contacts = contacts.join(", "),
+        zones = r.zones.len(),
+    )
+}
+
+/// `POST /subscription/{token}/preferences` (an HTML form): language,
+/// categories and quiet hours.
+pub async fn manage_update(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Html<String>, ApiError> {
+    let resident = manage_target(&state, &token)?;
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| ApiError::BadRequest(format!("unreadable form: {e}")))?;
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let categories: Vec<&str> = fields
+        .iter()
+        .filter(|(k, _)| k == "category")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut patch = json!({"categories": categories});
+    if let Some(language) = get("language") {
+        patch["language"] = json!(language);
+    }
+    match get("quiet_hours") {
+        None | Some("") => {}
+        Some("default") => patch["quiet_hours"] = Value::Null,
+        Some(q) => patch["quiet_hours"] = json!(q),
+    }
+    let patch: super::preferences::PatchIn =
+        serde_json::from_value(patch).map_err(|e| ApiError::invalid("", e))?;
+    let patch = patch.parse().map_err(ApiError::Invalid)?;
+    let updated = state
+        .store
+        .update_resident(resident, &patch)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("this subscription no longer exists".to_owned()))?;
+    tracing::info!(%resident, "resident changed their subscription");
+    Ok(Html(page(
+        "Your Tocsin subscription",
+        &manage_body(&updated, &token, Some("Saved.")),
+    )))
 }
 
 /// `POST /subscription/{token}`: deletes the resident and their data.
