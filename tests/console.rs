@@ -343,6 +343,43 @@ async fn an_executor_session_sees_only_its_organisation(backend: Backend) {
         .post(&app, &format!("/api/v1/notices/{theirs}/close"), &json!({}))
         .await;
     assert_eq!(r.status, 404, "{r:?}");
+
+    // The console's live list: the first event lists none of theirs.
+    let mut resp = browser
+        .request(
+            &app,
+            reqwest::Method::GET,
+            "/api/v1/notices/live",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), resp.chunk())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(text.starts_with("event: notices\n"), "{text}");
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("data");
+    let live: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(live["notices"], json!([]), "{live}");
+    let admin = reply(
+        app.client()
+            .get(app.url("/api/v1/notices/live"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(admin.status, 401, "no session, no stream");
 }
 
 async fn wrong_passwords_lock_the_account(backend: Backend) {

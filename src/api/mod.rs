@@ -8,6 +8,7 @@ mod extract;
 mod feeds;
 pub mod health;
 mod journal;
+mod live;
 mod notices;
 mod optout;
 mod organisations;
@@ -88,7 +89,8 @@ pub fn router(state: AppState) -> Router {
         .route("/notices/{id}/close", post(notices::close))
         .route("/notices/{id}/deliveries", get(notices::deliveries))
         .route("/notices/{id}/deliveries/summary", get(notices::summary))
-        .route("/notices/{id}/progress", get(notices::progress))
+        .route("/notices/{id}/progress", get(live::progress))
+        .route("/notices/live", get(live::list))
         .route("/simulated/outbox", get(outbox::outbox::<AppState>))
         .route("/journal", get(journal::page))
         .route("/operators", post(alerts::create_operator))

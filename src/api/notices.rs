@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -235,7 +234,7 @@ fn sms_sizes(state: &AppState, notice: &Notice, event: &NoticeEvent) -> Result<V
     Ok(json!(sizes))
 }
 
-fn notice_json(n: &Notice, events: Option<&[NoticeEvent]>) -> Value {
+pub(super) fn notice_json(n: &Notice, events: Option<&[NoticeEvent]>) -> Value {
     let mut v = json!({
         "id": n.id,
         "organisation_id": n.organisation,
@@ -263,7 +262,11 @@ fn notice_json(n: &Notice, events: Option<&[NoticeEvent]>) -> Value {
 
 /// The notice, if the caller may see it. An executor asking for another
 /// organisation's notice gets 404, not 403: it should not learn it exists.
-async fn visible_notice(state: &AppState, caller: &Caller, id: i64) -> Result<Notice, ApiError> {
+pub(super) async fn visible_notice(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<Notice, ApiError> {
     state
         .store
         .get_notice(NoticeId(id))
@@ -406,49 +409,7 @@ pub async fn summary(
     Ok(Json(summary_json(&state, &notice).await?))
 }
 
-/// `GET /notices/{id}/progress`: the summary as server-sent events, sent
-/// whenever it changes (checked every 2 s), so the console follows a
-/// fan-out without polling. The stream ends after an hour; `EventSource`
-/// reconnects by itself.
-pub async fn progress(
-    State(state): State<AppState>,
-    caller: Caller,
-    IdPath(id): IdPath,
-) -> Result<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
-    const EVERY: std::time::Duration = std::time::Duration::from_secs(2);
-    const TICKS: usize = 1_800;
-    let notice = visible_notice(&state, &caller, id).await?;
-    let ticks = futures::stream::unfold(
-        (state, notice.id, None::<String>, 0usize),
-        |(state, id, last, tick)| async move {
-            if tick >= TICKS {
-                return None;
-            }
-            if tick > 0 {
-                tokio::time::sleep(EVERY).await;
-            }
-            let event = match state.store.get_notice(id).await {
-                Ok(Some(notice)) => match summary_json(&state, &notice).await {
-                    Ok(body) => Some(body.to_string()),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "progress: summary failed");
-                        None
-                    }
-                },
-                _ => None,
-            };
-            let changed = event.filter(|e| last.as_ref() != Some(e));
-            let next = changed.clone().or(last);
-            Some((changed, (state, id, next, tick + 1)))
-        },
-    );
-    let events = futures::StreamExt::filter_map(ticks, |e| async move {
-        e.map(|data| Ok(Event::default().event("summary").data(data)))
-    });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
-}
-
-async fn summary_json(state: &AppState, notice: &Notice) -> Result<Value, ApiError> {
+pub(super) async fn summary_json(state: &AppState, notice: &Notice) -> Result<Value, ApiError> {
     let summary = state.store.delivery_summary(notice.id).await?;
     Ok(json!({
         "notice_id": notice.id,

@@ -200,49 +200,55 @@ function since(iso) {
   return `${Math.round(minutes / 60)} ${t("h")} ${t("ago")}`;
 }
 
-const SHOWN_STATES = ["pending", "queued", "sending", "sent", "delivered", "acknowledged", "failed", "expired"];
-
+/// Per channel: done of all (sent, delivered or acknowledged), then
+/// acknowledged and failed when there are any.
 function counts(summary) {
   const cell = el("div", { class: "counts" });
-  for (const s of SHOWN_STATES) {
-    const n = summary.by_state[s];
-    if (n) cell.append(el("span", { class: s, "data-state": s }, `${t(s)}: ${n}`));
+  for (const [ch, by] of Object.entries(summary.by_channel)) {
+    const all = Object.values(by).reduce((a, b) => a + b, 0);
+    const done = (by.sent || 0) + (by.delivered || 0) + (by.acknowledged || 0);
+    const failed = (by.failed || 0) + (by.expired || 0);
+    cell.append(el("span", { "data-channel": ch, class: done === all ? "delivered" : "" },
+      `${ch} ${done}/${all}`,
+      by.acknowledged ? ` · ${t("acknowledged")} ${by.acknowledged}` : "",
+      failed ? el("span", { class: "failed" }, ` · ${t("failed")} ${failed}`) : ""));
   }
   if (!cell.childNodes.length) cell.append(el("span", { class: "muted" }, "—"));
   return cell;
 }
 
-async function noticesView() {
+function noticeRow(n) {
+  const overdue = n.status === "active" && n.expected_end && Date.parse(n.expected_end) < Date.now();
+  return el("tr", { class: overdue ? "overdue" : "", "data-notice": n.id },
+    el("td", {}, el("a", { href: `#/notices/${n.id}` }, n.title)),
+    el("td", { class: "kind-" + n.kind }, t(n.kind)),
+    el("td", {}, overdue ? t("overdue") : t(n.status)),
+    el("td", {}, since(n.created_at)),
+    el("td", {}, counts(n.summary)));
+}
+
+/// The newest notices with live counts: one event stream for the list.
+function noticesView() {
   stopRefresh();
   const table = el("table", { id: "notices" },
     el("thead", {}, el("tr", {},
       el("th", {}, t("title")), el("th", {}, t("kind")), el("th", {}, t("status")),
       el("th", {}, t("published")), el("th", {}, t("deliveries")))),
-    el("tbody"));
+    el("tbody", {}, el("tr", {}, el("td", { colspan: "5", class: "muted" }, t("loading")))));
   const stamp = el("p", { class: "muted", id: "updated" });
-  show(el("section", { class: "card" }, el("h1", {}, t("notices")), table, stamp));
-  const refresh = async () => {
-    try {
-      const { notices } = await api("GET", "/api/v1/notices?limit=50");
-      const rows = await Promise.all(notices.map(async (n) => {
-        const summary = await api("GET", `/api/v1/notices/${n.id}/deliveries/summary`);
-        const overdue = n.status === "active" && n.expected_end && Date.parse(n.expected_end) < Date.now();
-        return el("tr", { class: overdue ? "overdue" : "", "data-notice": n.id },
-          el("td", {}, el("a", { href: `#/notices/${n.id}` }, n.title)),
-          el("td", { class: "kind-" + n.kind }, t(n.kind)),
-          el("td", {}, overdue ? t("overdue") : t(n.status)),
-          el("td", {}, since(n.created_at)),
-          el("td", {}, counts(summary)));
-      }));
-      table.tBodies[0].replaceChildren(...(rows.length ? rows
-        : [el("tr", {}, el("td", { colspan: "5", class: "muted" }, t("no_notices")))]));
-      stamp.textContent = `${t("updated")}: ${new Date().toLocaleTimeString(state.lang)}`;
-    } catch (e) {
-      if (e.status === 401) signedOut();
-    }
-  };
-  await refresh();
-  state.timer = setInterval(refresh, 5000);
+  show(el("section", { class: "card" },
+    el("h1", {}, t("notices"), " ", el("span", { class: "live muted" }, `(${t("live")})`)), table, stamp));
+  state.stream = new EventSource("/api/v1/notices/live");
+  state.stream.addEventListener("notices", (ev) => {
+    const { notices } = JSON.parse(ev.data);
+    table.tBodies[0].replaceChildren(...(notices.length ? notices.map(noticeRow)
+      : [el("tr", {}, el("td", { colspan: "5", class: "muted" }, t("no_notices")))]));
+    stamp.textContent = `${t("updated")}: ${new Date().toLocaleTimeString(state.lang)}`;
+  });
+  state.stream.addEventListener("error", async () => {
+    // A dead session closes the stream; find out whether that is why.
+    try { await api("GET", "/api/v1/session"); } catch (e) { if (e.status === 401) signedOut(); }
+  });
 }
 
 function stopRefresh() {
