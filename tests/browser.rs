@@ -441,10 +441,13 @@ async fn an_actual_alert_waits_for_a_second_officer() {
     let zone = app
         .create_zone("Північ", &rect(25.30, 50.76, 25.35, 50.79))
         .await;
+    let mut residents = Vec::new();
     for i in 0..2 {
-        app.create_resident(json!({"language": "uk", "zones": [zone],
+        residents.push(
+            app.create_resident(json!({"language": "uk", "zones": [zone],
             "contacts": [{"channel": "sms", "address": format!("+38050765432{i}")}]}))
-            .await;
+                .await,
+        );
     }
     officer_account(&app, "anna", "Анна Коваль").await;
     officer_account(&app, "bohdan", "Богдан Ткач").await;
@@ -521,6 +524,35 @@ async fn an_actual_alert_waits_for_a_second_officer() {
         "the approver is named: {page}"
     );
     screenshot(&client, "alert-sent").await;
+
+    // A drill, sent by another system's token to the test audience, is
+    // listed with its report, marked TEST.
+    let r = app
+        .post(
+            "/api/v1/audiences",
+            &json!({"name": "duty", "residents": [residents[0]]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = app
+        .post("/api/v1/operators", &json!({"name": "Сирена-бот"}))
+        .await;
+    let bot = r.body["token"].as_str().unwrap().to_owned();
+    let drill = json!({"status": "Test", "audience": "duty", "infos": [{"language": "uk-UA",
+        "event": "Перевірка", "urgency": "Immediate", "severity": "Minor", "certainty": "Observed",
+        "headline": "Перевірка системи оповіщення",
+        "areas": [{"area_desc": "Північ", "zones": [zone]}]}]});
+    let r = app.post_as(&bot, "/api/v1/alerts", &drill).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    click(&client, "#nav-alerts").await;
+    let reports = text_of(&client, "#drill-reports").await;
+    assert!(
+        reports.contains("TEST") && reports.contains("Перевірка системи оповіщення"),
+        "{reports}"
+    );
+    click(&client, "#drill-reports a").await;
+    wait_for_xpath(&client, "//p[@id='alert-audience'][contains(., 'duty')]").await;
+    screenshot(&client, "drill-report").await;
     client.close().await.unwrap();
 }
 

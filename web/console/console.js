@@ -6,6 +6,7 @@
 
 const TEXT = {
   uk: {
+    drill_reports: "Звіти навчань і перевірок", report: "звіт",
     nav_journal: "Журнал", nav_checks: "Перевірки", journal: "Журнал", checks: "Перевірки системи оповіщення",
     when: "Коли", actor: "Хто", action: "Дія", subject: "Об'єкт", next_run: "Наступна", last_result: "Останній результат",
     schedule: "Розклад", missed: "пропущено", no_checks: "Перевірок не налаштовано.", test_audience: "Тестова аудиторія",
@@ -39,6 +40,7 @@ const TEXT = {
     role_admin: "адміністратор", role_executor: "виконавець", role_civil_protection: "цивільний захист",
   },
   pl: {
+    drill_reports: "Raporty ćwiczeń i prób", report: "raport",
     nav_journal: "Dziennik", nav_checks: "Próby", journal: "Dziennik", checks: "Próby systemu ostrzegania",
     when: "Kiedy", actor: "Kto", action: "Działanie", subject: "Obiekt", next_run: "Następna", last_result: "Ostatni wynik",
     schedule: "Harmonogram", missed: "pominięta", no_checks: "Brak skonfigurowanych prób.", test_audience: "Grupa testowa",
@@ -72,6 +74,7 @@ const TEXT = {
     role_admin: "administrator", role_executor: "wykonawca", role_civil_protection: "ochrona ludności",
   },
   en: {
+    drill_reports: "Drill and test reports", report: "report",
     nav_journal: "Journal", nav_checks: "Checks", journal: "Journal", checks: "Warning-system checks",
     when: "When", actor: "Who", action: "Action", subject: "Subject", next_run: "Next run", last_result: "Last result",
     schedule: "Schedule", missed: "missed", no_checks: "No checks configured.", test_audience: "Test audience",
@@ -599,9 +602,15 @@ async function alertsView() {
     el("thead", {}, el("tr", {}, el("th", {}, "CAP"), el("th", {}, t("headline")), el("th", {}, t("state")),
       el("th", {}, t("created_by")), el("th", {}, t("approved_by")), el("th", {}, t("published")))),
     el("tbody", {}, ...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, t("no_alerts")))])));
+  const drills = alerts.filter((a) => a.status !== "Actual" && a.state === "sent");
+  const reports = el("section", { class: "card", id: "drill-reports" }, el("h2", {}, t("drill_reports")),
+    drills.length ? el("ul", {}, ...drills.map((a) => el("li", { "data-alert": a.id },
+      statusBadge(a.status), " ", a.headline, ` · ${new Date(a.sent).toLocaleString(state.lang)} · `,
+      el("a", { href: `#/alerts/${a.id}` }, t("report")))))
+      : el("p", { class: "muted" }, t("none")));
   show(queue, el("section", { class: "card" }, el("h1", {}, t("alerts")),
     officer ? el("p", {}, el("a", { href: "#/alerts/new", id: "new-alert" }, t("new_alert"))) : null,
-    table));
+    table), reports);
 }
 
 const URGENCY = ["Immediate", "Expected", "Future", "Past", "Unknown"];
@@ -794,7 +803,8 @@ async function checksView() {
     el("td", {}, c.name), el("td", {}, `${c.cron} (${c.timezone})`),
     el("td", {}, c.audience || "—"),
     el("td", {}, c.next_run ? new Date(c.next_run).toLocaleString(state.lang) : "—"),
-    el("td", { class: c.runs[0] && c.runs[0].state !== "sent" ? "failed" : "" }, runResult(c.runs[0]))));
+    el("td", { class: c.runs[0] && c.runs[0].state !== "sent" ? "failed" : "" }, runResult(c.runs[0]),
+      c.runs[0] && c.runs[0].alert ? el("span", {}, " · ", el("a", { href: `#/alerts/${c.runs[0].alert}` }, t("report"))) : null)));
   show(el("section", { class: "card" }, el("h1", {}, t("checks")),
     rows.length ? el("table", { id: "checks" },
       el("thead", {}, el("tr", {}, el("th", {}, "ID"), el("th", {}, t("schedule")),
