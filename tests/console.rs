@@ -288,6 +288,27 @@ async fn signing_in_always_issues_a_fresh_session(backend: Backend) {
         401
     );
 
+    // An officer's own notice is visible to them.
+    let zone = app
+        .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
+        .await;
+    let r = browser
+        .post(
+            &app,
+            "/api/v1/notices",
+            &notice_body("emergency", json!({"zones": [zone]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let own = r.body["id"].as_i64().unwrap();
+    assert_eq!(
+        browser
+            .get(&app, &format!("/api/v1/notices/{own}"))
+            .await
+            .status,
+        200
+    );
+
     // Signing in again with a live session replaces it.
     let old = browser.clone();
     assert_eq!(

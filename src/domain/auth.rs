@@ -60,9 +60,12 @@ impl Principal {
         self.role == Role::Admin
     }
 
-    /// Admins see every notice; an executor sees its own organisation's.
+    /// Admins and civil protection (who coordinate the whole city, and
+    /// publish notices of their own) see every notice; an executor sees
+    /// its own organisation's.
     pub fn may_see_organisation(&self, owner: Option<OrgId>) -> bool {
-        self.is_admin() || (self.organisation.is_some() && self.organisation == owner)
+        matches!(self.role, Role::Admin | Role::CivilProtection)
+            || (self.organisation.is_some() && self.organisation == owner)
     }
 }
 
@@ -155,5 +158,15 @@ mod tests {
         assert!(exec.may_see_organisation(Some(OrgId(1))));
         assert!(!exec.may_see_organisation(Some(OrgId(2))));
         assert!(!exec.may_see_organisation(None));
+        let officer = Principal {
+            role: Role::CivilProtection,
+            organisation: None,
+            ..exec
+        };
+        assert!(officer.may_see_organisation(None), "their own notices");
+        assert!(
+            officer.may_see_organisation(Some(OrgId(2))),
+            "the whole city"
+        );
     }
 }
