@@ -481,7 +481,10 @@ async fn an_actual_alert_waits_for_a_second_officer() {
         "Витік газу на півночі міста",
     )
     .await;
-    click(&client, &format!("input[name=zone][value='{zone}']")).await;
+    // The area typed in, not drawn: the form works from the keyboard.
+    type_into(&client, "input[name=circle_lat]", "50.775").await;
+    type_into(&client, "input[name=circle_lon]", "25.325").await;
+    type_into(&client, "input[name=circle_radius_m]", "1000").await;
     screenshot(&client, "alert-compose").await;
     click(&client, "#create-alert").await;
     wait_for_xpath(&client, "//strong[@id='alert-state'][.='pending']").await;

@@ -6,6 +6,7 @@
 
 const TEXT = {
   uk: {
+    circle_by_numbers: "Або коло за координатами", lat: "Широта", lon: "Довгота", radius_m: "Радіус, м",
     drill_reports: "Звіти навчань і перевірок", report: "звіт",
     nav_journal: "Журнал", nav_checks: "Перевірки", journal: "Журнал", checks: "Перевірки системи оповіщення",
     when: "Коли", actor: "Хто", action: "Дія", subject: "Об'єкт", next_run: "Наступна", last_result: "Останній результат",
@@ -40,6 +41,7 @@ const TEXT = {
     role_admin: "адміністратор", role_executor: "виконавець", role_civil_protection: "цивільний захист",
   },
   pl: {
+    circle_by_numbers: "Albo okrąg ze współrzędnych", lat: "Szerokość", lon: "Długość", radius_m: "Promień, m",
     drill_reports: "Raporty ćwiczeń i prób", report: "raport",
     nav_journal: "Dziennik", nav_checks: "Próby", journal: "Dziennik", checks: "Próby systemu ostrzegania",
     when: "Kiedy", actor: "Kto", action: "Działanie", subject: "Obiekt", next_run: "Następna", last_result: "Ostatni wynik",
@@ -74,6 +76,7 @@ const TEXT = {
     role_admin: "administrator", role_executor: "wykonawca", role_civil_protection: "ochrona ludności",
   },
   en: {
+    circle_by_numbers: "Or a circle by coordinates", lat: "Latitude", lon: "Longitude", radius_m: "Radius, m",
     drill_reports: "Drill and test reports", report: "report",
     nav_journal: "Journal", nav_checks: "Checks", journal: "Journal", checks: "Warning-system checks",
     when: "When", actor: "Who", action: "Action", subject: "Subject", next_run: "Next run", last_result: "Last result",
@@ -388,6 +391,22 @@ function drawing(map, onChange) {
   return drawn;
 }
 
+/// A circle typed in, for whoever cannot or would rather not draw.
+function circleFields() {
+  const input = (name, label) => el("label", { class: "field inline" }, el("span", {}, label),
+    el("input", { name, inputmode: "decimal", size: "10" }));
+  return el("fieldset", { class: "circle" }, el("legend", {}, t("circle_by_numbers")),
+    input("circle_lat", t("lat")), input("circle_lon", t("lon")), input("circle_radius_m", t("radius_m")));
+}
+
+/// The typed circle, if all three numbers are given.
+function typedCircle(data) {
+  const [lat, lon, radius] = ["circle_lat", "circle_lon", "circle_radius_m"]
+    .map((k) => String(data.get(k) || "").trim().replace(",", "."));
+  if (!lat || !lon || !radius) return null;
+  return { lat: Number(lat), lon: Number(lon), radius_m: Number(radius) };
+}
+
 /// The notice's `area` from ticked zones and the drawn shape.
 function areaOf(boxes, drawn) {
   const area = { zones: boxes.filter((b) => b.checked).map((b) => Number(b.value)) };
@@ -431,7 +450,7 @@ async function composeView() {
     field(t("cause"), el("input", { name: "cause", maxlength: "500" })),
     field(t("starts_at"), el("input", { name: "starts_at", type: "datetime-local", value: localInput(0), required: "" })),
     field(t("expected_end"), el("input", { name: "expected_end", type: "datetime-local", value: localInput(8) })),
-    zoneList, drawnNote, error,
+    zoneList, drawnNote, circleFields(), error,
     el("div", { class: "actions" },
       el("button", { type: "button", id: "preview-button", class: "secondary" }, t("preview")),
       el("button", { type: "submit", id: "publish-button" }, t("publish"))),
@@ -449,6 +468,8 @@ async function composeView() {
   const body = () => {
     const data = new FormData(form);
     const area = areaOf(boxes, drawn);
+    const typed = typedCircle(data);
+    if (typed) area.circle = typed;
     if (!area.zones.length && !area.geometry && !area.circle) throw new Error(t("need_area"));
     return {
       kind: data.get("kind"), category: data.get("category"), title: data.get("title"),
@@ -659,7 +680,7 @@ async function alertComposeView() {
     field(t("certainty"), plainSelect("certainty", CERTAINTY)),
     field(t("headline"), el("input", { name: "headline", required: "", maxlength: "200" })),
     field(t("instruction"), el("input", { name: "instruction", maxlength: "500" })),
-    el("p", { class: "muted" }, t("draw_hint")), zoneList, error,
+    el("p", { class: "muted" }, t("draw_hint")), zoneList, circleFields(), error,
     el("div", { class: "actions" }, el("button", { type: "submit", id: "create-alert" }, t("create_alert"))));
   const mapDiv = el("div", { id: "map", class: "map", "aria-label": t("area") });
   show(el("div", { class: "compose" }, mapDiv, form));
@@ -681,6 +702,8 @@ async function alertComposeView() {
     error.textContent = "";
     const data = new FormData(form);
     const areas = capAreas(boxes, drawn, data.get("headline"));
+    const typed = typedCircle(data);
+    if (typed) areas[0].circles = [`${typed.lat},${typed.lon} ${typed.radius_m / 1000}`];
     if (!areas[0].zones && !areas[0].polygons && !areas[0].circles) {
       error.textContent = t("need_area");
       return;
