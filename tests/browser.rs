@@ -127,15 +127,23 @@ async fn sign_in(client: &Client, app: &TestApp, username: &str) {
     text_of(client, "table#notices").await;
 }
 
-/// Waits for an element to exist and returns its text.
+/// Waits for an element to exist and returns its text. Live pages
+/// replace their rows as counts change, so an element found may be gone
+/// before its text is read: then it is looked up again.
 async fn text_of(client: &Client, css: &str) -> String {
-    let el = client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    el.text().await.unwrap()
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = client.find(Locator::Css(css)).await;
+        let last = match found {
+            Ok(el) => match el.text().await {
+                Ok(text) => return text,
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        assert!(std::time::Instant::now() < deadline, "{css}: {last}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
@@ -207,7 +215,7 @@ async fn an_operator_signs_in_and_watches_deliveries_arrive() {
     );
     let sent = app.outbox("channel=sms").await.len();
     assert_eq!(sent, 3);
-    let done = client
+    client
         .wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::XPath(&format!(
@@ -215,7 +223,6 @@ async fn an_operator_signs_in_and_watches_deliveries_arrive() {
         )))
         .await
         .expect("the row shows every message the provider took");
-    assert!(!done.text().await.unwrap().is_empty());
     screenshot(&client, "console-notices").await;
 
     // Polish, then sign out.
@@ -291,18 +298,25 @@ async fn click_map(client: &Client, points: &[(f64, f64)]) {
 }
 
 /// The numbers in the progress table's total row, by `data-state`.
+/// Read in one script, so a live update cannot replace the row halfway.
 async fn total_row(client: &Client) -> std::collections::BTreeMap<String, u64> {
-    let mut counts = std::collections::BTreeMap::new();
     let cells = client
-        .find_all(Locator::Css("#progress tr[data-channel=total] td"))
+        .execute(
+            "return Array.from(document.querySelectorAll('#progress tr[data-channel=total] td'))\
+               .map(td => [td.dataset.state, td.textContent.trim()]);",
+            vec![],
+        )
         .await
         .unwrap();
-    for cell in cells {
-        let state = cell.attr("data-state").await.unwrap().unwrap_or_default();
-        let n = cell.text().await.unwrap().trim().parse().unwrap_or(0);
-        counts.insert(state, n);
-    }
-    counts
+    cells
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let state = c[0].as_str().unwrap_or_default().to_owned();
+            (state, c[1].as_str().unwrap_or("0").parse().unwrap_or(0))
+        })
+        .collect()
 }
 
 #[tokio::test]
