@@ -147,7 +147,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Compares without leaking, through timing, how much of a guess matched.
-fn same_secret(a: &str, b: &str) -> bool {
+pub(super) fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 

@@ -83,7 +83,8 @@ fn atom(base: &str, alerts: &[AlertRecord]) -> String {
     xml
 }
 
-fn escape(s: &str) -> String {
+/// Text for XML and HTML (content and double-quoted attributes).
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -23,8 +23,10 @@ use tocsin_channels::{Address, ChannelKind, Content, OutboundMessage};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, IdPath};
+use super::extract::{ApiJson, IdPath, same_secret};
+use super::feeds::escape;
 use super::residents::{ContactIn, LocationIn, ResidentIn, check_zones, insert};
+use super::webhooks::document as page;
 use crate::domain::verification::{self, CODE_MINUTES, OneTimeCode, Verdict};
 use crate::domain::{Category, Language, ResidentId};
 use crate::store::{CodeLimit, NewVerification};
@@ -157,7 +159,7 @@ pub async fn verify(
     let pending = state.store.try_verification(id).await?.ok_or_else(gone)?;
     let matches = OneTimeCode::parse(&body.code).is_some_and(|c| {
         let hash = state.links.code_hash(&pending.address, c.expose());
-        same(&hash, &pending.code_hash)
+        same_secret(&hash, &pending.code_hash)
     });
     match verification::judge(pending.tries, pending.expires_at, Utc::now(), matches) {
         Verdict::Verified => {}
@@ -195,10 +197,6 @@ pub async fn verify(
     }
     tracing::info!(%resident, "resident subscribed through the public page");
     Ok((StatusCode::CREATED, Json(json!({"resident_id": resident}))))
-}
-
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 fn lang(language: Option<&Language>) -> &'static str {
@@ -410,19 +408,4 @@ fn manage_target(state: &AppState, token: &str) -> Result<ResidentId, ApiError> 
         .links
         .verify_manage_token(token)
         .ok_or_else(|| ApiError::NotFound("this link is not valid".to_owned()))
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>"
-    )
 }

@@ -167,12 +167,17 @@ pub(super) fn page(status: StatusCode, title: &str, text: &str, button: Option<&
     let button = button.map_or(String::new(), |label| {
         format!("<form method=\"post\"><button type=\"submit\">{label}</button></form>")
     });
-    let html = format!(
+    let html = document(title, &format!("<p>{text}</p>{button}"));
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+/// The HTML around a small page's `body` (trusted markup).
+pub(super) fn document(title: &str, body: &str) -> String {
+    format!(
         "<!doctype html><html><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body><h1>{title}</h1><p>{text}</p>{button}</body></html>"
-    );
-    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+         <title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>"
+    )
 }
 
 const CONFIRM: &str = "Confirm / Підтвердити / Potwierdź";

@@ -46,10 +46,9 @@ use tocsin_channels::ChannelKind;
 
 use crate::domain::journal::{JournalEntry, NewJournalEntry};
 use crate::domain::pace::Pace;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::str::FromStr;
@@ -88,108 +87,62 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-fn migrator() -> Migrator {
-    let core = Migration::new(
+/// The schema, in order: version, description, SQL.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
         1,
-        Cow::Borrowed("core"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!("../../../migrations/postgres/0001_core.sql")),
-        false,
-    );
-    let preferences = Migration::new(
+        "core",
+        include_str!("../../../migrations/postgres/0001_core.sql"),
+    ),
+    (
         2,
-        Cow::Borrowed("resident preferences"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!(
-            "../../../migrations/postgres/0002_resident_preferences.sql"
-        )),
-        false,
-    );
-    let policy = Migration::new(
+        "resident preferences",
+        include_str!("../../../migrations/postgres/0002_resident_preferences.sql"),
+    ),
+    (
         3,
-        Cow::Borrowed("delivery_policy"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!(
-            "../../../migrations/postgres/0003_delivery_policy.sql"
-        )),
-        false,
-    );
-    // `locking` stays on (DEFAULT): sqlx takes a PostgreSQL advisory lock
-    // while migrating, so processes starting together migrate one by one.
-    let journal = Migration::new(
+        "delivery_policy",
+        include_str!("../../../migrations/postgres/0003_delivery_policy.sql"),
+    ),
+    (
         4,
-        Cow::Borrowed("journal"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!(
-            "../../../migrations/postgres/0004_journal.sql"
-        )),
-        false,
-    );
-    let alerts = Migration::new(
+        "journal",
+        include_str!("../../../migrations/postgres/0004_journal.sql"),
+    ),
+    (
         5,
-        Cow::Borrowed("alerts"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!("../../../migrations/postgres/0005_alerts.sql")),
-        false,
-    );
-    let checks = Migration::new(
+        "alerts",
+        include_str!("../../../migrations/postgres/0005_alerts.sql"),
+    ),
+    (
         6,
-        Cow::Borrowed("checks"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!("../../../migrations/postgres/0006_checks.sql")),
-        false,
-    );
-    let reminders = Migration::new(
+        "checks",
+        include_str!("../../../migrations/postgres/0006_checks.sql"),
+    ),
+    (
         7,
-        Cow::Borrowed("reminders"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!(
-            "../../../migrations/postgres/0007_reminders.sql"
-        )),
-        false,
-    );
-    let check_definitions = Migration::new(
+        "reminders",
+        include_str!("../../../migrations/postgres/0007_reminders.sql"),
+    ),
+    (
         8,
-        Cow::Borrowed("check definitions"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!(
-            "../../../migrations/postgres/0008_check_definitions.sql"
-        )),
-        false,
-    );
-    let accounts = Migration::new(
+        "check definitions",
+        include_str!("../../../migrations/postgres/0008_check_definitions.sql"),
+    ),
+    (
         9,
-        Cow::Borrowed("accounts"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!(
-            "../../../migrations/postgres/0009_accounts.sql"
-        )),
-        false,
-    );
-    let verifications = Migration::new(
+        "accounts",
+        include_str!("../../../migrations/postgres/0009_accounts.sql"),
+    ),
+    (
         10,
-        Cow::Borrowed("verifications"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!(
-            "../../../migrations/postgres/0010_verifications.sql"
-        )),
-        false,
-    );
-    Migrator {
-        migrations: Cow::Owned(vec![
-            core,
-            preferences,
-            policy,
-            journal,
-            alerts,
-            checks,
-            reminders,
-            check_definitions,
-            accounts,
-            verifications,
-        ]),
-        ..Migrator::DEFAULT
-    }
+        "verifications",
+        include_str!("../../../migrations/postgres/0010_verifications.sql"),
+    ),
+];
+
+fn migrator() -> Migrator {
+    super::migrator(MIGRATIONS)
 }
 
 fn options(url: &str) -> StoreResult<PgConnectOptions> {
