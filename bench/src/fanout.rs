@@ -32,7 +32,8 @@ pub struct FanoutRun {
     pub not_delivered: u64,
     /// Requests the mock providers accepted.
     pub provider_accepted: usize,
-    pub bare_per_s: Option<f64>,
+    /// The bare client's rate before and after the fan-out, messages/s.
+    pub bare_per_s: Option<(f64, f64)>,
     /// Peak RSS of `serve`, then of each worker, in bytes.
     pub peak_rss: Vec<u64>,
     pub db_bytes_before: u64,
@@ -42,6 +43,12 @@ pub struct FanoutRun {
 impl FanoutRun {
     pub fn per_s(&self) -> f64 {
         self.deliveries as f64 / self.settle_s
+    }
+
+    /// Tocsin's rate over the mean of the bare client's two rates.
+    pub fn ratio(&self) -> Option<f64> {
+        self.bare_per_s
+            .map(|(before, after)| self.per_s() / ((before + after) / 2.0))
     }
 
     /// Database growth per million deliveries, in bytes.
@@ -66,6 +73,12 @@ pub async fn run(
     } = setup.load(points, progress).await?;
     let mode = setup.mode;
     let db_bytes_before = service.database_bytes().await?;
+    // The bare client before and after the fan-out: on a shared machine
+    // its rate drifts within minutes, and one sample made the ratio swing
+    // by half. Their mean is the ratio's denominator; both are reported.
+    progress.set_message("bare client (before)");
+    let bare_before = bare_rate(setup, &providers, points.len()).await?;
+    let accepted_before = providers.accepted();
 
     progress.set_message(format!("{mode}: fan-out"));
     let sent = Instant::now();
@@ -76,7 +89,7 @@ pub async fn run(
     // The summary counts a million rows; asking it often would slow the
     // very fan-out it measures. The mocks' counters cost nothing.
     let mut last_check = Instant::now();
-    while (providers.accepted() as u64) < deliveries {
+    while ((providers.accepted() - accepted_before) as u64) < deliveries {
         tokio::time::sleep(Duration::from_millis(10)).await;
         if last_check.elapsed() > Duration::from_secs(5) {
             if api::busy(&api.summary(id).await?) == 0 {
@@ -97,15 +110,11 @@ pub async fn run(
     let peak_rss = service.peak_rss();
     let db_bytes_after = service.database_bytes().await?;
     service.stop().await;
-    let provider_accepted = providers.accepted();
+    let provider_accepted = providers.accepted() - accepted_before;
 
-    progress.set_message("bare client");
-    let bare_count = BARE_COUNT.min(points.len());
-    let bare_per_s = match setup.contacts {
-        Contacts::Fcm => Some(bare::fcm(&providers.fcm, bare_count, 32).await?),
-        Contacts::Apns => Some(bare::apns(&providers.apns, bare_count, 32).await?),
-        Contacts::Mixed => None,
-    };
+    progress.set_message("bare client (after)");
+    let bare_after = bare_rate(setup, &providers, points.len()).await?;
+    let bare_per_s = bare_before.zip(bare_after);
     Ok(FanoutRun {
         residents: points.len(),
         import_per_s,
@@ -118,6 +127,21 @@ pub async fn run(
         peak_rss,
         db_bytes_before,
         db_bytes_after,
+    })
+}
+
+/// The bare client's rate against this run's mock, for single-channel
+/// runs (a mixed run has no one provider to compare with).
+async fn bare_rate(
+    setup: &Setup,
+    providers: &Providers,
+    residents: usize,
+) -> anyhow::Result<Option<f64>> {
+    let count = BARE_COUNT.min(residents);
+    Ok(match setup.contacts {
+        Contacts::Fcm => Some(bare::fcm(&providers.fcm, count, 32).await?),
+        Contacts::Apns => Some(bare::apns(&providers.apns, count, 32).await?),
+        Contacts::Mixed => None,
     })
 }
 

@@ -30,14 +30,16 @@ fn print(args: &ServiceArgs, runs: &[FanoutRun]) {
         runs.len()
     );
     println!(
-        "\n| run | import residents/s | POST answered s | settled s | deliveries | not delivered | accepted by mocks | deliveries/s | bare client/s | Tocsin / bare | peak RSS serve MiB | workers MiB | DB MiB after import | DB bytes per delivery |"
+        "\n| run | import residents/s | POST answered s | settled s | deliveries | not delivered | accepted by mocks | deliveries/s | bare client/s before / after | Tocsin / bare (mean) | peak RSS serve MiB | workers MiB | DB MiB after import | DB bytes per delivery |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (i, r) in runs.iter().enumerate() {
-        let bare = r.bare_per_s.map_or("–".to_owned(), |b| format!("{b:.0}"));
-        let ratio = r.bare_per_s.map_or("–".to_owned(), |b| {
-            format!("{:.0} %", r.per_s() / b * 100.0)
-        });
+        let bare = r
+            .bare_per_s
+            .map_or("–".to_owned(), |(b, a)| format!("{b:.0} / {a:.0}"));
+        let ratio = r
+            .ratio()
+            .map_or("–".to_owned(), |x| format!("{:.0} %", x * 100.0));
         let workers: Vec<String> = r.peak_rss[1..]
             .iter()
             .map(|b| format!("{:.0}", mib(*b)))
@@ -73,10 +75,7 @@ fn print(args: &ServiceArgs, runs: &[FanoutRun]) {
     println!(
         "\nMedians: {per_s:.0} deliveries/s, settled in {settle:.1} s, peak RSS of serve {rss:.0} MiB, database growth {db:.0} MiB per million deliveries"
     );
-    let ratios: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.bare_per_s.map(|b| r.per_s() / b))
-        .collect();
+    let ratios: Vec<f64> = runs.iter().filter_map(FanoutRun::ratio).collect();
     if !ratios.is_empty() {
         let ratio = median(ratios);
         let met = if ratio >= 0.5 { "met" } else { "NOT met" };
