@@ -54,7 +54,7 @@ pub async fn run(
     progress.set_message(format!("{}: backlog + emergencies", setup.mode));
     let (routine, backlog) = api.publish(&city_notice("planned", "Backlog")).await?;
     progress.set_length(backlog);
-    let watch = crate::fanout::watch_progress(&providers, progress);
+    let watch = crate::fanout::watch_progress(&providers, 0, progress);
     // Let the backlog start draining before the first emergency.
     while providers.accepted() < 1_000 {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -85,7 +85,7 @@ pub async fn run(
     let (id, deliveries) = api.publish(&city_notice("planned", "Fan-out")).await?;
     let accept_s = sent.elapsed().as_secs_f64();
     progress.set_length(deliveries);
-    let watch = watch_progress(&providers, progress);
+    let watch = watch_progress(&providers, accepted_before, progress);
     // The summary counts a million rows; asking it often would slow the
     // very fan-out it measures. The mocks' counters cost nothing.
     let mut last_check = Instant::now();
@@ -145,16 +145,18 @@ async fn bare_rate(
     })
 }
 
-/// Moves the bar as the mocks accept messages.
+/// Moves the bar as the mocks accept messages, counting from `already`
+/// (what they had accepted before, such as the bare client's requests).
 pub fn watch_progress(
     providers: &Arc<Providers>,
+    already: usize,
     progress: &indicatif::ProgressBar,
 ) -> tokio::task::JoinHandle<()> {
     let providers = providers.clone();
     let progress = progress.clone();
     tokio::spawn(async move {
         loop {
-            progress.set_position(providers.accepted() as u64);
+            progress.set_position(providers.accepted().saturating_sub(already) as u64);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     })
