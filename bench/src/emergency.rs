@@ -3,6 +3,7 @@
 //! another and time, at the mock provider, each one's first and last
 //! message from the moment its POST was sent.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -75,18 +76,23 @@ pub async fn run(
         published.push((id, sent, answered_ms, deliveries, waiting));
         tokio::time::sleep(plan.interval).await;
     }
+    for (id, ..) in &published {
+        api.settled(*id, Duration::from_millis(50)).await?;
+    }
+    // One pass over the million messages at the mock, grouped by notice.
+    let tags: HashSet<String> = published.iter().map(|p| p.0.to_string()).collect();
+    let pick = |tag: Option<&str>| tag.filter(|t| tags.contains(*t)).map(str::to_owned);
+    let mut by_notice = match setup.contacts {
+        Contacts::Apns => providers
+            .apns
+            .accepted_at(|r| pick(r.body["notice_id"].as_str())),
+        _ => providers
+            .fcm
+            .accepted_at(|m| pick(m["message"]["data"]["notice_id"].as_str())),
+    };
     let mut samples = Vec::new();
     for (id, sent, answered_ms, deliveries, backlog_waiting) in published {
-        api.settled(id, Duration::from_millis(50)).await?;
-        let tag = id.to_string();
-        let mut times = match setup.contacts {
-            Contacts::Apns => providers
-                .apns
-                .accepted_at(|r| r.body["notice_id"].as_str() == Some(&tag)),
-            _ => providers
-                .fcm
-                .accepted_at(|m| m["message"]["data"]["notice_id"].as_str() == Some(&tag)),
-        };
+        let mut times = by_notice.remove(&id.to_string()).unwrap_or_default();
         times.sort();
         let first = times.first().context("an emergency reached nobody")?;
         let last = times.last().expect("not empty");

@@ -6,6 +6,7 @@
 //! really spoke HTTP/2.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +42,26 @@ pub struct ApnsRequest {
     pub body: Value,
 }
 
+/// An accepted notification as kept: the body as received and parsed
+/// again when read, because a parsed `Value` per message costs kilobytes
+/// (see `FcmMock`'s messages).
+#[derive(Debug)]
+struct Accepted {
+    at: Instant,
+    /// Everything but the body, which is `Value::Null` here.
+    head: ApnsRequest,
+    body: Box<[u8]>,
+}
+
+impl Accepted {
+    fn request(&self) -> ApnsRequest {
+        ApnsRequest {
+            body: serde_json::from_slice(&self.body).expect("an accepted body is JSON"),
+            ..self.head.clone()
+        }
+    }
+}
+
 /// The mock APNs; see the module docs.
 #[derive(Debug)]
 pub struct ApnsMock {
@@ -52,7 +73,7 @@ pub struct ApnsMock {
 struct ApnsState {
     control: Control,
     /// Accepted notifications with the moment each was accepted.
-    requests: Mutex<Vec<(Instant, ApnsRequest)>>,
+    requests: Mutex<Vec<Accepted>>,
     /// Valid provider tokens seen, with their `iat`: verifying ES256 on
     /// every request would make the mock, not the client, the bottleneck
     /// of a load test, and Apple too checks a connection's token once.
@@ -97,18 +118,23 @@ impl ApnsMock {
     pub fn requests(&self) -> Vec<ApnsRequest> {
         lock(&self.state.requests)
             .iter()
-            .map(|(_, r)| r.clone())
+            .map(Accepted::request)
             .collect()
     }
 
-    /// When each accepted notification matching `pick` arrived, oldest
-    /// first (see `FcmMock::accepted_at`).
-    pub fn accepted_at(&self, pick: impl Fn(&ApnsRequest) -> bool) -> Vec<Instant> {
-        lock(&self.state.requests)
-            .iter()
-            .filter(|(_, r)| pick(r))
-            .map(|(at, _)| *at)
-            .collect()
+    /// When each accepted notification arrived, grouped by `key` (see
+    /// `FcmMock::accepted_at`).
+    pub fn accepted_at<K: Hash + Eq>(
+        &self,
+        key: impl Fn(&ApnsRequest) -> Option<K>,
+    ) -> HashMap<K, Vec<Instant>> {
+        let mut times: HashMap<K, Vec<Instant>> = HashMap::new();
+        for accepted in lock(&self.state.requests).iter() {
+            if let Some(k) = key(&accepted.request()) {
+                times.entry(k).or_default().push(accepted.at);
+            }
+        }
+        times
     }
 
     /// A provider token this mock accepts, signed with the test key, for a
@@ -171,12 +197,17 @@ async fn push(
 ) -> Response {
     let arrival = state.control.count_request();
     match check(&state, arrival, &device_token, version, &headers, &body) {
-        Ok(request) => {
+        Ok(mut request) => {
             let apns_id = request
                 .apns_id
                 .clone()
                 .unwrap_or_else(|| uuid_like(&random_hex(16)));
-            lock(&state.requests).push((Instant::now(), request));
+            request.body = Value::Null;
+            lock(&state.requests).push(Accepted {
+                at: Instant::now(),
+                head: request,
+                body: Box::from(&body[..]),
+            });
             state.control.accept();
             state.control.pause().await;
             let mut response = StatusCode::OK.into_response();
