@@ -5,6 +5,7 @@
 //! from the team's `.p8` key, reused for 40 minutes (Apple wants renewal
 //! between 20 and 60), and one `POST /3/device/{token}` per message.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -13,7 +14,6 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 use sha1::{Digest, Sha1};
 
 use crate::http::{
@@ -250,6 +250,30 @@ pub(crate) struct ApnsRequest {
     pub body: String,
 }
 
+/// The notification's JSON, serialised from borrowed structs rather than
+/// a `serde_json::Value` (see the FCM channel's `SendRequest`).
+#[derive(Debug, Serialize)]
+struct Payload<'a> {
+    aps: Aps<'a>,
+    /// Custom keys sit beside `aps`, at the top level.
+    #[serde(flatten)]
+    data: &'a BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Aps<'a> {
+    alert: Alert<'a>,
+    sound: &'static str,
+    #[serde(rename = "interruption-level", skip_serializing_if = "Option::is_none")]
+    interruption_level: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Alert<'a> {
+    title: &'a str,
+    body: &'a str,
+}
+
 /// Builds headers and JSON body. Pure, so the wire format is unit-tested.
 pub(crate) fn build_request(msg: &OutboundMessage, topic: &str) -> Result<ApnsRequest, SendError> {
     let Address::Apns(token) = &msg.address else {
@@ -258,24 +282,21 @@ pub(crate) fn build_request(msg: &OutboundMessage, topic: &str) -> Result<ApnsRe
     let Content::Push { title, body, data } = &msg.content else {
         return Err(msg.wrong_content(ChannelKind::Apns));
     };
-    let mut aps = json!({
-        "alert": { "title": title, "body": body },
-        "sound": "default",
-    });
-    if msg.urgent {
-        // Lets the alert break through Focus modes when the app has the
-        // Time Sensitive capability; ignored otherwise.
-        aps["interruption-level"] = json!("time-sensitive");
+    if data.contains_key("aps") {
+        return Err(SendError::permanent("apns: data key \"aps\" is reserved"));
     }
-    let mut payload = Map::new();
-    payload.insert("aps".to_owned(), aps);
-    for (key, value) in data {
-        if key == "aps" {
-            return Err(SendError::permanent("apns: data key \"aps\" is reserved"));
-        }
-        payload.insert(key.clone(), json!(value));
-    }
-    let body = Value::Object(payload).to_string();
+    let payload = Payload {
+        aps: Aps {
+            alert: Alert { title, body },
+            sound: "default",
+            // Lets the alert break through Focus modes when the app has the
+            // Time Sensitive capability; ignored otherwise.
+            interruption_level: msg.urgent.then_some("time-sensitive"),
+        },
+        data,
+    };
+    let body = serde_json::to_string(&payload)
+        .map_err(|e| SendError::permanent(format!("apns: cannot encode the payload: {e}")))?;
     if body.len() > MAX_PAYLOAD_BYTES {
         return Err(SendError::permanent(format!(
             "apns: payload is {} bytes, APNs accepts at most {MAX_PAYLOAD_BYTES}",
@@ -379,7 +400,7 @@ struct ProviderClaims<'a> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::ApnsToken;
@@ -440,6 +461,22 @@ mod tests {
         assert_eq!(header("apns-priority"), Some("10"));
         assert_eq!(header("apns-expiration"), Some("1900000000"));
         assert_eq!(header("apns-collapse-id").unwrap(), "ї".repeat(32));
+    }
+
+    #[test]
+    fn urgent_alert_is_time_sensitive_and_aps_is_not_a_data_key() {
+        let mut msg = message();
+        msg.urgent = true;
+        let body: Value = serde_json::from_str(&build_request(&msg, "t").unwrap().body).unwrap();
+        assert_eq!(body["aps"]["interruption-level"], "time-sensitive");
+        assert_eq!(body["notice_id"], "2");
+        if let Content::Push { data, .. } = &mut msg.content {
+            data.insert("aps".into(), "x".into());
+        }
+        assert!(matches!(
+            build_request(&msg, "t"),
+            Err(SendError::Permanent { .. })
+        ));
     }
 
     #[test]
