@@ -2,6 +2,7 @@
 //! alert, what it sends and its journal entries commit in one transaction.
 
 use chrono::Utc;
+use sqlx::Connection;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
@@ -97,7 +98,8 @@ impl SqliteStore {
         name: &str,
         token: &TokenHash,
     ) -> StoreResult<i64> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let taken =
             sqlx::query("SELECT 1 FROM api_tokens WHERE role = 'civil_protection' AND label = ?")
                 .bind(name)
@@ -128,7 +130,8 @@ impl SqliteStore {
         members: &[ResidentId],
     ) -> StoreResult<Audience> {
         let ids = id_array(members.iter().map(|r| r.0));
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let known: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM residents WHERE id IN (SELECT value FROM json_each(?))",
         )
@@ -221,7 +224,8 @@ impl SqliteStore {
         actions: &[AlertAction],
     ) -> StoreResult<AlertRecord> {
         let now = ms(Utc::now());
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let taken = sqlx::query("SELECT 1 FROM alerts WHERE sender = ? AND identifier = ?")
             .bind(&a.sender)
             .bind(&a.identifier)
@@ -271,6 +275,8 @@ impl SqliteStore {
         .get(0);
         journal(&mut tx, id, actions).await?;
         tx.commit().await?;
+        // Release the writer first: the read-back below takes it again.
+        drop(conn);
         self.alert_via_writer(AlertId(id)).await
     }
 
@@ -282,7 +288,8 @@ impl SqliteStore {
         actions: &[AlertAction],
     ) -> StoreResult<AlertRecord> {
         let now = ms(Utc::now());
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         // The state and creator are checked in the statement itself, so
         // two approvals racing cannot both send.
         let approved = sqlx::query(
@@ -310,13 +317,15 @@ impl SqliteStore {
             .await?;
         journal(&mut tx, id.0, actions).await?;
         tx.commit().await?;
+        // Release the writer first: the read-back below takes it again.
+        drop(conn);
         self.alert_via_writer(id).await
     }
 
     async fn alert_via_writer(&self, id: AlertId) -> StoreResult<AlertRecord> {
         let row = sqlx::query(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?"))
             .bind(id.0)
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *self.writer.lock().await)
             .await?;
         alert_from_row(&row)
     }

@@ -1,6 +1,7 @@
 //! Tokens, principals and organisations.
 
 use chrono::Utc;
+use sqlx::Connection;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use tocsin_zones::{Limits, Region};
@@ -49,7 +50,8 @@ impl SqliteStore {
         label: &str,
         replace: bool,
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         if replace {
             sqlx::query("DELETE FROM api_tokens WHERE role = 'admin' AND label = ?")
                 .bind(label)
@@ -88,7 +90,8 @@ impl SqliteStore {
     ) -> StoreResult<Organisation> {
         let now = Utc::now();
         let territory = org.territory.as_ref().map(|r| r.to_geojson().to_string());
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let taken = sqlx::query("SELECT 1 FROM organisations WHERE name = ?")
             .bind(org.name.as_str())
             .fetch_optional(&mut *tx)

@@ -5,6 +5,7 @@
 //! `domain::delivery` is the only place transitions are defined.
 
 use chrono::Utc;
+use sqlx::Connection;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::BTreeMap;
@@ -153,7 +154,7 @@ impl SqliteStore {
         )
         .bind(ms(Utc::now()))
         .bind(id_array(ids.iter().map(|d| d.0)))
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -173,7 +174,7 @@ impl SqliteStore {
         ))
         .bind(ms(Utc::now()))
         .bind(id_array(ids.iter().map(|d| d.0)))
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *self.writer.lock().await)
         .await?;
         rows.iter()
             .map(|r| {
@@ -210,11 +211,12 @@ impl SqliteStore {
         if retired.is_empty() && outcomes.len() <= OUTCOME_CHUNK {
             outcome_update(outcomes)
                 .build()
-                .execute(&self.writer)
+                .execute(&mut *self.writer.lock().await)
                 .await?;
             return Ok(());
         }
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         for chunk in outcomes.chunks(OUTCOME_CHUNK) {
             outcome_update(chunk).build().execute(&mut *tx).await?;
         }
@@ -233,7 +235,8 @@ impl SqliteStore {
         deactivate_contact: bool,
     ) -> StoreResult<ReportResult> {
         let now = ms(Utc::now());
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let Some(row) = sqlx::query("SELECT state, contact_id FROM deliveries WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&mut *tx)

@@ -2,6 +2,7 @@
 //! works, notices past their expiry, and the leadership digest's counts.
 
 use chrono::{DateTime, Utc};
+use sqlx::Connection;
 use sqlx::Row;
 
 use super::notices::{NOTICE_COLUMNS, append_event, notice_from_row};
@@ -37,7 +38,8 @@ impl SqliteStore {
         event: &NewEvent,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<(Notice, NoticeEvent)>> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let claimed = sqlx::query(
             "UPDATE notices SET reminders = reminders | ?1
              WHERE id = ?2 AND (reminders & ?1) = 0 AND status = 'active'",
@@ -52,6 +54,8 @@ impl SqliteStore {
         }
         let event = append_event(&mut tx, id, event, None, ms(now)).await?;
         tx.commit().await?;
+        // Release the writer first: the read-back below takes it again.
+        drop(conn);
         self.notice_and_event(id, EventId(event)).await.map(Some)
     }
 
@@ -62,7 +66,7 @@ impl SqliteStore {
              RETURNING {NOTICE_COLUMNS}"
         ))
         .bind(ms(now))
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *self.writer.lock().await)
         .await?;
         rows.iter().map(notice_from_row).collect()
     }

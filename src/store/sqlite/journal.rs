@@ -2,6 +2,7 @@
 //! so "last entry + 1" cannot be taken twice.
 
 use chrono::Utc;
+use sqlx::Connection;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteStore, from_ms, ms};
@@ -52,7 +53,8 @@ pub(super) async fn append_in(
 
 impl SqliteStore {
     pub(super) async fn journal_append(&self, e: &NewJournalEntry) -> StoreResult<JournalEntry> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let entry = append_in(&mut tx, e).await?;
         tx.commit().await?;
         Ok(entry)

@@ -1,9 +1,9 @@
 //! SQLite backend for the embedded mode.
 //!
-//! One file in the data directory, WAL mode. All writes go through a
-//! single-connection pool: SQLite allows one writer at a time anyway, and
-//! serialising writes in the pool (instead of in SQLite's lock) means a
-//! transaction never fails with SQLITE_BUSY halfway. Reads use a separate
+//! One file in the data directory, WAL mode. All writes go through one
+//! connection behind a mutex ([`writer`]): SQLite allows one writer at a
+//! time anyway, and serialising writes here (instead of in SQLite's lock)
+//! means a transaction never fails with SQLITE_BUSY halfway. Reads use a
 //! pool and run concurrently with the writer thanks to WAL.
 //!
 //! Id lists are passed as one JSON array parameter and expanded with
@@ -23,6 +23,7 @@ mod rates;
 mod residents;
 mod verifications;
 mod waiting;
+mod writer;
 mod zones;
 
 use async_trait::async_trait;
@@ -51,7 +52,7 @@ use tocsin_channels::Address;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: writer::Writer,
     reader: SqlitePool,
 }
 
@@ -125,13 +126,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        migrator().run(&writer).await?;
+        let writer = writer::Writer::open(&options).await?;
+        migrator().run(&mut *writer.lock().await).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            // A ping per checkout finds nothing wrong with a local file
+            // and costs a round trip to SQLite's thread.
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         Ok(Self { writer, reader })
@@ -162,11 +163,11 @@ impl Store for SqliteStore {
         sqlx::query("INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)")
             .bind(name)
             .bind(random_bytes(32))
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         let row = sqlx::query("SELECT value FROM settings WHERE name = ?")
             .bind(name)
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *self.writer.lock().await)
             .await?;
         Ok(row.get(0))
     }
@@ -175,7 +176,7 @@ impl Store for SqliteStore {
         Ok(
             sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
                 .bind(name)
-                .fetch_optional(&self.writer)
+                .fetch_optional(&mut *self.writer.lock().await)
                 .await?,
         )
     }
@@ -187,7 +188,7 @@ impl Store for SqliteStore {
         )
         .bind(name)
         .bind(value)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }

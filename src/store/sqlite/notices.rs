@@ -1,6 +1,7 @@
 //! Notices, their events, their audience and the fan-out into deliveries.
 
 use chrono::{DateTime, Utc};
+use sqlx::Connection;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
@@ -333,9 +334,12 @@ impl SqliteStore {
         n: &NewNotice,
         candidates: &[ResidentId],
     ) -> StoreResult<(Notice, NoticeEvent)> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let (id, event) = insert_notice(&mut tx, n, candidates, ms(Utc::now())).await?;
         tx.commit().await?;
+        // Release the writer first: the read-back below takes it again.
+        drop(conn);
         self.notice_and_event(NoticeId(id), EventId(event)).await
     }
 
@@ -358,9 +362,12 @@ impl SqliteStore {
         id: NoticeId,
         e: &NewEvent,
     ) -> StoreResult<(Notice, NoticeEvent)> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let event = append_event(&mut tx, id, e, None, ms(Utc::now())).await?;
         tx.commit().await?;
+        // Release the writer first: the read-back below takes it again.
+        drop(conn);
         self.notice_and_event(id, EventId(event)).await
     }
 
@@ -374,13 +381,13 @@ impl SqliteStore {
             "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = ?"
         ))
         .bind(id.0)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *self.writer.lock().await)
         .await?;
         let event = sqlx::query(&format!(
             "SELECT {EVENT_COLUMNS} FROM notice_events WHERE id = ?"
         ))
         .bind(event.0)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *self.writer.lock().await)
         .await?;
         Ok((notice_from_row(&notice)?, event_from_row(&event)?))
     }

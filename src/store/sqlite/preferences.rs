@@ -2,6 +2,7 @@
 //! order) and contact opt-outs: the resident PATCH, the dispatcher's bulk
 //! read, SMS STOP/START and email unsubscribe links.
 
+use sqlx::Connection;
 use sqlx::Row;
 use std::collections::HashMap;
 use tocsin_channels::Address;
@@ -17,7 +18,8 @@ impl SqliteStore {
         id: ResidentId,
         patch: &ResidentPatch,
     ) -> StoreResult<Option<Resident>> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         // A flag per nullable column tells "set to NULL" from "leave as is".
         let updated = sqlx::query(
             "UPDATE residents SET
@@ -46,6 +48,7 @@ impl SqliteStore {
         .await?
         .rows_affected();
         tx.commit().await?;
+        drop(conn);
         if updated == 0 {
             return Ok(None);
         }
@@ -86,7 +89,7 @@ impl SqliteStore {
         .bind(reason)
         .bind(address.kind().as_str())
         .bind(address.as_str())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(done.rows_affected())
     }
@@ -103,7 +106,7 @@ impl SqliteStore {
         .bind(address.kind().as_str())
         .bind(address.as_str())
         .bind(reason)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(done.rows_affected())
     }
@@ -118,7 +121,7 @@ impl SqliteStore {
         )
         .bind(reason)
         .bind(contact.0)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -6,6 +6,7 @@
 //! resident.
 
 use chrono::Utc;
+use sqlx::Connection;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use tocsin_zones::GeoPoint;
 
@@ -32,7 +33,8 @@ impl SqliteStore {
         residents: &[NewResident],
     ) -> StoreResult<Vec<ResidentId>> {
         let now = ms(Utc::now());
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let first = next_id(&mut tx, "residents").await?;
         let ids: Vec<i64> = (first..).take(residents.len()).collect();
         let numbered: Vec<(i64, &NewResident)> = ids.iter().copied().zip(residents).collect();
@@ -162,7 +164,8 @@ impl SqliteStore {
         &self,
         id: ResidentId,
     ) -> StoreResult<Option<Option<GeoPoint>>> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let Some(row) = sqlx::query("SELECT lat, lon FROM residents WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&mut *tx)

@@ -1,6 +1,7 @@
 //! Subscriptions waiting for their one-time code.
 
 use chrono::{DateTime, Duration, Utc};
+use sqlx::Connection;
 use sqlx::Row;
 
 use super::{SqliteStore, corrupt, from_ms, ms};
@@ -14,7 +15,8 @@ impl SqliteStore {
         now: DateTime<Utc>,
         per_minute: u32,
     ) -> StoreResult<Result<i64, CodeLimit>> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         sqlx::query("DELETE FROM verifications WHERE created_at < ?")
             .bind(ms(now - Duration::days(1)))
             .execute(&mut *tx)
@@ -61,7 +63,7 @@ impl SqliteStore {
              RETURNING id, channel, address, code_hash, request, tries, expires_at",
         )
         .bind(id)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.lock().await)
         .await?;
         row.map(|r| {
             let channel: String = r.get(1);
@@ -81,7 +83,7 @@ impl SqliteStore {
     pub(super) async fn verifications_delete(&self, id: i64) -> StoreResult<()> {
         sqlx::query("DELETE FROM verifications WHERE id = ?")
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(())
     }

@@ -50,7 +50,7 @@ impl SqliteStore {
         )
         .bind(ms(Utc::now()))
         .bind(ids_json(ids))
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -70,7 +70,7 @@ impl SqliteStore {
         .bind(reason)
         .bind(ms(Utc::now()))
         .bind(ids_json(ids))
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -89,7 +89,7 @@ impl SqliteStore {
         .bind(reason)
         .bind(ms(Utc::now()))
         .bind(ids_json(ids))
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Zones (named polygons) and their subscriptions.
 
 use chrono::Utc;
+use sqlx::Connection;
 use sqlx::Row;
 use std::collections::HashSet;
 use tocsin_zones::{Limits, Region};
@@ -12,7 +13,8 @@ use crate::store::{NewZone, StoreResult, Zone};
 impl SqliteStore {
     pub(super) async fn zones_insert(&self, zones: &[NewZone]) -> StoreResult<Vec<ZoneId>> {
         let now = ms(Utc::now());
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await?;
         let mut ids = Vec::with_capacity(zones.len());
         for zone in zones {
             let id: i64 = sqlx::query(
@@ -66,7 +68,7 @@ impl SqliteStore {
     pub(super) async fn zones_delete(&self, id: ZoneId) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM zones WHERE id = ?")
             .bind(id.0)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(done.rows_affected() == 1)
     }
