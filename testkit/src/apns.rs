@@ -21,7 +21,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::control::{Control, Server, lock, random_hex, with_retry_after};
+use crate::control::{Control, Server, group_times, lock, random_hex, with_retry_after};
 use crate::keys::{APNS_PRIVATE_KEY_PEM, APNS_PUBLIC_KEY_PEM};
 
 const MAX_PAYLOAD_BYTES: usize = 4096;
@@ -128,13 +128,8 @@ impl ApnsMock {
         &self,
         key: impl Fn(&ApnsRequest) -> Option<K>,
     ) -> HashMap<K, Vec<Instant>> {
-        let mut times: HashMap<K, Vec<Instant>> = HashMap::new();
-        for accepted in lock(&self.state.requests).iter() {
-            if let Some(k) = key(&accepted.request()) {
-                times.entry(k).or_default().push(accepted.at);
-            }
-        }
-        times
+        let requests = lock(&self.state.requests);
+        group_times(requests.iter().map(|a| (a.at, key(&a.request()))))
     }
 
     /// A provider token this mock accepts, signed with the test key, for a

@@ -2,7 +2,8 @@
 //! planned failures, and a counter of accepted messages tests can wait on.
 //! Also the small server handle that stops a mock when it is dropped.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -187,6 +188,20 @@ impl Drop for Server {
 }
 
 /// A random lowercase hex string, for sids and ids the mocks hand out.
+/// Arrival times grouped by key, for the mocks' `accepted_at`; entries
+/// without a key are left out.
+pub(crate) fn group_times<K: Hash + Eq>(
+    entries: impl IntoIterator<Item = (Instant, Option<K>)>,
+) -> HashMap<K, Vec<Instant>> {
+    let mut times: HashMap<K, Vec<Instant>> = HashMap::new();
+    for (at, key) in entries {
+        if let Some(k) = key {
+            times.entry(k).or_default().push(at);
+        }
+    }
+    times
+}
+
 pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).expect("operating system randomness");

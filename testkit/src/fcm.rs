@@ -23,7 +23,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::control::{Control, Server, content_type_is, lock, with_retry_after};
+use crate::control::{Control, Server, content_type_is, group_times, lock, with_retry_after};
 use crate::keys::{FCM_PRIVATE_KEY_PEM, FCM_PUBLIC_KEY_PEM};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -120,13 +120,12 @@ impl FcmMock {
         &self,
         key: impl Fn(&Value) -> Option<K>,
     ) -> HashMap<K, Vec<Instant>> {
-        let mut times: HashMap<K, Vec<Instant>> = HashMap::new();
-        for (at, body) in lock(&self.state.messages).iter() {
-            if let Some(k) = key(&parse_accepted(body)) {
-                times.entry(k).or_default().push(*at);
-            }
-        }
-        times
+        let messages = lock(&self.state.messages);
+        group_times(
+            messages
+                .iter()
+                .map(|(at, body)| (*at, key(&parse_accepted(body)))),
+        )
     }
 
     /// An access token the send endpoint accepts, for a client that skips

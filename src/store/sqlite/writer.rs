@@ -7,6 +7,10 @@
 //! when it comes back: two extra round trips to SQLite's thread per
 //! statement, about 6 % of the service's CPU during a fan-out.
 //!
+//! The mutex is not re-entrant: a method holding the guard must drop it
+//! before calling another store method that writes or reads through the
+//! writer (the read-backs after a commit do), or it waits for itself.
+//!
 //! A transaction dropped unfinished (a cancelled request) queues its
 //! rollback on the connection before the lock is released, and SQLite's
 //! thread runs commands in order, so the next holder starts clean.
