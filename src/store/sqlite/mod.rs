@@ -108,6 +108,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "verifications",
         include_str!("../../../migrations/sqlite/0010_verifications.sql"),
     ),
+    (
+        11,
+        "deliveries by notice",
+        include_str!("../../../migrations/sqlite/0011_deliveries_by_notice.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
