@@ -138,9 +138,10 @@ async fn bare_rate(
     residents: usize,
 ) -> anyhow::Result<Option<f64>> {
     let count = BARE_COUNT.min(residents);
+    let in_flight = setup.in_flight()?;
     Ok(match setup.contacts {
-        Contacts::Fcm => Some(bare::fcm(&providers.fcm, count, 32).await?),
-        Contacts::Apns => Some(bare::apns(&providers.apns, count, 32).await?),
+        Contacts::Fcm => Some(bare::fcm(&providers.fcm, count, in_flight).await?),
+        Contacts::Apns => Some(bare::apns(&providers.apns, count, in_flight).await?),
         Contacts::Mixed => None,
     })
 }

@@ -8,6 +8,9 @@ use std::time::Instant;
 use tocsin_testkit::Providers;
 use tocsin_zones::GeoPoint;
 
+use serde::Deserialize;
+use tocsin::config::DispatchConfig;
+
 use crate::api::{Api, Contacts};
 use crate::service::{Mode, Service};
 
@@ -21,6 +24,13 @@ pub struct Setup {
     pub extra_config: String,
 }
 
+/// The part of the added TOML the benchmark itself needs to know.
+#[derive(Deserialize, Default)]
+struct Extra {
+    #[serde(default)]
+    dispatch: DispatchConfig,
+}
+
 /// A running service holding the city.
 #[derive(Debug)]
 pub struct Loaded {
@@ -32,6 +42,16 @@ pub struct Loaded {
 }
 
 impl Setup {
+    /// Provider calls the service keeps in flight per channel
+    /// (`dispatch.concurrency`, from the added TOML or Tocsin's default):
+    /// the bare client is given the same, so the ratio compares like with
+    /// like.
+    pub fn in_flight(&self) -> anyhow::Result<usize> {
+        let extra: Extra = toml::from_str(&self.extra_config)
+            .map_err(|e| anyhow::anyhow!("the added configuration: {e}"))?;
+        Ok(extra.dispatch.concurrency)
+    }
+
     /// Starts the mocks and the service and imports `points` in requests
     /// of 100 000 lines, moving `progress` as it goes.
     pub async fn load(
