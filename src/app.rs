@@ -296,6 +296,7 @@ impl Application {
             links: core.links,
             renderer: core.renderer,
             metrics: core.metrics,
+            counts: Arc::default(),
             clock: match &core.test_clock {
                 Some(c) => Arc::clone(c) as Arc<dyn Clock>,
                 None => Arc::new(SystemClock),

@@ -1,7 +1,8 @@
 //! Live delivery counts for the console, as server-sent events: the
 //! answer is sent at once and again whenever it changes (checked every
 //! 2 s), so a page follows a fan-out without polling. A stream ends after
-//! an hour; `EventSource` reconnects by itself.
+//! an hour; `EventSource` reconnects by itself. The counts come from
+//! `counts::SharedCounts`, one count for all streams.
 //!
 //! - `GET /api/v1/notices/{id}/progress`: one notice's summary.
 //! - `GET /api/v1/notices/live`: the caller's 50 newest notices, each with
@@ -14,16 +15,16 @@ use futures::Stream;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::Duration;
 
 use super::AppState;
+use super::counts::EVERY;
 use super::error::ApiError;
 use super::extract::{Caller, IdPath};
 use super::notices::{notice_json, summary_json, visible_notice};
 use crate::domain::NoticeId;
 use crate::domain::auth::Principal;
+use crate::store::Notice;
 
-const EVERY: Duration = Duration::from_secs(2);
 const TICKS: usize = 1_800;
 const LISTED: u32 = 50;
 
@@ -76,7 +77,7 @@ pub async fn progress(
             .get_notice(id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("notice {id} not found")))?;
-        summary_json(&state, &notice).await
+        shared_summary(&state, &notice).await
     }))
 }
 
@@ -103,8 +104,16 @@ async fn newest(state: &AppState, caller: &Principal) -> Result<Value, ApiError>
     let mut out = Vec::with_capacity(notices.len());
     for n in &notices {
         let mut v = notice_json(n, None);
-        v["summary"] = summary_json(state, n).await?;
+        v["summary"] = shared_summary(state, n).await?;
         out.push(v);
     }
     Ok(json!({ "notices": out }))
+}
+
+async fn shared_summary(state: &AppState, notice: &Notice) -> Result<Value, ApiError> {
+    let summary = state
+        .counts
+        .get(notice.id, || state.store.delivery_summary(notice.id))
+        .await?;
+    Ok(summary_json(state, notice, &summary))
 }

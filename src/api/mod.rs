@@ -3,6 +3,7 @@
 
 pub(crate) mod alerts;
 mod checks;
+pub mod counts;
 mod error;
 mod extract;
 mod feeds;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub links: Arc<Links>,
     pub renderer: Arc<Renderer>,
     pub metrics: Arc<Metrics>,
+    /// Delivery counts shared by the console's live streams.
+    pub counts: Arc<counts::SharedCounts>,
     pub test_clock: Option<Arc<AdjustableClock>>,
     /// The policy clock (the test clock when there is one): schedules and
     /// the scheduler run on it.

@@ -16,7 +16,9 @@ use crate::domain::text::Text;
 use crate::domain::{
     Category, DeliveryId, DeliveryState, EventKind, NoticeId, NoticeKind, ResidentId, ZoneId,
 };
-use crate::store::{DeliveryFilter, DeliveryRecord, NewEvent, NewNotice, Notice, NoticeEvent};
+use crate::store::{
+    DeliveryFilter, DeliveryRecord, DeliverySummary, NewEvent, NewNotice, Notice, NoticeEvent,
+};
 
 const MAX_AREA_ZONES: usize = 500;
 
@@ -406,12 +408,12 @@ pub async fn summary(
     IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
     let notice = visible_notice(&state, &caller, id).await?;
-    Ok(Json(summary_json(&state, &notice).await?))
+    let summary = state.store.delivery_summary(notice.id).await?;
+    Ok(Json(summary_json(&state, &notice, &summary)))
 }
 
-pub(super) async fn summary_json(state: &AppState, notice: &Notice) -> Result<Value, ApiError> {
-    let summary = state.store.delivery_summary(notice.id).await?;
-    Ok(json!({
+pub(super) fn summary_json(state: &AppState, notice: &Notice, summary: &DeliverySummary) -> Value {
+    json!({
         "notice_id": notice.id,
         "recipients": notice.recipients,
         "total": summary.total,
@@ -420,7 +422,7 @@ pub(super) async fn summary_json(state: &AppState, notice: &Notice) -> Result<Va
         "by_event": summary.by_event,
         "simulated_channels": state.channels.simulated(),
         "status": notice.status,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize)]
