@@ -92,6 +92,22 @@ impl Api {
         answer(response).await
     }
 
+    /// Keeps the console's live list of notices open (server-sent events,
+    /// as a page watching a fan-out does) until aborted, reading whatever
+    /// the service sends.
+    pub fn watch_live(&self) -> tokio::task::JoinHandle<()> {
+        let request = self
+            .http
+            .get(format!("{}/api/v1/notices/live", self.url))
+            .bearer_auth(&self.token);
+        tokio::spawn(async move {
+            let Ok(mut response) = request.send().await else {
+                return;
+            };
+            while let Ok(Some(_)) = response.chunk().await {}
+        })
+    }
+
     /// Imports the residents in NDJSON requests of `chunk` lines; calls
     /// `progress` with the number imported so far.
     pub async fn import(

@@ -59,11 +59,12 @@ impl FanoutRun {
 }
 
 /// One complete run: fresh mocks, fresh service, import, publish, settle,
-/// bare client.
+/// bare client. `watchers` console pages follow the fan-out live.
 pub async fn run(
     setup: &Setup,
     points: &[GeoPoint],
     progress: &indicatif::ProgressBar,
+    watchers: usize,
 ) -> anyhow::Result<FanoutRun> {
     let Loaded {
         providers,
@@ -81,6 +82,7 @@ pub async fn run(
     let accepted_before = providers.accepted();
 
     progress.set_message(format!("{mode}: fan-out"));
+    let pages: Vec<_> = (0..watchers).map(|_| api.watch_live()).collect();
     let sent = Instant::now();
     let (id, deliveries) = api.publish(&city_notice("planned", "Fan-out")).await?;
     let accept_s = sent.elapsed().as_secs_f64();
@@ -100,6 +102,7 @@ pub async fn run(
     }
     let (summary, settled) = api.settled(id, Duration::from_millis(20)).await?;
     watch.abort();
+    pages.iter().for_each(|p| p.abort());
     let settle_s = settled.duration_since(sent).as_secs_f64();
     let by_state = &summary["by_state"];
     let ok = ["sent", "delivered", "acknowledged"]

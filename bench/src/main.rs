@@ -42,6 +42,10 @@ enum Command {
         /// Complete runs (fresh service and database each); medians reported.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Console pages watching the fan-out: each keeps the live list
+        /// of notices open while the notice drains.
+        #[arg(long, default_value_t = 0)]
+        watchers: usize,
     },
     /// Emergency notices published while a routine notice to every
     /// resident drains: POST to first and last provider call.
@@ -161,7 +165,11 @@ async fn main() -> anyhow::Result<()> {
             runs,
             postgres,
         } => commands::targeting::run(residents, seed, runs.max(1), &postgres).await,
-        Command::Fanout { service, runs } => commands::fanout::run(&service, runs.max(1)).await,
+        Command::Fanout {
+            service,
+            runs,
+            watchers,
+        } => commands::fanout::run(&service, runs.max(1), watchers).await,
         Command::Emergency {
             service,
             count,

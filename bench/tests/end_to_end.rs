@@ -50,8 +50,8 @@ fn rows(stdout: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn fanout(workers: &str, contacts: &str) {
-    let out = bench(&[
+fn fanout(workers: &str, contacts: &str, more: &[&str]) {
+    let mut args = vec![
         "fanout",
         "--residents",
         "1000",
@@ -61,7 +61,9 @@ fn fanout(workers: &str, contacts: &str) {
         workers,
         "--contacts",
         contacts,
-    ]);
+    ];
+    args.extend_from_slice(more);
+    let out = bench(&args);
     let rows = rows(&out);
     assert_eq!(rows.len(), 1, "{out}");
     let row = &rows[0];
@@ -73,17 +75,17 @@ fn fanout(workers: &str, contacts: &str) {
 
 #[test]
 fn fanout_embedded_over_fcm() {
-    fanout("0", "fcm");
+    fanout("0", "fcm", &["--watchers", "2"]);
 }
 
 #[test]
 fn fanout_embedded_over_every_channel() {
-    fanout("0", "mixed");
+    fanout("0", "mixed", &[]);
 }
 
 #[test]
 fn fanout_in_the_cluster_over_apns() {
-    fanout("1", "apns");
+    fanout("1", "apns", &[]);
 }
 
 #[test]

@@ -7,22 +7,22 @@ use tocsin_bench::stats::median;
 use super::{bar, mib, residents};
 use crate::ServiceArgs;
 
-pub async fn run(args: &ServiceArgs, runs: usize) -> anyhow::Result<()> {
+pub async fn run(args: &ServiceArgs, runs: usize, watchers: usize) -> anyhow::Result<()> {
     let points = residents(args.residents, args.seed);
     let progress = bar(0, "");
     let mut done = Vec::new();
     let setup = args.setup()?;
     for _ in 0..runs {
-        done.push(fanout::run(&setup, &points, &progress).await?);
+        done.push(fanout::run(&setup, &points, &progress, watchers).await?);
     }
     progress.finish_and_clear();
-    print(args, &done);
+    print(args, watchers, &done);
     Ok(())
 }
 
-fn print(args: &ServiceArgs, runs: &[FanoutRun]) {
+fn print(args: &ServiceArgs, watchers: usize, runs: &[FanoutRun]) {
     println!(
-        "\nFan-out, {} residents ({:?} contacts, seed {}), {}: {} run(s)",
+        "\nFan-out, {} residents ({:?} contacts, seed {}), {}, {watchers} console page(s) watching: {} run(s)",
         args.residents,
         args.contacts,
         args.seed,
