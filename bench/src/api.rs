@@ -92,20 +92,23 @@ impl Api {
         answer(response).await
     }
 
-    /// Keeps the console's live list of notices open (server-sent events,
-    /// as a page watching a fan-out does) until aborted, reading whatever
-    /// the service sends.
-    pub fn watch_live(&self) -> tokio::task::JoinHandle<()> {
-        let request = self
+    /// Opens the console's live list of notices (server-sent events, as a
+    /// page watching a fan-out does) and keeps reading it until aborted.
+    /// Fails if the service refuses the stream, so a run never reports
+    /// watchers that were not there.
+    pub async fn watch_live(&self) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let mut response = self
             .http
             .get(format!("{}/api/v1/notices/live", self.url))
-            .bearer_auth(&self.token);
-        tokio::spawn(async move {
-            let Ok(mut response) = request.send().await else {
-                return;
-            };
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(answer(response).await.unwrap_err());
+        }
+        Ok(tokio::spawn(async move {
             while let Ok(Some(_)) = response.chunk().await {}
-        })
+        }))
     }
 
     /// Imports the residents in NDJSON requests of `chunk` lines; calls

@@ -82,7 +82,10 @@ pub async fn run(
     let accepted_before = providers.accepted();
 
     progress.set_message(format!("{mode}: fan-out"));
-    let pages: Vec<_> = (0..watchers).map(|_| api.watch_live()).collect();
+    let mut pages = Vec::with_capacity(watchers);
+    for _ in 0..watchers {
+        pages.push(api.watch_live().await?);
+    }
     let sent = Instant::now();
     let (id, deliveries) = api.publish(&city_notice("planned", "Fan-out")).await?;
     let accept_s = sent.elapsed().as_secs_f64();
@@ -141,7 +144,7 @@ async fn bare_rate(
     residents: usize,
 ) -> anyhow::Result<Option<f64>> {
     let count = BARE_COUNT.min(residents);
-    let in_flight = setup.in_flight()?;
+    let in_flight = setup.in_flight;
     Ok(match setup.contacts {
         Contacts::Fcm => Some(bare::fcm(&providers.fcm, count, in_flight).await?),
         Contacts::Apns => Some(bare::apns(&providers.apns, count, in_flight).await?),

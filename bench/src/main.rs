@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use tocsin_bench::api::Contacts;
 use tocsin_bench::service::{Mode, sibling_binary};
-use tocsin_bench::setup::Setup;
+use tocsin_bench::setup::{Setup, in_flight};
 
 #[derive(Parser)]
 #[command(about = "Benchmarks for Tocsin on a synthetic city")]
@@ -151,6 +151,7 @@ impl ServiceArgs {
             bin: self.binary(),
             mode: self.mode(),
             contacts: self.contacts,
+            in_flight: in_flight(&extra_config)?,
             extra_config,
         })
     }

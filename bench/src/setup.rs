@@ -22,6 +22,11 @@ pub struct Setup {
     pub contacts: Contacts,
     /// TOML added to the configuration that points at the mocks.
     pub extra_config: String,
+    /// Provider calls the service keeps in flight per channel
+    /// (`dispatch.concurrency`, from `extra_config` or Tocsin's default):
+    /// the bare client is given the same, so the ratio compares like with
+    /// like.
+    pub in_flight: usize,
 }
 
 /// The part of the added TOML the benchmark itself needs to know.
@@ -29,6 +34,13 @@ pub struct Setup {
 struct Extra {
     #[serde(default)]
     dispatch: DispatchConfig,
+}
+
+/// `dispatch.concurrency` as the service will read it from `extra_config`.
+pub fn in_flight(extra_config: &str) -> anyhow::Result<usize> {
+    let extra: Extra = toml::from_str(extra_config)
+        .map_err(|e| anyhow::anyhow!("the added configuration: {e}"))?;
+    Ok(extra.dispatch.concurrency)
 }
 
 /// A running service holding the city.
@@ -42,16 +54,6 @@ pub struct Loaded {
 }
 
 impl Setup {
-    /// Provider calls the service keeps in flight per channel
-    /// (`dispatch.concurrency`, from the added TOML or Tocsin's default):
-    /// the bare client is given the same, so the ratio compares like with
-    /// like.
-    pub fn in_flight(&self) -> anyhow::Result<usize> {
-        let extra: Extra = toml::from_str(&self.extra_config)
-            .map_err(|e| anyhow::anyhow!("the added configuration: {e}"))?;
-        Ok(extra.dispatch.concurrency)
-    }
-
     /// Starts the mocks and the service and imports `points` in requests
     /// of 100 000 lines, moving `progress` as it goes.
     pub async fn load(
