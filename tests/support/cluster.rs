@@ -5,6 +5,7 @@
 //! skipped with the reason printed — except in CI (`CI=true`), where they
 //! fail, because a green CI must mean they ran.
 
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 use tocsin::store::postgres::TempDatabase;
 
@@ -65,7 +66,16 @@ pub struct ClusterEnv {
     pub amqp: String,
     pub prefix: String,
     /// The API's fixed port: workers build links from `public_url`.
-    pub api_port: u16,
+    /// Another process may take it between choosing and binding it, so
+    /// the launcher may choose again.
+    api_port: AtomicU16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 impl ClusterEnv {
@@ -73,16 +83,21 @@ impl ClusterEnv {
         let db = TempDatabase::create()
             .await
             .expect("PostgreSQL is not reachable (start it with pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)");
-        let api_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         Self {
             prefix: format!("tocsin-test-{}", random_hex()),
             db,
             amqp: amqp_url(),
-            api_port,
+            api_port: AtomicU16::new(free_port()),
         }
+    }
+
+    pub fn api_port(&self) -> u16 {
+        self.api_port.load(Ordering::SeqCst)
+    }
+
+    /// Chooses another port for the API, after the last one was taken.
+    pub fn choose_another_port(&self) {
+        self.api_port.store(free_port(), Ordering::SeqCst);
     }
 
     pub fn env(&self) -> Vec<(String, String)> {
@@ -92,7 +107,7 @@ impl ClusterEnv {
             ("TOCSIN_AMQP__PREFIX".into(), self.prefix.clone()),
             (
                 "TOCSIN_PUBLIC_URL".into(),
-                format!("http://127.0.0.1:{}", self.api_port),
+                format!("http://127.0.0.1:{}", self.api_port()),
             ),
         ]
     }

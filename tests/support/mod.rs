@@ -82,12 +82,36 @@ async fn spawn_process(
     role: Role,
     admin_token: Option<&str>,
 ) -> (Child, String, Vec<String>) {
+    // A cluster API's port is chosen before `serve` binds it; if another
+    // process took it meanwhile, choose again (the workers start after).
+    for _ in 0..5 {
+        match try_spawn(launch, &role, admin_token).await {
+            Ok(started) => return started,
+            Err(log) => match (&launch.cluster, &role) {
+                (Some(c), Role::Serve) if log.contains("Address already in use") => {
+                    c.choose_another_port();
+                }
+                _ => panic!("tocsin exited before listening; log:\n{log}"),
+            },
+        }
+    }
+    panic!("no free port for the cluster API after five tries");
+}
+
+/// Starts one process; on exit before listening, the log it wrote.
+async fn try_spawn(
+    launch: &Launch,
+    role: &Role,
+    admin_token: Option<&str>,
+) -> Result<(Child, String, Vec<String>), String> {
     let dir = &launch.dir;
+    let log_path = dir.join("tocsin.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join("tocsin.log"))
+        .open(&log_path)
         .expect("log file");
+    let logged_before = log.metadata().map_or(0, |m| m.len() as usize);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
     let (subcommand, marker) = match role {
         Role::Serve => ("serve", "tocsin listening on "),
@@ -104,7 +128,7 @@ async fn spawn_process(
         .kill_on_drop(true);
     match (&launch.cluster, role) {
         (None, _) => cmd.args(["--listen", "127.0.0.1:0"]),
-        (Some(c), Role::Serve) => cmd.args(["--listen", &format!("127.0.0.1:{}", c.api_port)]),
+        (Some(c), Role::Serve) => cmd.args(["--listen", &format!("127.0.0.1:{}", c.api_port())]),
         (Some(_), Role::Worker) => cmd.args(["--listen", "127.0.0.1:0"]),
     };
     if let Some(c) = &launch.cluster {
@@ -119,22 +143,25 @@ async fn spawn_process(
     let mut child = cmd.spawn().expect("starting tocsin");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let (base, printed) = tokio::time::timeout(Duration::from_secs(60), async {
+    let listening = tokio::time::timeout(Duration::from_secs(60), async {
         let mut printed = Vec::new();
         while let Some(line) = lines.next_line().await.expect("reading stdout") {
             if let Some(url) = line.strip_prefix(marker) {
-                return (url.trim().to_owned(), printed);
+                return Some((url.trim().to_owned(), printed));
             }
             printed.push(line);
         }
-        let log = std::fs::read_to_string(dir.join("tocsin.log")).unwrap_or_default();
-        panic!("tocsin {subcommand} exited before listening; log:\n{log}");
+        None
     })
     .await
     .expect("tocsin did not start within 60 s");
+    let Some((base, printed)) = listening else {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        return Err(log.get(logged_before..).unwrap_or(&log).to_owned());
+    };
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base, printed)
+    Ok((child, base, printed))
 }
 
 impl TestApp {
