@@ -253,6 +253,14 @@ async fn drain(running: crate::dispatch::Running) {
     }
 }
 
+/// Leaves the database complete on its own after a clean stop (what is
+/// not flushed is folded at the next start).
+async fn flush(store: &dyn Store) {
+    if let Err(e) = store.flush().await {
+        tracing::error!(error = %e, "flushing recorded outcomes at shutdown failed; they are applied at the next start");
+    }
+}
+
 /// `tocsin serve`.
 #[derive(Debug)]
 pub struct Application {
@@ -335,6 +343,7 @@ impl Application {
                 .spawn_sweeper(SWEEP_PERIOD, shutdown.clone());
         }
         crate::scheduler::spawn(state.clone(), SCHEDULER_PERIOD, shutdown.clone());
+        let store = Arc::clone(&state.store);
         let app = api::router(state);
         let stop = shutdown.clone();
         axum::serve(self.listener, app)
@@ -344,6 +353,7 @@ impl Application {
         if let Some(running) = running {
             drain(running).await;
         }
+        flush(store.as_ref()).await;
         Ok(())
     }
 }

@@ -53,6 +53,12 @@ pub enum StoreError {
     /// hand-edited database, never user input.
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// The embedded store's outcome log could not be read or written.
+    #[error("outcome log {path}: {source}")]
+    Log {
+        path: String,
+        source: std::io::Error,
+    },
     /// The database setting cannot be used (e.g. an unknown URL scheme).
     #[error("database configuration: {0}")]
     Config(String),
@@ -115,6 +121,11 @@ fn migrator(sources: &'static [(i64, &'static str, &'static str)]) -> sqlx::migr
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn ping(&self) -> StoreResult<()>;
+    /// Makes everything recorded so far visible in the tables, for a
+    /// clean shutdown (the embedded store's outcome log).
+    async fn flush(&self) -> StoreResult<()> {
+        Ok(())
+    }
 
     /// A named server secret (e.g. the key for acknowledgement links),
     /// created randomly on first use and identical for every process

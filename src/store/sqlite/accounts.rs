@@ -13,7 +13,7 @@ use crate::store::{Account, NewAccount, Session, StoreError, StoreResult};
 impl SqliteStore {
     pub(super) async fn accounts_create(&self, a: &NewAccount) -> StoreResult<Account> {
         let now = Utc::now();
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let taken = sqlx::query("SELECT 1 FROM accounts WHERE username = ?")
             .bind(a.username.as_str())
@@ -91,7 +91,7 @@ impl SqliteStore {
             "SELECT id, password_hash, failures, locked_until FROM accounts WHERE username = ?",
         )
         .bind(username.as_str())
-        .fetch_optional(&mut *self.writer.lock().await)
+        .fetch_optional(&mut *self.writer.lock().await?)
         .await?;
         Ok(row.map(|r| LoginRecord {
             account: r.get(0),
@@ -106,7 +106,7 @@ impl SqliteStore {
         account: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<DateTime<Utc>>> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let failures: i64 = sqlx::query(
             "UPDATE accounts SET failures = failures + 1 WHERE id = ? RETURNING failures",
@@ -136,7 +136,7 @@ impl SqliteStore {
         replacing: Option<&TokenHash>,
     ) -> StoreResult<()> {
         let now = ms(Utc::now());
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         if let Some(old) = replacing {
             sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
@@ -201,7 +201,7 @@ impl SqliteStore {
     pub(super) async fn accounts_close_session(&self, session: &TokenHash) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
             .bind(session.as_str())
-            .execute(&mut *self.writer.lock().await)
+            .execute(&mut *self.writer.lock().await?)
             .await?;
         Ok(())
     }

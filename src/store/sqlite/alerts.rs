@@ -98,7 +98,7 @@ impl SqliteStore {
         name: &str,
         token: &TokenHash,
     ) -> StoreResult<i64> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let taken =
             sqlx::query("SELECT 1 FROM api_tokens WHERE role = 'civil_protection' AND label = ?")
@@ -130,7 +130,7 @@ impl SqliteStore {
         members: &[ResidentId],
     ) -> StoreResult<Audience> {
         let ids = id_array(members.iter().map(|r| r.0));
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let known: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM residents WHERE id IN (SELECT value FROM json_each(?))",
@@ -224,7 +224,7 @@ impl SqliteStore {
         actions: &[AlertAction],
     ) -> StoreResult<AlertRecord> {
         let now = ms(Utc::now());
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let taken = sqlx::query("SELECT 1 FROM alerts WHERE sender = ? AND identifier = ?")
             .bind(&a.sender)
@@ -288,7 +288,7 @@ impl SqliteStore {
         actions: &[AlertAction],
     ) -> StoreResult<AlertRecord> {
         let now = ms(Utc::now());
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         // The state and creator are checked in the statement itself, so
         // two approvals racing cannot both send.
@@ -325,7 +325,7 @@ impl SqliteStore {
     async fn alert_via_writer(&self, id: AlertId) -> StoreResult<AlertRecord> {
         let row = sqlx::query(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?"))
             .bind(id.0)
-            .fetch_one(&mut *self.writer.lock().await)
+            .fetch_one(&mut *self.writer.lock().await?)
             .await?;
         alert_from_row(&row)
     }
@@ -386,7 +386,7 @@ impl SqliteStore {
              FROM deliveries WHERE event_id = ?",
         )
         .bind(event.0)
-        .fetch_all(&self.reader)
+        .fetch_all(self.settled().await?)
         .await?;
         rows.iter()
             .map(|r| {

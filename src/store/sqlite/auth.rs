@@ -50,7 +50,7 @@ impl SqliteStore {
         label: &str,
         replace: bool,
     ) -> StoreResult<()> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         if replace {
             sqlx::query("DELETE FROM api_tokens WHERE role = 'admin' AND label = ?")
@@ -90,7 +90,7 @@ impl SqliteStore {
     ) -> StoreResult<Organisation> {
         let now = Utc::now();
         let territory = org.territory.as_ref().map(|r| r.to_geojson().to_string());
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let taken = sqlx::query("SELECT 1 FROM organisations WHERE name = ?")
             .bind(org.name.as_str())

@@ -26,11 +26,11 @@ impl SqliteStore {
         .bind(name)
         .bind(expression)
         .bind(ms(now))
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         let since: i64 = sqlx::query_scalar("SELECT since FROM checks WHERE name = ?")
             .bind(name)
-            .fetch_one(&mut *self.writer.lock().await)
+            .fetch_one(&mut *self.writer.lock().await?)
             .await?;
         Ok(from_ms(since))
     }
@@ -39,7 +39,7 @@ impl SqliteStore {
         sqlx::query("UPDATE checks SET since = MAX(since, ?) WHERE name = ?")
             .bind(ms(to))
             .bind(name)
-            .execute(&mut *self.writer.lock().await)
+            .execute(&mut *self.writer.lock().await?)
             .await?;
         Ok(())
     }
@@ -59,7 +59,7 @@ impl SqliteStore {
         .bind(&run.detail)
         .bind(ms(run.recorded_at))
         .bind(run.overwrite)
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -100,7 +100,7 @@ impl SqliteStore {
         .bind(&spec.template)
         .bind(by)
         .bind(ms(chrono::Utc::now()))
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
@@ -114,7 +114,7 @@ impl SqliteStore {
     pub(super) async fn checks_undefine(&self, name: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM check_definitions WHERE name = ?")
             .bind(name)
-            .execute(&mut *self.writer.lock().await)
+            .execute(&mut *self.writer.lock().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -131,7 +131,7 @@ impl SqliteStore {
         .bind(event)
         .bind(after.0)
         .bind(i64::from(limit))
-        .fetch_all(&self.reader)
+        .fetch_all(self.settled().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -154,7 +154,7 @@ impl SqliteStore {
         )
         .bind(ms(Utc::now()))
         .bind(id_array(ids.iter().map(|d| d.0)))
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(())
     }
@@ -174,7 +174,7 @@ impl SqliteStore {
         ))
         .bind(ms(Utc::now()))
         .bind(id_array(ids.iter().map(|d| d.0)))
-        .fetch_all(&mut *self.writer.lock().await)
+        .fetch_all(&mut *self.writer.lock().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -195,12 +195,16 @@ impl SqliteStore {
             .collect()
     }
 
-    /// All outcomes in one UPDATE … FROM VALUES per chunk, plus one
+    /// Appended to the outcome log when this process owns it; otherwise
+    /// all outcomes in one UPDATE … FROM VALUES per chunk, plus one
     /// statement per retired contact: a statement per outcome costs a round
     /// trip to SQLite's thread each and capped throughput. The usual batch
     /// is a single statement, which is atomic on its own; only more than
     /// that needs a transaction (and its two extra round trips).
     pub(super) async fn deliveries_record(&self, outcomes: &[Outcome]) -> StoreResult<()> {
+        if self.writer.log_outcomes(outcomes).await? {
+            return Ok(());
+        }
         let retired: Vec<(ContactId, &str)> = outcomes
             .iter()
             .filter_map(|o| match (&o.kind, o.contact) {
@@ -211,11 +215,11 @@ impl SqliteStore {
         if retired.is_empty() && outcomes.len() <= OUTCOME_CHUNK {
             outcome_update(outcomes)
                 .build()
-                .execute(&mut *self.writer.lock().await)
+                .execute(&mut *self.writer.lock().await?)
                 .await?;
             return Ok(());
         }
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         for chunk in outcomes.chunks(OUTCOME_CHUNK) {
             outcome_update(chunk).build().execute(&mut *tx).await?;
@@ -235,7 +239,7 @@ impl SqliteStore {
         deactivate_contact: bool,
     ) -> StoreResult<ReportResult> {
         let now = ms(Utc::now());
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let Some(row) = sqlx::query("SELECT state, contact_id FROM deliveries WHERE id = ?")
             .bind(id.0)
@@ -270,7 +274,7 @@ impl SqliteStore {
              WHERE d.id = ?"
         ))
         .bind(id.0)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.settled().await?)
         .await?
         .map(|r| record_from_row(&r))
         .transpose()
@@ -286,7 +290,7 @@ impl SqliteStore {
              WHERE d.notice_id = ? GROUP BY e.seq, d.channel, d.state",
         )
         .bind(notice.0)
-        .fetch_all(&self.reader)
+        .fetch_all(self.settled().await?)
         .await?;
         let mut summary = DeliverySummary::default();
         for row in rows {
@@ -326,7 +330,7 @@ impl SqliteStore {
         .bind(f.state.map(|s| s.as_str()))
         .bind(f.channel.map(|c| c.as_str()))
         .bind(i64::from(f.limit))
-        .fetch_all(&self.reader)
+        .fetch_all(self.settled().await?)
         .await?;
         rows.iter().map(record_from_row).collect()
     }

@@ -38,7 +38,7 @@ impl SqliteStore {
         event: &NewEvent,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<(Notice, NoticeEvent)>> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let claimed = sqlx::query(
             "UPDATE notices SET reminders = reminders | ?1
@@ -66,7 +66,7 @@ impl SqliteStore {
              RETURNING {NOTICE_COLUMNS}"
         ))
         .bind(ms(now))
-        .fetch_all(&mut *self.writer.lock().await)
+        .fetch_all(&mut *self.writer.lock().await?)
         .await?;
         rows.iter().map(notice_from_row).collect()
     }
@@ -83,7 +83,7 @@ impl SqliteStore {
         let deliveries: Vec<(String, String, i64)> =
             sqlx::query_as(&DIGEST_DELIVERIES.replace('$', "?"))
                 .bind(ms(since))
-                .fetch_all(&self.reader)
+                .fetch_all(self.settled().await?)
                 .await?;
         let overdue = sqlx::query(&format!(
             "SELECT {NOTICE_COLUMNS} FROM notices

@@ -53,7 +53,7 @@ pub(super) async fn append_in(
 
 impl SqliteStore {
     pub(super) async fn journal_append(&self, e: &NewJournalEntry) -> StoreResult<JournalEntry> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let entry = append_in(&mut tx, e).await?;
         tx.commit().await?;

@@ -18,6 +18,7 @@ mod deliveries;
 mod jobs;
 mod journal;
 mod notices;
+mod outcome_log;
 mod preferences;
 mod rates;
 mod residents;
@@ -34,7 +35,7 @@ use crate::domain::journal::{JournalEntry, NewJournalEntry};
 use crate::domain::pace::Pace;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{ConnectOptions, Row, SqlitePool};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
@@ -113,6 +114,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "deliveries by notice",
         include_str!("../../../migrations/sqlite/0011_deliveries_by_notice.sql"),
     ),
+    (
+        12,
+        "outcome log",
+        include_str!("../../../migrations/sqlite/0012_outcome_log.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -131,8 +137,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let writer = writer::Writer::open(&options).await?;
-        migrator().run(&mut *writer.lock().await).await?;
+        let mut conn = options.connect().await?;
+        migrator().run(&mut conn).await?;
+        let log = recover_outcome_log(path, &mut conn).await?;
+        let writer = writer::Writer::new(conn, log);
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             // A ping per checkout finds nothing wrong with a local file
@@ -142,6 +150,40 @@ impl SqliteStore {
             .await?;
         Ok(Self { writer, reader })
     }
+}
+
+impl SqliteStore {
+    /// The read pool, once every outcome logged so far is folded: reads of
+    /// delivery states go through it, so they never lag behind an outcome
+    /// `record_outcomes` has returned for.
+    async fn settled(&self) -> StoreResult<&SqlitePool> {
+        self.writer.settle().await?;
+        Ok(&self.reader)
+    }
+}
+
+/// Takes the outcome log and folds what a crash left in it, before
+/// anything else can read or claim a delivery; `None` when another
+/// process owns the log.
+async fn recover_outcome_log(
+    path: &Path,
+    conn: &mut sqlx::SqliteConnection,
+) -> StoreResult<Option<outcome_log::OutcomeLog>> {
+    let Some(left) = outcome_log::OutcomeLog::claim(path)? else {
+        tracing::info!("another process owns the outcome log; outcomes are written directly");
+        return Ok(None);
+    };
+    if let Some(batch) = left.batch() {
+        batch.apply(conn).await?;
+        tracing::info!(
+            last = batch.last(),
+            "folded the outcomes logged before a restart"
+        );
+    }
+    let folded: i64 = sqlx::query_scalar("SELECT folded FROM outcome_log")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(Some(outcome_log::OutcomeLog::start(left, folded)?))
 }
 
 /// A JSON array of integer ids, for `json_each(?)`.
@@ -164,15 +206,19 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn flush(&self) -> StoreResult<()> {
+        self.writer.settle().await
+    }
+
     async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
         sqlx::query("INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)")
             .bind(name)
             .bind(random_bytes(32))
-            .execute(&mut *self.writer.lock().await)
+            .execute(&mut *self.writer.lock().await?)
             .await?;
         let row = sqlx::query("SELECT value FROM settings WHERE name = ?")
             .bind(name)
-            .fetch_one(&mut *self.writer.lock().await)
+            .fetch_one(&mut *self.writer.lock().await?)
             .await?;
         Ok(row.get(0))
     }
@@ -181,7 +227,7 @@ impl Store for SqliteStore {
         Ok(
             sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
                 .bind(name)
-                .fetch_optional(&mut *self.writer.lock().await)
+                .fetch_optional(&mut *self.writer.lock().await?)
                 .await?,
         )
     }
@@ -193,7 +239,7 @@ impl Store for SqliteStore {
         )
         .bind(name)
         .bind(value)
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(())
     }

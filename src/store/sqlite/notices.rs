@@ -334,7 +334,7 @@ impl SqliteStore {
         n: &NewNotice,
         candidates: &[ResidentId],
     ) -> StoreResult<(Notice, NoticeEvent)> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let (id, event) = insert_notice(&mut tx, n, candidates, ms(Utc::now())).await?;
         tx.commit().await?;
@@ -352,7 +352,7 @@ impl SqliteStore {
         let rows = sqlx::query_as(&count_audience_sql(&among("?1"), "?2"))
             .bind(id_array(candidates.iter().map(|r| r.0)))
             .bind(CategorySet::from_categories(&[category]).mask())
-            .fetch_all(&self.reader)
+            .fetch_all(self.settled().await?)
             .await?;
         audience_counts(rows)
     }
@@ -362,7 +362,7 @@ impl SqliteStore {
         id: NoticeId,
         e: &NewEvent,
     ) -> StoreResult<(Notice, NoticeEvent)> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let event = append_event(&mut tx, id, e, None, ms(Utc::now())).await?;
         tx.commit().await?;
@@ -381,13 +381,13 @@ impl SqliteStore {
             "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = ?"
         ))
         .bind(id.0)
-        .fetch_one(&mut *self.writer.lock().await)
+        .fetch_one(&mut *self.writer.lock().await?)
         .await?;
         let event = sqlx::query(&format!(
             "SELECT {EVENT_COLUMNS} FROM notice_events WHERE id = ?"
         ))
         .bind(event.0)
-        .fetch_one(&mut *self.writer.lock().await)
+        .fetch_one(&mut *self.writer.lock().await?)
         .await?;
         Ok((notice_from_row(&notice)?, event_from_row(&event)?))
     }

@@ -18,7 +18,7 @@ impl SqliteStore {
         id: ResidentId,
         patch: &ResidentPatch,
     ) -> StoreResult<Option<Resident>> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         // A flag per nullable column tells "set to NULL" from "leave as is".
         let updated = sqlx::query(
@@ -89,7 +89,7 @@ impl SqliteStore {
         .bind(reason)
         .bind(address.kind().as_str())
         .bind(address.as_str())
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -106,7 +106,7 @@ impl SqliteStore {
         .bind(address.kind().as_str())
         .bind(address.as_str())
         .bind(reason)
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -121,7 +121,7 @@ impl SqliteStore {
         )
         .bind(reason)
         .bind(contact.0)
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -37,7 +37,7 @@ impl SqliteStore {
         .bind(now)
         .bind(pace.tolerance_us)
         .bind(pace.interval_us)
-        .fetch_one(&mut *self.writer.lock().await)
+        .fetch_one(&mut *self.writer.lock().await?)
         .await?;
         Ok(Duration::from_micros(
             u64::try_from(earliest - now).unwrap_or(0),
@@ -61,7 +61,7 @@ impl SqliteStore {
         .bind(channel.as_str())
         .bind(until)
         .bind(pace.tolerance_us)
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(())
     }

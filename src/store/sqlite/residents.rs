@@ -33,7 +33,7 @@ impl SqliteStore {
         residents: &[NewResident],
     ) -> StoreResult<Vec<ResidentId>> {
         let now = ms(Utc::now());
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let first = next_id(&mut tx, "residents").await?;
         let ids: Vec<i64> = (first..).take(residents.len()).collect();
@@ -104,7 +104,7 @@ impl SqliteStore {
              FROM residents WHERE id = ?",
         )
         .bind(id.0)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.settled().await?)
         .await?
         else {
             return Ok(None);
@@ -121,7 +121,7 @@ impl SqliteStore {
             "SELECT zone_id FROM resident_zones WHERE resident_id = ? ORDER BY zone_id",
         )
         .bind(id.0)
-        .fetch_all(&self.reader)
+        .fetch_all(self.settled().await?)
         .await?
         .into_iter()
         .map(|r| ZoneId(r.get(0)))
@@ -131,7 +131,7 @@ impl SqliteStore {
              FROM contacts WHERE resident_id = ? ORDER BY id",
         )
         .bind(id.0)
-        .fetch_all(&self.reader)
+        .fetch_all(self.settled().await?)
         .await?
         .into_iter()
         .map(|r| {
@@ -164,7 +164,7 @@ impl SqliteStore {
         &self,
         id: ResidentId,
     ) -> StoreResult<Option<Option<GeoPoint>>> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let Some(row) = sqlx::query("SELECT lat, lon FROM residents WHERE id = ?")
             .bind(id.0)
@@ -208,7 +208,7 @@ impl SqliteStore {
 
     pub(super) async fn residents_locations(&self) -> StoreResult<Vec<(ResidentId, GeoPoint)>> {
         let rows = sqlx::query("SELECT id, lat, lon FROM residents WHERE lat IS NOT NULL")
-            .fetch_all(&self.reader)
+            .fetch_all(self.settled().await?)
             .await?;
         rows.into_iter()
             .map(|r| {
@@ -228,7 +228,7 @@ impl SqliteStore {
              WHERE zone_id IN (SELECT value FROM json_each(?))",
         )
         .bind(id_array(zones.iter().map(|z| z.0)))
-        .fetch_all(&self.reader)
+        .fetch_all(self.settled().await?)
         .await?;
         Ok(rows.into_iter().map(|r| ResidentId(r.get(0))).collect())
     }

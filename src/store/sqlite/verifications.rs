@@ -15,7 +15,7 @@ impl SqliteStore {
         now: DateTime<Utc>,
         per_minute: u32,
     ) -> StoreResult<Result<i64, CodeLimit>> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         sqlx::query("DELETE FROM verifications WHERE created_at < ?")
             .bind(ms(now - Duration::days(1)))
@@ -63,7 +63,7 @@ impl SqliteStore {
              RETURNING id, channel, address, code_hash, request, tries, expires_at",
         )
         .bind(id)
-        .fetch_optional(&mut *self.writer.lock().await)
+        .fetch_optional(&mut *self.writer.lock().await?)
         .await?;
         row.map(|r| {
             let channel: String = r.get(1);
@@ -83,7 +83,7 @@ impl SqliteStore {
     pub(super) async fn verifications_delete(&self, id: i64) -> StoreResult<()> {
         sqlx::query("DELETE FROM verifications WHERE id = ?")
             .bind(id)
-            .execute(&mut *self.writer.lock().await)
+            .execute(&mut *self.writer.lock().await?)
             .await?;
         Ok(())
     }

@@ -23,7 +23,7 @@ impl SqliteStore {
         let rows = sqlx::query(&due_sql("?1", "?2"))
             .bind(ms(now))
             .bind(i64::from(limit))
-            .fetch_all(&self.reader)
+            .fetch_all(self.settled().await?)
             .await?;
         rows.iter()
             .map(|r| {
@@ -50,7 +50,7 @@ impl SqliteStore {
         )
         .bind(ms(Utc::now()))
         .bind(ids_json(ids))
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(())
     }
@@ -70,7 +70,7 @@ impl SqliteStore {
         .bind(reason)
         .bind(ms(Utc::now()))
         .bind(ids_json(ids))
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(())
     }
@@ -89,7 +89,7 @@ impl SqliteStore {
         .bind(reason)
         .bind(ms(Utc::now()))
         .bind(ids_json(ids))
-        .execute(&mut *self.writer.lock().await)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(())
     }
@@ -106,7 +106,7 @@ impl SqliteStore {
         ))
         .bind(id_array(residents.iter().map(|r| r.0)))
         .bind(ms(since))
-        .fetch_all(&self.reader)
+        .fetch_all(self.settled().await?)
         .await?;
         Ok(rows
             .iter()

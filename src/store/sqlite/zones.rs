@@ -13,7 +13,7 @@ use crate::store::{NewZone, StoreResult, Zone};
 impl SqliteStore {
     pub(super) async fn zones_insert(&self, zones: &[NewZone]) -> StoreResult<Vec<ZoneId>> {
         let now = ms(Utc::now());
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
         let mut ids = Vec::with_capacity(zones.len());
         for zone in zones {
@@ -68,7 +68,7 @@ impl SqliteStore {
     pub(super) async fn zones_delete(&self, id: ZoneId) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM zones WHERE id = ?")
             .bind(id.0)
-            .execute(&mut *self.writer.lock().await)
+            .execute(&mut *self.writer.lock().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
