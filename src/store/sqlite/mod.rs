@@ -169,20 +169,21 @@ async fn recover_outcome_log(
     path: &Path,
     conn: &mut sqlx::SqliteConnection,
 ) -> StoreResult<Option<outcome_log::OutcomeLog>> {
-    let Some(left) = outcome_log::OutcomeLog::claim(path)? else {
+    let Some(mut left) = outcome_log::OutcomeLog::claim(path)? else {
         tracing::info!("another process owns the outcome log; outcomes are written directly");
         return Ok(None);
     };
-    if let Some(batch) = left.batch() {
-        batch.apply(conn).await?;
-        tracing::info!(
-            last = batch.last(),
-            "folded the outcomes logged before a restart"
-        );
-    }
     let folded: i64 = sqlx::query_scalar("SELECT folded FROM outcome_log")
         .fetch_one(&mut *conn)
         .await?;
+    let unfolded = left.keep_unfolded(folded);
+    if let Some(batch) = left.batch() {
+        batch.apply(conn).await?;
+        tracing::info!(
+            outcomes = unfolded,
+            "applied the delivery outcomes a crash left in the outcome log"
+        );
+    }
     Ok(Some(outcome_log::OutcomeLog::start(left, folded)?))
 }
 

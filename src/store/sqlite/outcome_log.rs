@@ -177,6 +177,13 @@ pub(super) struct Leftover {
 }
 
 impl Leftover {
+    /// Drops the lines the database already holds (up to `folded`), as
+    /// after a clean stop; returns how many are left.
+    pub(super) fn keep_unfolded(&mut self, folded: i64) -> usize {
+        self.rows.retain(|r| r.seq > folded);
+        self.rows.len()
+    }
+
     /// The lines to fold before the log is used again.
     pub(super) fn batch(&self) -> Option<Batch> {
         Batch::of(&self.rows)

@@ -2,6 +2,7 @@
 //! start, once; a torn last line loses only itself; a second process on
 //! the same database writes directly; segments go once folded.
 
+use sqlx::ConnectOptions;
 use std::path::{Path, PathBuf};
 
 use super::*;
@@ -139,6 +140,40 @@ async fn a_folded_line_is_not_applied_again_after_a_restart() {
     );
     let third = s.claim(&[d.id]).await.unwrap();
     assert_eq!(third[0].attempts, 2, "the yield was refunded once");
+}
+
+/// A fold cancelled after its commit leaves its lines pending, and the
+/// next fold sends them again: the database must skip them.
+#[tokio::test]
+async fn a_fold_sent_twice_applies_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    let (s, claimed) = claimed(&path).await;
+    drop(s);
+    let log = crashed_log(&path);
+    log.append(&[outcome(&claimed[0], OutcomeKind::Yielded)])
+        .unwrap();
+    let batch = log.batch().unwrap();
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    batch.apply(&mut conn).await.unwrap();
+    let reclaim = "UPDATE deliveries SET state = 'sending' WHERE id = ?";
+    sqlx::query(reclaim)
+        .bind(claimed[0].id.0)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    batch.apply(&mut conn).await.unwrap();
+    let (state, yields): (String, i64) =
+        sqlx::query_as("SELECT state, yields FROM deliveries WHERE id = ?")
+            .bind(claimed[0].id.0)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), yields), ("sending", 1));
 }
 
 #[tokio::test]
