@@ -40,10 +40,29 @@ fn sent(d: &ClaimedDelivery) -> Outcome {
     )
 }
 
-/// The log of `path` as the crashed process held it: taken, nothing folded.
-fn crashed_log(path: &Path) -> OutcomeLog {
-    let left = OutcomeLog::claim(path).unwrap().expect("nobody holds it");
-    OutcomeLog::start(left, 0).unwrap()
+/// A database with claimed deliveries whose store is gone, and its log as
+/// the crashed process held it: taken, nothing folded.
+struct Crashed {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    claimed: Vec<ClaimedDelivery>,
+    residents: Vec<ResidentId>,
+    log: OutcomeLog,
+}
+
+async fn crashed() -> Crashed {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    let (s, claimed, residents) = claimed_for(&path).await;
+    drop(s);
+    let left = OutcomeLog::claim(&path).unwrap().expect("nobody holds it");
+    Crashed {
+        _dir: dir,
+        log: OutcomeLog::start(left, 0).unwrap(),
+        path,
+        claimed,
+        residents,
+    }
 }
 
 fn segment_files(path: &Path) -> Vec<PathBuf> {
@@ -57,11 +76,13 @@ fn segment_files(path: &Path) -> Vec<PathBuf> {
 
 #[tokio::test]
 async fn outcomes_logged_before_a_crash_are_applied_at_the_next_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.sqlite3");
-    let (s, claimed, residents) = claimed_for(&path).await;
-    drop(s);
-    let log = crashed_log(&path);
+    let Crashed {
+        _dir,
+        path,
+        claimed,
+        residents,
+        log,
+    } = crashed().await;
     let invalid = outcome(
         &claimed[1],
         OutcomeKind::InvalidAddress {
@@ -96,11 +117,13 @@ async fn outcomes_logged_before_a_crash_are_applied_at_the_next_start() {
 
 #[tokio::test]
 async fn a_torn_last_line_loses_only_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.sqlite3");
-    let (s, claimed) = claimed(&path).await;
-    drop(s);
-    let log = crashed_log(&path);
+    let Crashed {
+        _dir,
+        path,
+        claimed,
+        log,
+        ..
+    } = crashed().await;
     log.append(&[sent(&claimed[0]), sent(&claimed[1])]).unwrap();
     drop(log);
     let files = segment_files(&path);
@@ -146,11 +169,13 @@ async fn a_folded_line_is_not_applied_again_after_a_restart() {
 /// next fold sends them again: the database must skip them.
 #[tokio::test]
 async fn a_fold_sent_twice_applies_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.sqlite3");
-    let (s, claimed) = claimed(&path).await;
-    drop(s);
-    let log = crashed_log(&path);
+    let Crashed {
+        _dir,
+        path,
+        claimed,
+        log,
+        ..
+    } = crashed().await;
     log.append(&[outcome(&claimed[0], OutcomeKind::Yielded)])
         .unwrap();
     let batch = log.batch().unwrap();
@@ -193,11 +218,13 @@ async fn a_second_process_on_the_database_writes_outcomes_directly() {
 
 #[tokio::test]
 async fn a_segment_is_removed_once_everything_in_it_is_folded() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.sqlite3");
-    let (s, claimed) = claimed(&path).await;
-    drop(s);
-    let mut log = crashed_log(&path);
+    let Crashed {
+        _dir,
+        path,
+        claimed,
+        mut log,
+        ..
+    } = crashed().await;
     log.segment_bytes = 1;
     let first = log.inner().segment;
     log.append(&[sent(&claimed[0])]).unwrap();
