@@ -10,6 +10,12 @@ use tocsin_bench::api::Contacts;
 use tocsin_bench::service::{Mode, sibling_binary};
 use tocsin_bench::setup::{Setup, in_flight};
 
+// The same allocator as the service: the bare client and the mocks run in
+// this process, and the bare client stands for the machine's limit, so it
+// must not be slowed by a weaker allocator than the one Tocsin uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Benchmarks for Tocsin on a synthetic city")]
 struct Cli {
