@@ -1,6 +1,6 @@
 //! One worker per channel: take a job, claim its deliveries, render and
 //! send them within the provider's limits, record the outcomes, acknowledge
-//! the job, two jobs at a time. A worker never gives up on an error: what
+//! the job, four jobs at a time. A worker never gives up on an error: what
 //! it cannot finish stays unfinished in the store and is re-queued. A job
 //! of a lower lane gives its unsent rest back as soon as a higher lane has
 //! work, waiting or in progress.
@@ -53,11 +53,13 @@ pub(super) struct Worker {
     busy: [AtomicUsize; 3],
 }
 
-/// Jobs one worker sends at once. Two let the next job's claim and first
-/// sends overlap the previous job's last answers and commits, instead of
-/// the channel idling between jobs; the limiter's permits still bound
-/// the calls at the provider.
-const JOBS_AT_ONCE: usize = 2;
+/// Jobs one worker sends at once. More than one lets the next job's claim
+/// and first sends overlap the other jobs' last answers, instead of the
+/// channel idling between jobs; the limiter's permits still bound the
+/// calls at the provider. With two, a claim waiting behind the database's
+/// other writes (about 5 ms at 25 000 messages/s) left permits idle for
+/// a quarter of the time; four keep them busy.
+const JOBS_AT_ONCE: usize = 4;
 
 /// Counts a job as in progress in its lane until dropped.
 struct Busy<'a>(&'a AtomicUsize);

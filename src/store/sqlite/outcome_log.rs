@@ -55,7 +55,7 @@ type Line<S> = (i64, i64, S, Option<S>, Option<S>, i64, i64, Option<i64>);
 /// folded is skipped, which makes applying a line twice harmless.
 static FOLD_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH v(id, next, provider_id, error, at, refund) AS (
+        "WITH v(id, next, provider_id, error, at, refund) AS MATERIALIZED (
              SELECT value->>1, value->>2, value->>3, value->>4, value->>5, value->>6
              FROM json_each(?1) WHERE value->>0 > (SELECT folded FROM outcome_log))
          UPDATE deliveries SET {} FROM v WHERE deliveries.id = v.id",
