@@ -174,12 +174,16 @@ impl Worker {
     /// Sends a job's deliveries; returns whether every outcome is recorded
     /// (only then may the job be acknowledged).
     ///
-    /// A rate-limited channel claims about a second's worth at a time:
-    /// what is not claimed stays `queued`, where a later update, the close
-    /// of the notice or its expiry can still stop it.
+    /// A rate-limited channel claims about a second's worth at a time,
+    /// shared by the jobs in progress: what is not claimed stays `queued`,
+    /// where a later update, the close of the notice or its expiry can
+    /// still stop it.
     async fn process(&self, job: &Job) -> bool {
         let _busy = Busy::new(&self.busy[job.lane as usize]);
-        let chunk = self.limiter.claim_chunk().unwrap_or(job.deliveries.len());
+        let chunk = self
+            .limiter
+            .claim_chunk()
+            .map_or(job.deliveries.len(), |c| c.div_ceil(JOBS_AT_ONCE));
         let mut results = Vec::with_capacity(job.deliveries.len());
         let mut chunks = job.deliveries.chunks(chunk.max(1));
         for ids in chunks.by_ref() {
