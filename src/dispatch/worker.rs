@@ -61,6 +61,15 @@ pub(super) struct Worker {
 /// a quarter of the time; four keep them busy.
 const JOBS_AT_ONCE: usize = 4;
 
+/// Deliveries of a job to claim at once: the whole job, or, for a paced
+/// channel (`paced`: about a second's worth), this job's share of it, so
+/// the jobs in progress together hold about a second's worth.
+fn claim_size(paced: Option<usize>, job: usize) -> usize {
+    paced
+        .map_or(job, |second| second.div_ceil(JOBS_AT_ONCE))
+        .max(1)
+}
+
 /// Counts a job as in progress in its lane until dropped.
 struct Busy<'a>(&'a AtomicUsize);
 
@@ -180,12 +189,9 @@ impl Worker {
     /// still stop it.
     async fn process(&self, job: &Job) -> bool {
         let _busy = Busy::new(&self.busy[job.lane as usize]);
-        let chunk = self
-            .limiter
-            .claim_chunk()
-            .map_or(job.deliveries.len(), |c| c.div_ceil(JOBS_AT_ONCE));
+        let chunk = claim_size(self.limiter.claim_chunk(), job.deliveries.len());
         let mut results = Vec::with_capacity(job.deliveries.len());
-        let mut chunks = job.deliveries.chunks(chunk.max(1));
+        let mut chunks = job.deliveries.chunks(chunk);
         for ids in chunks.by_ref() {
             let Some(done) = self.process_chunk(job.lane, ids).await else {
                 return false;
@@ -527,5 +533,28 @@ impl Worker {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{JOBS_AT_ONCE, claim_size};
+
+    #[test]
+    fn an_unpaced_channel_claims_the_whole_job() {
+        assert_eq!(claim_size(None, 200), 200);
+        assert_eq!(claim_size(None, 0), 1);
+    }
+
+    #[test]
+    fn paced_jobs_in_progress_together_claim_about_a_second() {
+        for second in [1, 3, 10, 100, 1_000] {
+            let together = claim_size(Some(second), 200) * JOBS_AT_ONCE;
+            assert!(
+                together >= second && together < second + JOBS_AT_ONCE,
+                "{second}/s: {together} claimed by {JOBS_AT_ONCE} jobs"
+            );
+        }
+        assert_eq!(claim_size(Some(1), 200), 1, "never less than one");
     }
 }
