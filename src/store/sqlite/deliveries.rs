@@ -11,7 +11,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::BTreeMap;
 
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms, state_list};
-use crate::domain::DeliveryState::{self, *};
+use crate::domain::DeliveryState;
 use crate::domain::{ContactId, DeliveryId, EventId, Lane, Language, NoticeId, ResidentId};
 use crate::store::sql::{outcome_assignments, report_stamp};
 use crate::store::{
@@ -77,6 +77,23 @@ async fn transition(
     Ok(done.rows_affected() == 1)
 }
 
+/// A page of deliveries to publish. Pending ones are found through the
+/// partial index `deliveries_pending`, which SQLite uses only for the
+/// literal `state = 'pending'` (not for `state IN ('pending')`); the
+/// in-process queue's re-queue at start reads the table in id order.
+fn to_queue_sql(scope: ToQueue) -> String {
+    let states = match scope {
+        ToQueue::Event(_) | ToQueue::AllPending => "state = 'pending'".to_owned(),
+        ToQueue::AllUnfinished => format!("state IN ({})", state_list(&DeliveryState::UNFINISHED)),
+    };
+    format!(
+        "SELECT id, channel, lane, resident_id, event_id FROM deliveries
+         WHERE {states} AND not_before IS NULL
+           AND (?1 IS NULL OR event_id = ?1) AND id > ?2
+         ORDER BY id LIMIT ?3"
+    )
+}
+
 /// One UPDATE … FROM VALUES applying `outcomes` (at most `OUTCOME_CHUNK`).
 fn outcome_update(outcomes: &[Outcome]) -> QueryBuilder<'_, Sqlite> {
     let mut q =
@@ -116,23 +133,16 @@ impl SqliteStore {
         after: DeliveryId,
         limit: u32,
     ) -> StoreResult<Vec<QueuedDelivery>> {
-        let (states, event) = match scope {
-            ToQueue::Event(event) => (vec![Pending], Some(event.0)),
-            ToQueue::AllPending => (vec![Pending], None),
-            ToQueue::AllUnfinished => (DeliveryState::UNFINISHED.to_vec(), None),
+        let event = match scope {
+            ToQueue::Event(event) => Some(event.0),
+            ToQueue::AllPending | ToQueue::AllUnfinished => None,
         };
-        let rows = sqlx::query(&format!(
-            "SELECT id, channel, lane, resident_id, event_id FROM deliveries
-             WHERE state IN ({}) AND not_before IS NULL
-               AND (?1 IS NULL OR event_id = ?1) AND id > ?2
-             ORDER BY id LIMIT ?3",
-            state_list(&states)
-        ))
-        .bind(event)
-        .bind(after.0)
-        .bind(i64::from(limit))
-        .fetch_all(self.settled().await?)
-        .await?;
+        let rows = sqlx::query(&to_queue_sql(scope))
+            .bind(event)
+            .bind(after.0)
+            .bind(i64::from(limit))
+            .fetch_all(self.settled().await?)
+            .await?;
         rows.iter()
             .map(|r| {
                 let channel: String = r.get(1);
@@ -333,5 +343,38 @@ impl SqliteStore {
         .fetch_all(self.settled().await?)
         .await?;
         rows.iter().map(record_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn plan(store: &SqliteStore, scope: ToQueue) -> String {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", to_queue_sql(scope)))
+            .bind(Option::<i64>::None)
+            .bind(0_i64)
+            .bind(10_i64)
+            .fetch_all(&store.reader)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Publishing must find pending deliveries through the partial index,
+    /// not by reading every delivery ever sent: SQLite uses a partial
+    /// index only when the query repeats its condition literally.
+    #[tokio::test]
+    async fn pending_deliveries_are_found_through_their_index() {
+        let (_dir, store) = crate::store::tests::sqlite_store().await;
+        for scope in [ToQueue::Event(EventId(1)), ToQueue::AllPending] {
+            let plan = plan(&store, scope).await;
+            assert!(plan.contains("deliveries_pending"), "{scope:?}: {plan}");
+        }
+        let plan = plan(&store, ToQueue::AllUnfinished).await;
+        assert!(!plan.contains("deliveries_pending"), "{plan}");
     }
 }

@@ -119,6 +119,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "outcome log",
         include_str!("../../../migrations/sqlite/0012_outcome_log.sql"),
     ),
+    (
+        13,
+        "pending index",
+        include_str!("../../../migrations/sqlite/0013_pending_index.sql"),
+    ),
 ];
 
 /// Rows SQLite's thread may hand over before the reader takes them.
