@@ -28,6 +28,12 @@ const LATENCY_BUCKETS: [f64; 12] = [
 /// The process-wide recorder; installed once (a process has one registry).
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often recorded histogram samples are folded into their buckets.
+/// `build_recorder` leaves this to us: without it every provider call's
+/// latency stays queued in the recorder until `/metrics` is scraped, so a
+/// service nobody scrapes grows by every message it sends.
+const UPKEEP_PERIOD: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct Metrics {
     handle: PrometheusHandle,
@@ -45,6 +51,7 @@ impl Metrics {
                     .expect("non-empty bucket list")
                     .build_recorder();
                 let handle = recorder.handle();
+                spawn_upkeep(handle.clone());
                 // Fails only if another recorder is installed, e.g. by a
                 // test harness; metrics then go there instead.
                 let _ = metrics::set_global_recorder(recorder);
@@ -64,6 +71,23 @@ impl Metrics {
             }
         }
         self.handle.render()
+    }
+}
+
+/// A thread rather than a task: the recorder is process-wide and outlives
+/// any one runtime (tests start many).
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let upkeep = move || {
+        loop {
+            std::thread::sleep(UPKEEP_PERIOD);
+            handle.run_upkeep();
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(upkeep)
+    {
+        tracing::warn!(error = %e, "cannot start the metrics upkeep thread; histograms are folded only when /metrics is scraped");
     }
 }
 
