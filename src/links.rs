@@ -43,7 +43,9 @@ impl Purpose {
 #[derive(Clone)]
 pub struct Links {
     base: String,
-    key: Vec<u8>,
+    /// The HMAC keyed once: keying hashes the key's two pads, which every
+    /// message's links would otherwise repeat.
+    keyed: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for Links {
@@ -56,7 +58,8 @@ impl std::fmt::Debug for Links {
 
 impl Links {
     pub fn new(base: String, key: Vec<u8>) -> Self {
-        Self { base, key }
+        let keyed = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
+        Self { base, keyed }
     }
 
     pub fn base(&self) -> &str {
@@ -64,7 +67,7 @@ impl Links {
     }
 
     fn hmac(&self, purpose: Purpose, id: i64) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         mac.update(purpose.prefix());
         mac.update(id.to_string().as_bytes());
         mac
@@ -88,7 +91,7 @@ impl Links {
     /// What is stored of a one-time code: a MAC under the server key, so a
     /// copy of the database does not give the codes away by brute force.
     pub fn code_hash(&self, address: &str, code: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         mac.update(Purpose::Code.prefix());
         mac.update(address.as_bytes());
         mac.update(b":");

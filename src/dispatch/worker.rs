@@ -475,7 +475,8 @@ impl Worker {
                 reason: format!("stored address no longer valid: {e}"),
             })?;
         let ack_url = links.ack_url(d.id);
-        let gather_url = links.gather_url(d.id);
+        // Only a call gathers a key press; only an email has a footer link.
+        let gather_url = (d.channel == ChannelKind::Voice).then(|| links.gather_url(d.id));
         let unsubscribe_url =
             (d.channel == ChannelKind::Email).then(|| links.unsubscribe_url(d.id));
         let input = MessageInput {
@@ -483,7 +484,7 @@ impl Worker {
             event,
             language: &d.language,
             ack_url: Some(&ack_url),
-            gather_url: Some(&gather_url),
+            gather_url: gather_url.as_deref(),
             unsubscribe_url: unsubscribe_url.as_deref(),
         };
         let content = self

@@ -13,7 +13,7 @@
 //! channel and language are rendered per message as before.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tocsin_channels::{ChannelKind, Content};
 
@@ -43,11 +43,17 @@ const SECOND: StandIns = StandIns {
 /// render differently without one.
 type Present = [bool; 3];
 
+/// A rendered text with stand-ins for the links, or `None`: render per
+/// message.
+type Template = Option<Arc<Content>>;
+
 /// Texts of one notice event; lives as long as the worker keeps the event.
 /// `None` marks a channel and language that must be rendered per message.
+/// Shared, not cloned, per message: each message builds its own copy with
+/// its links anyway.
 #[derive(Debug, Default)]
 pub struct RenderCache {
-    texts: Mutex<HashMap<(ChannelKind, Language, Present), Option<Content>>>,
+    texts: Mutex<HashMap<(ChannelKind, Language, Present), Template>>,
 }
 
 impl Renderer {
@@ -70,7 +76,7 @@ impl Renderer {
         let template = match cached {
             Some(t) => t,
             None => {
-                let t = self.with_stand_ins(channel, input)?;
+                let t = self.with_stand_ins(channel, input)?.map(Arc::new);
                 lock().insert(key, t.clone());
                 t
             }
