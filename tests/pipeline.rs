@@ -100,6 +100,14 @@ async fn notice_reaches_its_area_in_each_language_then_updates_and_closes(backen
     );
     assert!(sms_to("+48601234567").starts_with("Prace planowe (woda): Ремонт водогону."));
     assert!(sent.iter().all(|m| m["simulated"] == true));
+    // A call gathers the resident's key press at its own link.
+    let call = sent.iter().find(|m| m["channel"] == "voice").unwrap();
+    let gather = call["content"]["gather_url"].as_str().unwrap_or_default();
+    let delivery = call["delivery_id"].as_i64().unwrap();
+    assert!(
+        gather.ends_with(&format!("/webhooks/twilio/voice/{delivery}/gather")),
+        "{call}"
+    );
 
     let r = app
         .post(
