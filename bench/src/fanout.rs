@@ -1,7 +1,8 @@
 //! Fan-out end to end: import the city into a real `tocsin serve` pointed
 //! at the mock providers, publish one notice to everyone, and time it from
 //! the POST until every delivery has settled; then, against the same
-//! mocks, time a bare client (the machine's limit). Also records the
+//! mocks, time a bare client (the machine's limit) sending the same
+//! requests, and check they are the same size. Also records the
 //! service's peak memory and how much its database grew per million
 //! deliveries.
 
@@ -12,7 +13,7 @@ use tocsin_testkit::Providers;
 use tocsin_zones::GeoPoint;
 
 use crate::api::{self, Contacts, city_notice};
-use crate::bare;
+use crate::bare::{self, BareRun, Shape};
 use crate::setup::{Loaded, Setup};
 
 /// Bare-client messages per run: enough for a steady rate.
@@ -34,6 +35,12 @@ pub struct FanoutRun {
     pub provider_accepted: usize,
     /// The bare client's rate before and after the fan-out, messages/s.
     pub bare_per_s: Option<(f64, f64)>,
+    /// The bare client's rate with the minimal request, after the fan-out.
+    pub minimal_per_s: Option<f64>,
+    /// Mean JSON body bytes: Tocsin's last messages, the bare client's.
+    pub body_bytes: Option<(f64, f64)>,
+    /// What differs between Tocsin's requests and the bare client's.
+    pub shape_mismatch: Option<String>,
     /// Peak RSS of `serve`, then of each worker, in bytes.
     pub peak_rss: Vec<u64>,
     pub db_bytes_before: u64,
@@ -49,6 +56,11 @@ impl FanoutRun {
     pub fn ratio(&self) -> Option<f64> {
         self.bare_per_s
             .map(|(before, after)| self.per_s() / ((before + after) / 2.0))
+    }
+
+    /// Tocsin's rate over the minimal-request bare client's.
+    pub fn minimal_ratio(&self) -> Option<f64> {
+        self.minimal_per_s.map(|bare| self.per_s() / bare)
     }
 
     /// Database growth per million deliveries, in bytes.
@@ -78,7 +90,7 @@ pub async fn run(
     // its rate drifts within minutes, and one sample made the ratio swing
     // by half. Their mean is the ratio's denominator; both are reported.
     progress.set_message("bare client (before)");
-    let bare_before = bare_rate(setup, &providers, points.len()).await?;
+    let bare_before = bare_rate(setup, &providers, points.len(), Shape::Tocsin).await?;
     let accepted_before = providers.accepted();
 
     progress.set_message(format!("{mode}: fan-out"));
@@ -117,10 +129,14 @@ pub async fn run(
     let db_bytes_after = service.database_bytes().await?;
     service.stop().await;
     let provider_accepted = providers.accepted() - accepted_before;
+    let (tocsin_bytes, shape_mismatch) = sent_shape(setup, &providers);
 
     progress.set_message("bare client (after)");
-    let bare_after = bare_rate(setup, &providers, points.len()).await?;
-    let bare_per_s = bare_before.zip(bare_after);
+    let bare_after = bare_rate(setup, &providers, points.len(), Shape::Tocsin).await?;
+    progress.set_message("bare client (minimal request)");
+    let minimal = bare_rate(setup, &providers, points.len(), Shape::Minimal).await?;
+    let bare_per_s = bare_before.zip(bare_after).map(|(b, a)| (b.per_s, a.per_s));
+    let body_bytes = tocsin_bytes.zip(bare_after.map(|a| a.body_bytes));
     Ok(FanoutRun {
         residents: points.len(),
         import_per_s,
@@ -130,6 +146,9 @@ pub async fn run(
         not_delivered: total - ok,
         provider_accepted,
         bare_per_s,
+        minimal_per_s: minimal.map(|m| m.per_s),
+        body_bytes,
+        shape_mismatch,
         peak_rss,
         db_bytes_before,
         db_bytes_after,
@@ -142,14 +161,48 @@ async fn bare_rate(
     setup: &Setup,
     providers: &Providers,
     residents: usize,
-) -> anyhow::Result<Option<f64>> {
+    shape: Shape,
+) -> anyhow::Result<Option<BareRun>> {
     let count = BARE_COUNT.min(residents);
     let in_flight = setup.in_flight;
     Ok(match setup.contacts {
-        Contacts::Fcm => Some(bare::fcm(&providers.fcm, count, in_flight).await?),
-        Contacts::Apns => Some(bare::apns(&providers.apns, count, in_flight).await?),
+        Contacts::Fcm => Some(bare::fcm(&providers.fcm, count, in_flight, shape).await?),
+        Contacts::Apns => Some(bare::apns(&providers.apns, count, in_flight, shape).await?),
         Contacts::Mixed => None,
     })
+}
+
+/// Mean body bytes of Tocsin's last messages, and which optional APNs
+/// headers they lack that the bare client sends: the bare client mirrors
+/// Tocsin's request, and this says when the two drift apart.
+fn sent_shape(setup: &Setup, providers: &Providers) -> (Option<f64>, Option<String>) {
+    const SAMPLE: usize = 1_000;
+    let mean = |sizes: Vec<usize>| {
+        (!sizes.is_empty()).then(|| sizes.iter().sum::<usize>() as f64 / sizes.len() as f64)
+    };
+    match setup.contacts {
+        Contacts::Fcm => (mean(providers.fcm.recent_body_bytes(SAMPLE)), None),
+        Contacts::Apns => {
+            let recent = providers.apns.recent(SAMPLE);
+            let missing: Vec<&str> = recent
+                .first()
+                .map(|(r, _)| {
+                    [
+                        ("apns-id", r.apns_id.is_none()),
+                        ("apns-expiration", r.expiration.is_none()),
+                        ("apns-collapse-id", r.collapse_id.is_none()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(name, absent)| absent.then_some(name))
+                    .collect()
+                })
+                .unwrap_or_default();
+            let mismatch =
+                (!missing.is_empty()).then(|| format!("Tocsin sent no {}", missing.join(", ")));
+            (mean(recent.into_iter().map(|(_, n)| n).collect()), mismatch)
+        }
+        Contacts::Mixed => (None, None),
+    }
 }
 
 /// Moves the bar as the mocks accept messages, counting from `already`

@@ -71,6 +71,8 @@ fn fanout(workers: &str, contacts: &str, more: &[&str]) {
     assert_eq!(row[5], "0", "not delivered: {out}");
     assert_eq!(row[6], "1000", "accepted by the mocks: {out}");
     assert!(out.contains("Medians:"), "{out}");
+    // The bare client must still send what Tocsin sends.
+    assert!(!out.contains("warning:"), "{out}");
 }
 
 #[test]

@@ -122,6 +122,17 @@ impl ApnsMock {
             .collect()
     }
 
+    /// The last `n` accepted notifications with the size of each body as
+    /// received: the benchmark checks its bare client sends the same.
+    pub fn recent(&self, n: usize) -> Vec<(ApnsRequest, usize)> {
+        let requests = lock(&self.state.requests);
+        let from = requests.len().saturating_sub(n);
+        requests[from..]
+            .iter()
+            .map(|a| (a.request(), a.body.len()))
+            .collect()
+    }
+
     /// When each accepted notification arrived, grouped by `key` (see
     /// `FcmMock::accepted_at`).
     pub fn accepted_at<K: Hash + Eq>(

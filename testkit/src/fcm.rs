@@ -113,6 +113,17 @@ impl FcmMock {
             .collect()
     }
 
+    /// Sizes of the last `n` accepted bodies, as received: the benchmark
+    /// checks its bare client sends messages of the same size.
+    pub fn recent_body_bytes(&self, n: usize) -> Vec<usize> {
+        let messages = lock(&self.state.messages);
+        let from = messages.len().saturating_sub(n);
+        messages[from..]
+            .iter()
+            .map(|(_, body)| body.len())
+            .collect()
+    }
+
     /// When each accepted message arrived, grouped by `key` (messages it
     /// gives `None` are left out), oldest first; benchmarks time a few
     /// notices' messages among a million others in one pass.
