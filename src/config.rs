@@ -44,6 +44,10 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// Where `tocsin worker` serves /healthz, /readyz and /metrics.
     pub worker_listen: SocketAddr,
+    /// Threads that run the service's tasks (HTTP, planning, sending).
+    /// Unset: one per CPU, less one in the embedded mode — see
+    /// [`Config::runtime_threads`].
+    pub threads: Option<usize>,
     pub amqp: AmqpConfig,
     /// The URL residents and providers reach this service at, for
     /// acknowledgement links and provider status callbacks. Defaults to
@@ -74,6 +78,7 @@ impl Default for Config {
             queue: None,
             migrate_on_start: true,
             worker_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            threads: None,
             amqp: AmqpConfig::default(),
             public_url: None,
             admin_token: None,
@@ -397,6 +402,21 @@ impl Config {
         Ok(config)
     }
 
+    /// Threads for the async runtime: `threads` if set, else one per CPU,
+    /// less one in the embedded mode. There SQLite's writer thread is on
+    /// every delivery's path (claims, outcome folds) and does its work
+    /// outside the runtime; with a runtime thread per CPU beside it, the
+    /// threads took turns on the cores and woke each other across them.
+    /// On two cores one runtime thread sent 14–24 % more per second than
+    /// two (docs/BENCHMARKS.md, *Tenth look*).
+    pub fn runtime_threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let sqlite_writer = usize::from(self.database.is_none());
+            cpus.saturating_sub(sqlite_writer).max(1)
+        })
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.city.timezone.parse::<chrono_tz::Tz>().is_err() {
@@ -412,6 +432,9 @@ impl Config {
             return invalid(format!(
                 "public_url \"{url}\" must start with http:// or https://"
             ));
+        }
+        if self.threads == Some(0) {
+            return invalid("threads must be at least 1 (leave it unset for the default)".into());
         }
         let d = &self.dispatch;
         if d.batch_size == 0 || d.concurrency == 0 || d.max_attempts == 0 {
@@ -654,6 +677,22 @@ emergency = [
             .extract_lossy::<Config>()
             .unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn runtime_threads_leave_sqlite_a_core_unless_set() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let embedded = parse("").unwrap();
+        assert_eq!(embedded.runtime_threads(), cpus.saturating_sub(1).max(1));
+        let cluster = parse("database = \"postgres://db/tocsin\"").unwrap();
+        assert_eq!(cluster.runtime_threads(), cpus);
+        let set = parse("threads = 3").unwrap();
+        assert_eq!(set.runtime_threads(), 3);
+        let err = parse("threads = 0").unwrap().validate().unwrap_err();
+        assert!(
+            err.to_string().contains("threads must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

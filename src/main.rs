@@ -134,22 +134,39 @@ fn run_until_signal() -> CancellationToken {
     token
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let mut config = Config::load(cli.config.as_deref())?;
-    if let Some(dir) = cli.data_dir {
+/// Reads the configuration first: it says how many threads the runtime
+/// gets (`Config::runtime_threads`).
+fn main() -> anyhow::Result<()> {
+    let Cli {
+        config: file,
+        data_dir,
+        database,
+        queue,
+        command,
+    } = Cli::parse();
+    let mut config = Config::load(file.as_deref())?;
+    if let Some(dir) = data_dir {
         config.data_dir = dir;
     }
-    if let Some(url) = cli.database {
+    if let Some(url) = database {
         config.database = Some(Secret::new(url));
     }
-    if let Some(url) = cli.queue {
+    if let Some(url) = queue {
         config.queue = Some(Secret::new(url));
     }
     config.validate()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.runtime_threads())
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run(command, config))
+}
+
+async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     init_logging(config.log_format);
-    match cli.command {
+    tracing::info!(threads = config.runtime_threads(), "runtime started");
+    match command {
         Command::Serve { listen, no_migrate } => {
             if let Some(listen) = listen {
                 config.listen = listen;
