@@ -69,6 +69,10 @@ pub struct Config {
     pub testing: TestingConfig,
 }
 
+/// More runtime threads than any machine Tocsin runs on has cores; a
+/// typo like 10000 would otherwise fail at start with an OS error.
+const MAX_THREADS: usize = 1024;
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -433,8 +437,12 @@ impl Config {
                 "public_url \"{url}\" must start with http:// or https://"
             ));
         }
-        if self.threads == Some(0) {
-            return invalid("threads must be at least 1 (leave it unset for the default)".into());
+        if let Some(n) = self.threads
+            && !(1..=MAX_THREADS).contains(&n)
+        {
+            return invalid(format!(
+                "threads = {n}: must be 1 to {MAX_THREADS} (leave it unset for the default)"
+            ));
         }
         let d = &self.dispatch;
         if d.batch_size == 0 || d.concurrency == 0 || d.max_attempts == 0 {
@@ -688,11 +696,10 @@ emergency = [
         assert_eq!(cluster.runtime_threads(), cpus);
         let set = parse("threads = 3").unwrap();
         assert_eq!(set.runtime_threads(), 3);
-        let err = parse("threads = 0").unwrap().validate().unwrap_err();
-        assert!(
-            err.to_string().contains("threads must be at least 1"),
-            "{err}"
-        );
+        for bad in ["threads = 0", "threads = 100000"] {
+            let err = parse(bad).unwrap().validate().unwrap_err();
+            assert!(err.to_string().contains("must be 1 to 1024"), "{err}");
+        }
     }
 
     #[test]
