@@ -5,6 +5,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tocsin::config::{Config, LogFormat};
@@ -102,8 +103,11 @@ async fn each_journal_entry(
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal: a log written to a file or the journal
+    // would otherwise be full of escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -165,7 +169,9 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     init_logging(config.log_format);
-    tracing::info!(threads = config.runtime_threads(), "runtime started");
+    // Read back from the runtime, so the log says what is running.
+    let threads = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(threads, "runtime started");
     match command {
         Command::Serve { listen, no_migrate } => {
             if let Some(listen) = listen {
