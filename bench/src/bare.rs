@@ -14,7 +14,6 @@
 //! mock about a tenth of the rate. [`Shape::Minimal`] is the smaller
 //! request the benchmark used before, kept as a second reference.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -181,9 +180,8 @@ pub async fn fcm(
     ))?;
     let token = mock.issue_token();
     let full = shape == Shape::Tocsin;
-    let expiration = (chrono::Utc::now().timestamp() + TTL_S + 1).to_string();
+    let expiration = expiration();
     let ttl = format!("{TTL_S}s");
-    let bytes = AtomicUsize::new(0);
     let send = |i: usize| {
         let device = format!("bare-{i}");
         let (notification, ack_url) = texts(shape, i);
@@ -207,19 +205,13 @@ pub async fn fcm(
             },
         };
         let body = serde_json::to_vec(&body).expect("a struct serialises");
-        bytes.fetch_add(body.len(), Ordering::Relaxed);
-        client
+        let request = client
             .post(url.clone())
             .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+            .header("content-type", "application/json");
+        (body.len(), request.body(body).send())
     };
-    let per_s = run(count, in_flight, send).await?;
-    Ok(BareRun {
-        per_s,
-        body_bytes: bytes.into_inner() as f64 / count.max(1) as f64,
-    })
+    run(count, in_flight, send).await
 }
 
 /// Sends `count` APNs notifications over one HTTP/2 connection (h2c).
@@ -232,8 +224,7 @@ pub async fn apns(
     let client = client_builder(shape).http2_prior_knowledge().build()?;
     let device_url = reqwest::Url::parse(&format!("{}/3/device", mock.base_url()))?;
     let authorization = format!("bearer {}", ApnsMock::provider_token());
-    let expiration = (chrono::Utc::now().timestamp() + TTL_S + 1).to_string();
-    let bytes = AtomicUsize::new(0);
+    let expiration = expiration();
     let send = |i: usize| {
         let mut url = device_url.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -248,7 +239,6 @@ pub async fn apns(
             data: data(shape, ack_url.as_deref()),
         };
         let body = serde_json::to_vec(&body).expect("a struct serialises");
-        bytes.fetch_add(body.len(), Ordering::Relaxed);
         let mut request = client
             .post(url)
             .header("authorization", &authorization)
@@ -262,24 +252,29 @@ pub async fn apns(
                 .header("apns-expiration", expiration.as_str())
                 .header("apns-collapse-id", COLLAPSE);
         }
-        request.body(body).send()
+        (body.len(), request.body(body).send())
     };
-    let per_s = run(count, in_flight, send).await?;
-    Ok(BareRun {
-        per_s,
-        body_bytes: bytes.into_inner() as f64 / count.max(1) as f64,
-    })
+    run(count, in_flight, send).await
 }
 
-async fn run<F, Fut>(count: usize, in_flight: usize, send: F) -> anyhow::Result<f64>
+/// The notice's end as APNs wants it, in epoch seconds.
+fn expiration() -> String {
+    (chrono::Utc::now().timestamp() + TTL_S + 1).to_string()
+}
+
+/// Sends `count` requests, `in_flight` at a time; `send` builds one and
+/// says how many body bytes it carries.
+async fn run<F, Fut>(count: usize, in_flight: usize, send: F) -> anyhow::Result<BareRun>
 where
-    F: Fn(usize) -> Fut,
+    F: Fn(usize) -> (usize, Fut),
     Fut: Future<Output = reqwest::Result<reqwest::Response>>,
 {
+    let mut body_bytes = 0;
     let start = Instant::now();
     let mut results = futures::stream::iter(0..count)
         .map(|i| {
-            let request = send(i);
+            let (bytes, request) = send(i);
+            body_bytes += bytes;
             async move {
                 let response = request.await?;
                 let status = response.status();
@@ -293,5 +288,11 @@ where
         let status = result?;
         anyhow::ensure!(status.is_success(), "the mock answered {status}");
     }
-    Ok(count as f64 / start.elapsed().as_secs_f64())
+    // The stream's closure holds the byte count until it is dropped.
+    drop(results);
+    let per_s = count as f64 / start.elapsed().as_secs_f64();
+    Ok(BareRun {
+        per_s,
+        body_bytes: body_bytes as f64 / count.max(1) as f64,
+    })
 }
