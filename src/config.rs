@@ -411,7 +411,7 @@ impl Config {
     /// every delivery's path (claims, outcome folds) and does its work
     /// outside the runtime; with a runtime thread per CPU beside it, the
     /// threads took turns on the cores and woke each other across them.
-    /// On two cores one runtime thread sent 14–24 % more per second than
+    /// On two cores one runtime thread sent 13–24 % more per second than
     /// two (docs/BENCHMARKS.md, *Tenth look*).
     pub fn runtime_threads(&self) -> usize {
         self.threads.unwrap_or_else(|| {
