@@ -161,8 +161,11 @@ async fn deactivate(conn: &mut PgConnection, contacts: &[(i64, &str)]) -> StoreR
 
 impl PgStore {
     /// Each scope has its own statement so each can use its partial index
-    /// (see the migration): `deliveries_pending_by_event` for one event,
-    /// `deliveries_unfinished` for the start-up scans.
+    /// (migration 11): `deliveries_pending_by_event` for one event,
+    /// `deliveries_pending` for all. Both are indexed on the generated
+    /// column `pending`, which the planner does not derive from `state`,
+    /// so the statements name it. Every unfinished delivery (a re-queue)
+    /// is found by reading the table in id order.
     pub(super) async fn deliveries_to_queue_page(
         &self,
         scope: ToQueue,
@@ -175,10 +178,10 @@ impl PgStore {
         let order = "id > $1 ORDER BY id LIMIT $2";
         let (sql, event) = match scope {
             ToQueue::Event(event) => (
-                format!("{select} state = 'pending' AND event_id = $3 AND {order}"),
+                format!("{select} pending AND event_id = $3 AND {order}"),
                 Some(event.0),
             ),
-            ToQueue::AllPending => (format!("{select} state = 'pending' AND {order}"), None),
+            ToQueue::AllPending => (format!("{select} pending AND {order}"), None),
             ToQueue::AllUnfinished => (
                 format!(
                     "{select} state IN ({}) AND {order}",
@@ -348,9 +351,9 @@ impl PgStore {
         .transpose()
     }
 
-    /// Grouped by event_id first (an index-only scan of `deliveries_summary`
-    /// that reads the groups in order), then joined to the few events for
-    /// their seq — instead of joining a million rows before grouping.
+    /// Grouped by event_id first, then joined to the few events for their
+    /// seq — instead of joining a million rows before grouping. The states
+    /// come from the rows: no index holds `state` (migration 11).
     pub(super) async fn deliveries_summary(
         &self,
         notice: NoticeId,

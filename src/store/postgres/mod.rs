@@ -139,6 +139,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "verifications",
         include_str!("../../../migrations/postgres/0010_verifications.sql"),
     ),
+    (
+        11,
+        "hot deliveries",
+        include_str!("../../../migrations/postgres/0011_hot_deliveries.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
