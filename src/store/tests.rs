@@ -4,11 +4,11 @@
 //! database) test of it. The PostgreSQL variants print a reason and pass
 //! when no server is reachable, unless `CI=true` (see `TempDatabase`).
 //! `postgres.rs` holds what only PostgreSQL has: racing processes, and the
-//! comparison of both backends on one script; `postgres_hot.rs`, the
-//! layout that lets a send update its row in place.
+//! comparison of both backends on one script; `postgres_layout.rs`,
+//! the table layout that keeps fan-outs and sends cheap.
 
 mod postgres;
-mod postgres_hot;
+mod postgres_layout;
 
 use chrono::Utc;
 use futures::future::join_all;

@@ -144,6 +144,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "hot deliveries",
         include_str!("../../../migrations/postgres/0011_hot_deliveries.sql"),
     ),
+    (
+        12,
+        "fan-out without row checks",
+        include_str!("../../../migrations/postgres/0012_fan_out_without_row_checks.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

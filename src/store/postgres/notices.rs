@@ -81,7 +81,8 @@ async fn lock_for_fan_out(conn: &mut PgConnection) -> StoreResult<()> {
 }
 
 /// One pending delivery per active contact of the notice's audience, in a
-/// single INSERT … SELECT. The language is copied so the message is
+/// single INSERT … SELECT. `notice` and `event` are rows this transaction
+/// has just inserted: no foreign key checks them (migration 12). The language is copied so the message is
 /// rendered in the language the resident had when the event happened.
 /// `ORDER BY c.id` numbers deliveries as SQLite does (by contact). Not a
 /// persistent statement: each fan-out is planned for its own notice (ten
