@@ -3,8 +3,9 @@
 //! the POST until every delivery has settled; then, against the same
 //! mocks, time a bare client (the machine's limit) sending the same
 //! requests, and check they are the same size. Also records the
-//! service's peak memory and how much its database grew per million
-//! deliveries.
+//! service's peak memory, how much its database grew per million
+//! deliveries, and where the CPU went (`cpu`) during the fan-out and
+//! during the bare client's run.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use tocsin_zones::GeoPoint;
 
 use crate::api::{self, Contacts, city_notice};
 use crate::bare::{self, BareRun, Shape};
+use crate::cpu::{Mark, Spent};
 use crate::setup::{Loaded, Setup};
 
 /// Bare-client messages per run: enough for a steady rate.
@@ -45,6 +47,10 @@ pub struct FanoutRun {
     pub peak_rss: Vec<u64>,
     pub db_bytes_before: u64,
     pub db_bytes_after: u64,
+    /// CPU from the POST until settled, per delivery.
+    pub cpu: Spent,
+    /// CPU of the bare client's run after the fan-out, per request.
+    pub bare_cpu: Option<Spent>,
 }
 
 impl FanoutRun {
@@ -98,6 +104,8 @@ pub async fn run(
     for _ in 0..watchers {
         pages.push(api.watch_live().await?);
     }
+    let pids = service.pids();
+    let mark = Mark::now(&pids);
     let sent = Instant::now();
     let (id, deliveries) = api.publish(&city_notice("planned", "Fan-out")).await?;
     let accept_s = sent.elapsed().as_secs_f64();
@@ -125,6 +133,7 @@ pub async fn run(
         .map(|k| by_state[k].as_u64().unwrap_or(0))
         .sum::<u64>();
     let total = summary["total"].as_u64().unwrap_or(deliveries);
+    let cpu = mark.spent(&pids, total);
     let peak_rss = service.peak_rss();
     let db_bytes_after = service.database_bytes().await?;
     service.stop().await;
@@ -132,7 +141,9 @@ pub async fn run(
     let (tocsin_bytes, shape_mismatch) = sent_shape(setup, &providers);
 
     progress.set_message("bare client (after)");
+    let mark = Mark::now(&[]);
     let bare_after = bare_rate(setup, &providers, points.len(), Shape::Tocsin).await?;
+    let bare_cpu = bare_after.map(|_| mark.spent(&[], BARE_COUNT.min(points.len()) as u64));
     progress.set_message("bare client (minimal request)");
     let minimal = bare_rate(setup, &providers, points.len(), Shape::Minimal).await?;
     let bare_per_s = bare_before.zip(bare_after).map(|(b, a)| (b.per_s, a.per_s));
@@ -152,6 +163,8 @@ pub async fn run(
         peak_rss,
         db_bytes_before,
         db_bytes_after,
+        cpu,
+        bare_cpu,
     })
 }
 

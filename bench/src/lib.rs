@@ -6,13 +6,15 @@
 //! - `service`, `setup`, `api`, `fanout`, `bare`, `emergency`, `load`: a release
 //!   `tocsin serve` driven end to end against the mock providers, next to
 //!   a bare client on the same mocks;
-//! - `queue`: RabbitMQ's own publish/consume rate through lapin.
+//! - `queue`: RabbitMQ's own publish/consume rate through lapin;
+//! - `cpu`: the CPU each part of a run used, from `/proc`.
 //!
 //! Results are printed as markdown tables for docs/BENCHMARKS.md.
 
 pub mod api;
 pub mod bare;
 pub mod city;
+pub mod cpu;
 pub mod emergency;
 pub mod fanout;
 pub mod load;

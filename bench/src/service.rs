@@ -148,6 +148,11 @@ impl Service {
         Ok(())
     }
 
+    /// Process ids: `serve` first, then the workers.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
+    }
+
     /// Peak resident memory (VmHWM) of each process, in bytes: `serve`
     /// first, then the workers.
     pub fn peak_rss(&self) -> Vec<u64> {

@@ -65,12 +65,17 @@ fn fanout(workers: &str, contacts: &str, more: &[&str]) {
     args.extend_from_slice(more);
     let out = bench(&args);
     let rows = rows(&out);
-    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(rows.len(), 2, "the run's row and its CPU row: {out}");
     let row = &rows[0];
     assert_eq!(row[4], "1000", "deliveries: {out}");
     assert_eq!(row[5], "0", "not delivered: {out}");
     assert_eq!(row[6], "1000", "accepted by the mocks: {out}");
     assert!(out.contains("Medians:"), "{out}");
+    // Where the CPU went: the service itself used some.
+    let cpu = &rows[1];
+    assert_eq!(cpu.len(), 10, "{out}");
+    let tocsin: f64 = cpu[1].parse().unwrap_or_else(|_| panic!("{out}"));
+    assert!(tocsin > 0.0, "the service's CPU per delivery: {out}");
     // The bare client must still send what Tocsin sends.
     assert!(!out.contains("warning:"), "{out}");
 }

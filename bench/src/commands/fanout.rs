@@ -93,10 +93,53 @@ fn print(args: &ServiceArgs, watchers: usize, runs: &[FanoutRun]) {
             minimal * 100.0
         );
     }
+    print_cpu(runs);
     check_shape(runs);
     let missed = runs.iter().map(|r| r.not_delivered).sum::<u64>();
     if missed > 0 {
         println!("note: {missed} deliveries did not end delivered; see the states above");
+    }
+}
+
+/// Where the CPU went, per delivery, beside the bare client's cost per
+/// request and what 50 % of its rate would leave per delivery: whether
+/// the service is short of CPU or waits, and which part costs most.
+fn print_cpu(runs: &[FanoutRun]) {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    println!(
+        "\nCPU per delivery from the POST until settled (µs; `/proc`, {cpus} CPUs), and the bare client's CPU per request:"
+    );
+    println!(
+        "\n| run | Tocsin | PostgreSQL | RabbitMQ | benchmark (mocks) | all | machine busy | bare client + mock µs/request | machine busy (bare) | µs per delivery at 50 % of the bare client |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (i, r) in runs.iter().enumerate() {
+        let c = &r.cpu;
+        let u = |s: f64| format!("{:.1}", c.per_unit_us(s));
+        let all = c.used.tocsin + c.used.postgres + c.used.rabbitmq + c.used.bench;
+        let bare = r.bare_cpu.map_or(("–".to_owned(), "–".to_owned()), |b| {
+            (
+                format!("{:.1}", b.per_unit_us(b.used.bench)),
+                format!("{:.0} %", b.busy_share() * 100.0),
+            )
+        });
+        // At half the bare client's mean rate, each delivery may use the
+        // machine's CPU time for 1 / (rate / 2) seconds.
+        let budget = r.bare_per_s.map_or("–".to_owned(), |(b, a)| {
+            format!("{:.1}", cpus * 1e6 / ((b + a) / 4.0))
+        });
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.0} % | {} | {} | {budget} |",
+            i + 1,
+            u(c.used.tocsin),
+            u(c.used.postgres),
+            u(c.used.rabbitmq),
+            u(c.used.bench),
+            u(all),
+            c.busy_share() * 100.0,
+            bare.0,
+            bare.1,
+        );
     }
 }
 
