@@ -124,7 +124,7 @@ fn read(tocsin: &[u32]) -> Reading {
 
 /// User + system CPU seconds of a process and all its threads, from
 /// `/proc/<pid>/stat`; 0 when it is gone.
-fn process_seconds(pid: &str) -> f64 {
+pub fn process_seconds(pid: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| stat_ticks(&s))

@@ -7,6 +7,7 @@
 //!   `tocsin serve` driven end to end against the mock providers, next to
 //!   a bare client on the same mocks;
 //! - `queue`: RabbitMQ's own publish/consume rate through lapin;
+//! - `floor`: PostgreSQL's least CPU for tracking a delivery;
 //! - `cpu`: the CPU each part of a run used, from `/proc`.
 //!
 //! Results are printed as markdown tables for docs/BENCHMARKS.md.
@@ -17,6 +18,7 @@ pub mod city;
 pub mod cpu;
 pub mod emergency;
 pub mod fanout;
+pub mod floor;
 pub mod load;
 pub mod postgis;
 pub mod queue;

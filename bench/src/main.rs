@@ -92,6 +92,21 @@ enum Command {
         #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
         amqp: String,
     },
+    /// PostgreSQL alone: the least CPU its server spends to track a
+    /// delivery (a row as wide as Tocsin's inserted, claimed and given its
+    /// outcome in batches), to set beside the cluster's figure in `fanout`.
+    Floor {
+        #[arg(long, default_value_t = 300_000)]
+        rows: usize,
+        /// Rows per claim statement (Tocsin claims a job of 200).
+        #[arg(long, default_value_t = 200)]
+        claim_batch: usize,
+        /// Rows per outcome statement.
+        #[arg(long, default_value_t = 500)]
+        outcome_batch: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Resident registration and notice creation at stated request rates
     /// (open loop), p50/p99 latency.
     Api {
@@ -208,6 +223,19 @@ async fn main() -> anyhow::Result<()> {
                 quorum: !classic,
             };
             commands::queue::run(&amqp, plan, runs.max(1)).await
+        }
+        Command::Floor {
+            rows,
+            claim_batch,
+            outcome_batch,
+            runs,
+        } => {
+            let plan = tocsin_bench::floor::FloorPlan {
+                rows: rows.max(1),
+                claim_batch,
+                outcome_batch,
+            };
+            commands::floor::run(plan, runs.max(1)).await
         }
         Command::Api {
             service,

@@ -152,3 +152,23 @@ fn rabbitmq_alone() {
     );
     assert_eq!(rows(&stdout).len(), 1, "{stdout}");
 }
+
+#[test]
+fn postgres_floor_at_a_tiny_size() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tocsin-bench"))
+        .args(["floor", "--rows", "1000", "--runs", "1"])
+        .output()
+        .expect("running tocsin-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "PostgreSQL must run on 127.0.0.1:5432: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = rows(&stdout);
+    assert_eq!(rows.len(), 3, "insert, claim, outcome: {stdout}");
+    // 1 000 rows in batches of 200 and 500.
+    assert_eq!(rows[1][2], "5", "{stdout}");
+    assert_eq!(rows[2][2], "2", "{stdout}");
+    assert!(stdout.contains("of 2000 updates"), "{stdout}");
+}

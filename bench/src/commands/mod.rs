@@ -4,6 +4,7 @@
 pub mod api;
 pub mod emergency;
 pub mod fanout;
+pub mod floor;
 pub mod queue;
 pub mod targeting;
 
