@@ -138,32 +138,36 @@ fn api_load_at_a_stated_rate() {
     assert!(!out.contains("note: first error"), "{out}");
 }
 
-#[test]
-fn rabbitmq_alone() {
+/// Runs a subcommand that needs no `tocsin` binary, only a server the
+/// machine runs (`needs` says which, for the failure message).
+fn bench_alone(args: &[&str], needs: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_tocsin-bench"))
-        .args(["queue", "--messages", "500", "--runs", "1"])
+        .args(args)
         .output()
         .expect("running tocsin-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "RabbitMQ must run on 127.0.0.1:5672 (rabbitmq-server -detached): {stdout}\n{}",
+        "{needs}: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn rabbitmq_alone() {
+    let stdout = bench_alone(
+        &["queue", "--messages", "500", "--runs", "1"],
+        "RabbitMQ must run on 127.0.0.1:5672 (rabbitmq-server -detached)",
     );
     assert_eq!(rows(&stdout).len(), 1, "{stdout}");
 }
 
 #[test]
 fn postgres_floor_at_a_tiny_size() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tocsin-bench"))
-        .args(["floor", "--rows", "1000", "--runs", "1"])
-        .output()
-        .expect("running tocsin-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "PostgreSQL must run on 127.0.0.1:5432: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = bench_alone(
+        &["floor", "--rows", "1000", "--runs", "1"],
+        "PostgreSQL must run on 127.0.0.1:5432",
     );
     let rows = rows(&stdout);
     assert_eq!(rows.len(), 3, "insert, claim, outcome: {stdout}");
