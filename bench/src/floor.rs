@@ -14,7 +14,7 @@ use anyhow::Context;
 use sqlx::{Connection, Executor, PgConnection};
 use tocsin::store::postgres::TempDatabase;
 
-use crate::cpu::{Mark, Spent};
+use crate::cpu::{Mark, Spent, process_seconds};
 
 #[derive(Debug, Clone, Copy)]
 pub struct FloorPlan {
@@ -133,7 +133,7 @@ fn step(name: &str, statements: usize, backend: u32, was: f64, mark: &Mark, rows
 }
 
 fn backend_seconds(pid: u32) -> f64 {
-    crate::cpu::process_seconds(&pid.to_string())
+    process_seconds(&pid.to_string())
 }
 
 impl FloorRun {
@@ -149,7 +149,7 @@ impl FloorRun {
     pub fn wall_per_row_us(&self) -> f64 {
         self.steps
             .iter()
-            .map(|s| s.spent.wall_s * 1e6 / s.spent.work.max(1) as f64)
+            .map(|s| s.spent.per_unit_us(s.spent.wall_s))
             .sum()
     }
 }
