@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::{Limits, Region, parse_zone_features};
 
-use crate::domain::alert::AlertContent;
+use crate::domain::alert::{AlertContent, LanePolicy};
 use crate::domain::{Category, EventId, EventKind, Language, NoticeId, NoticeKind, NoticeStatus};
 use crate::render::{MessageInput, Renderer};
 use crate::store::{Notice, NoticeEvent};
@@ -119,6 +119,7 @@ pub fn render(data: &[u8]) {
         expected_end: None,
         deliveries: 1,
         created_at: start,
+        alert: None,
     };
     let language = Language::parse(lang).expect("a valid tag");
     let input = MessageInput {
@@ -151,7 +152,7 @@ fn hostile_alert(headline: &str, instruction: Option<&str>) -> Option<AlertConte
     );
     tocsin_cap::parse(&xml)
         .ok()
-        .map(|a| AlertContent::from_cap(&a))
+        .map(|a| AlertContent::from_cap(&a, LanePolicy::default().decide(&a)))
 }
 
 /// The NDJSON resident import: any text gives residents or line errors.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tocsin_channels::{ChannelKind, Content, SmsInfo};
 
 use crate::domain::Language;
-use crate::domain::alert::AlertText;
+use crate::domain::alert::{AlertContent, AlertText};
 use crate::store::{Notice, NoticeEvent};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +36,15 @@ pub struct MessageInput<'a> {
     pub gather_url: Option<&'a str>,
     /// Link that stops email to this contact (email footer).
     pub unsubscribe_url: Option<&'a str>,
+}
+
+impl<'a> MessageInput<'a> {
+    /// What this event of an alert's notice says: its own text (an Update
+    /// or all-clear never repeats the alarm), else the notice's (events
+    /// stored before events carried their text).
+    fn alert(&self) -> Option<&'a AlertContent> {
+        self.event.alert.as_ref().or(self.notice.alert.as_ref())
+    }
 }
 
 #[derive(Debug)]
@@ -171,7 +180,7 @@ impl Renderer {
     ) -> Result<Content, RenderError> {
         let family = family(channel);
         // Alerts carry their own text; notices are written from their fields.
-        let kind = match input.notice.alert {
+        let kind = match input.alert() {
             Some(_) => "alert",
             None => input.notice.kind.as_str(),
         };
@@ -213,7 +222,7 @@ impl Renderer {
         };
         // Here and nowhere else: every channel's content of an exercise or
         // test passes this line, so none can go out unmarked.
-        Ok(match input.notice.alert.as_ref().and_then(|a| a.marker()) {
+        Ok(match input.alert().and_then(|a| a.marker()) {
             Some(marker) => marker.apply(input.language, content),
             None => content,
         })
@@ -262,7 +271,7 @@ impl Renderer {
                 message: e.message.as_deref(),
                 expected_end: e.expected_end.map(|t| self.format_time(t, lang)),
             },
-            alert: n.alert.as_ref().and_then(|a| a.text_for(lang)),
+            alert: input.alert().and_then(|a| a.text_for(lang)),
             ack_url: input.ack_url,
             unsubscribe_url: input.unsubscribe_url,
         }
@@ -275,7 +284,7 @@ fn push_data(input: &MessageInput<'_>) -> BTreeMap<String, String> {
     data.insert("notice_id".to_owned(), input.notice.id.to_string());
     data.insert("event".to_owned(), input.event.kind.as_str().to_owned());
     data.insert("kind".to_owned(), input.notice.kind.as_str().to_owned());
-    if let Some(alert) = &input.notice.alert {
+    if let Some(alert) = input.alert() {
         data.insert("alert".to_owned(), alert.msg_type().to_lowercase());
         if let Some(marker) = alert.marker() {
             data.insert("exercise".to_owned(), format!("{marker:?}").to_lowercase());

@@ -114,7 +114,9 @@ async fn actual_alert_needs_a_second_operator_and_cancels_in_one_request(backend
         .collect();
     assert_eq!(cancels.len(), 2, "{cancels:?}");
     let original = app.get_as(&anna, &format!("/api/v1/alerts/{id}")).await;
-    assert!(original.body["cancelled_at"].is_string(), "{original:?}");
+    assert_eq!(original.body["state"], "ended", "{original:?}");
+    assert!(original.body["ended_at"].is_string(), "{original:?}");
+    assert_eq!(original.body["ended_by"], r.body["id"], "{original:?}");
     let r = app
         .post_as(&petro, &format!("/api/v1/alerts/{id}/cancel"), &json!({}))
         .await;
@@ -157,6 +159,22 @@ unplanned = [
   { channels = ["sms"], after_secs = 600, unless = "delivered" },
   { channels = ["voice", "email"], after_secs = 900, unless = "delivered" },
 ]
+emergency = [
+  { channels = ["fcm", "apns"] },
+  { channels = ["sms"], after_secs = 600, unless = "delivered" },
+  { channels = ["voice", "email"], after_secs = 900, unless = "delivered" },
+]
+[alerts.templates.drill]
+event = "Air raid"
+urgency = "Immediate"
+severity = "Extreme"
+certainty = "Observed"
+[alerts.templates.drill.text.uk-UA]
+headline = "Повітряна тривога"
+instruction = "Пройдіть до укриття"
+[alerts.templates.drill.text.pl-PL]
+headline = "Alarm lotniczy"
+instruction = "Udaj się do schronu"
 "#;
 
 async fn an_exercise_is_marked_everywhere_and_reaches_only_its_audience(backend: Backend) {
@@ -181,14 +199,14 @@ async fn an_exercise_is_marked_everywhere_and_reaches_only_its_audience(backend:
     assert_eq!((r.status, r.field()), (422, "residents"), "{r:?}");
 
     let body = |extra: Value| {
-        let mut b = json!({"status": "Exercise", "template": "cancel",
+        let mut b = json!({"status": "Exercise", "template": "drill",
             "areas": [{"area_desc": "Луцьк", "polygons": [POLYGON]}]});
         b.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
         b
     };
-    // The built-in texts make a fine drill message; no audience → refused.
+    // No audience → refused.
     let r = app.post_as(&anna, "/api/v1/alerts", &body(json!({}))).await;
     assert_eq!((r.status, r.field()), (422, "audience"), "{r:?}");
 
@@ -358,7 +376,7 @@ async fn cap_in_equals_cap_out_and_the_feed_lists_public_alerts() {
 }
 
 #[tokio::test]
-async fn only_extreme_immediate_alerts_pass_opt_outs_and_quiet_hours() {
+async fn severe_and_extreme_threats_pass_opt_outs_and_quiet_hours() {
     let app = TestApp::spawn_with_config("[policy]\nquiet_hours = \"00:00-23:59\"\n").await;
     let (anna, petro) = (operator(&app, "a").await, operator(&app, "b").await);
     // Opted out of civil-protection alerts; quiet hours all day.
@@ -380,22 +398,27 @@ async fn only_extreme_immediate_alerts_pass_opt_outs_and_quiet_hours() {
             r.body["notice_id"].as_i64().unwrap()
         }
     };
-    let severe = send("SEVERE", "Severe", "Expected").await;
-    let summary = app.summary(severe).await;
+    let moderate = send("MODERATE", "Moderate", "Immediate").await;
+    let summary = app.summary(moderate).await;
     assert_eq!(
         summary["total"], 2,
         "only the resident who kept civil alerts: {summary}"
     );
+    let n = app.get(&format!("/api/v1/notices/{moderate}")).await;
+    assert_eq!(n.body["kind"], "unplanned", "the normal lane: {n:?}");
 
-    let extreme = send("EXTREME", "Extreme", "Immediate").await;
-    let s = app.wait_settled(extreme).await;
-    assert_eq!(s["total"], 4, "everyone, opted out or not: {s}");
-    assert_eq!(
-        s["by_state"]["delivered"], 4,
-        "not held by quiet hours: {s}"
-    );
-    let n = app.get(&format!("/api/v1/notices/{extreme}")).await;
-    assert_eq!(n.body["kind"], "emergency", "the urgent lane: {n:?}");
+    // An ammonia release: Severe and Immediate is the urgent lane too.
+    for (id, severity) in [("SEVERE", "Severe"), ("EXTREME", "Extreme")] {
+        let notice = send(id, severity, "Immediate").await;
+        let s = app.wait_settled(notice).await;
+        assert_eq!(s["total"], 4, "{severity}: everyone, opted out or not: {s}");
+        assert_eq!(
+            s["by_state"]["delivered"], 4,
+            "{severity}: not held by quiet hours: {s}"
+        );
+        let n = app.get(&format!("/api/v1/notices/{notice}")).await;
+        assert_eq!(n.body["kind"], "emergency", "the urgent lane: {n:?}");
+    }
 }
 
 on_both_backends!(

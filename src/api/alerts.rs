@@ -1,6 +1,7 @@
 //! Civil-protection alerts (CAP 1.2): create from CAP XML or JSON, read as
-//! JSON or CAP, approve (two-person rule), cancel in one request, and the
-//! drill report. Operators and test audiences live here too.
+//! JSON or CAP, approve (two-person rule), update, end with an all-clear,
+//! correct a false alarm in one request, and the drill report. Operators
+//! and test audiences live here too.
 
 pub(crate) mod json;
 pub(crate) mod report;
@@ -19,11 +20,10 @@ use super::error::ApiError;
 use super::extract::{ApiJson, Caller};
 use crate::config::CANCEL;
 use crate::domain::AlertId;
-use crate::domain::alert::AlertState;
 use crate::domain::auth::{ApiToken, Principal, Role};
 use crate::domain::text::Text;
 use crate::domain::{AlertId as Id, ResidentId};
-use crate::store::AlertRecord;
+use crate::store::{AlertListing, AlertRecord};
 pub use report::report;
 use send::{Options, operator, submit};
 
@@ -140,7 +140,7 @@ pub async fn list(
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let alerts = state
         .store
-        .list_alerts(q.before.map(AlertId), None, limit)
+        .list_alerts(q.before.map(AlertId), AlertListing::All, limit)
         .await?;
     Ok(Json(
         json!({"alerts": alerts.iter().map(view).collect::<Vec<_>>()}),
@@ -209,42 +209,127 @@ pub async fn cancel(
 ) -> Result<Response, ApiError> {
     let op = operator(&caller.0)?;
     let original = load(&state, &id).await?;
-    if original.state != AlertState::Sent || original.cancelled_at.is_some() {
-        return Err(ApiError::Conflict(format!(
-            "alert {} is {}{}: there is nothing to cancel",
-            original.id,
-            original.state.as_str(),
-            if original.cancelled_at.is_some() {
-                " and already cancelled"
-            } else {
-                ""
-            }
-        )));
+    let note = format!("Cancels alert {} sent in error", original.identifier);
+    let body = follow_up(&original, "Cancel", Some(CANCEL.to_owned()), note);
+    send_follow_up(&state, &op, body, &original).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllClearIn {
+    /// An ending template; unset: the `all_clear` of the alert's own
+    /// template, else the built-in one.
+    template: Option<String>,
+    note: Option<String>,
+}
+
+/// `POST /api/v1/alerts/{id}/all-clear`: the threat is over. A Cancel with
+/// the all-clear's own text, to everyone the alert reached; an Actual one
+/// waits for a second person unless its template is pre-approved.
+pub async fn all_clear(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let op = operator(&caller.0)?;
+    // The body is optional: an empty one asks for the default all-clear.
+    let bytes = super::extract::body_bytes(request, &state).await?;
+    let body: AllClearIn = if bytes.iter().all(u8::is_ascii_whitespace) {
+        AllClearIn::default()
+    } else {
+        super::extract::parse_json(&bytes)?
+    };
+    let original = load(&state, &id).await?;
+    let template = body.template.unwrap_or_else(|| {
+        state
+            .config
+            .alerts
+            .all_clear_for(original.template.as_deref())
+    });
+    let note = body
+        .note
+        .unwrap_or_else(|| format!("All clear for alert {}", original.identifier));
+    let request = follow_up(&original, "Cancel", Some(template), note);
+    send_follow_up(&state, &op, request, &original).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIn {
+    template: Option<String>,
+    #[serde(default)]
+    infos: Vec<json::InfoIn>,
+    /// With a template: the new area (the update also reaches everyone
+    /// newly inside it); unset: the alert's own.
+    #[serde(default)]
+    areas: Vec<json::AreaIn>,
+    expires: Option<chrono::DateTime<chrono::FixedOffset>>,
+    note: Option<String>,
+}
+
+/// `POST /api/v1/alerts/{id}/update`: new text (and area) for an alert in
+/// effect, under the same approval rules as the alert.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateIn>,
+) -> Result<Response, ApiError> {
+    let op = operator(&caller.0)?;
+    let original = load(&state, &id).await?;
+    if body.template.is_none() && body.infos.is_empty() {
+        return Err(ApiError::invalid(
+            "infos",
+            "an update says something new: give infos or a template",
+        ));
     }
-    let body = json::AlertIn {
+    let note = body
+        .note
+        .unwrap_or_else(|| format!("Updates alert {}", original.identifier));
+    let mut request = follow_up(&original, "Update", body.template, note);
+    request.infos = body.infos;
+    request.areas = body.areas;
+    request.expires = body.expires;
+    send_follow_up(&state, &op, request, &original).await
+}
+
+/// The request body of an Update or Cancel of `original`.
+fn follow_up(
+    original: &AlertRecord,
+    msg_type: &str,
+    template: Option<String>,
+    note: String,
+) -> json::AlertIn {
+    json::AlertIn {
         status: original.status.clone(),
-        msg_type: "Cancel".to_owned(),
+        msg_type: msg_type.to_owned(),
         scope: original.scope.clone(),
         restriction: None,
         addresses: None,
-        note: Some(format!(
-            "Cancels alert {} sent in error",
-            original.identifier
-        )),
+        note: Some(note),
         references: Some(original.id.0),
-        template: Some(CANCEL.to_owned()),
+        template,
         infos: vec![],
         areas: vec![],
         expires: None,
         audience: None,
         widen: false,
-    };
-    let cap = json::to_cap(&body, &state.config, Some(&original))?;
+    }
+}
+
+async fn send_follow_up(
+    state: &AppState,
+    op: &crate::store::Operator,
+    body: json::AlertIn,
+    original: &AlertRecord,
+) -> Result<Response, ApiError> {
+    let cap = json::to_cap(&body, &state.config, Some(original))?;
     let opts = Options {
-        template: Some(CANCEL.to_owned()),
+        template: body.template.clone(),
         ..Options::default()
     };
-    let (code, alert) = submit(&state, &op, cap, opts).await?;
+    let (code, alert) = submit(state, op, cap, opts).await?;
     Ok(created(code, &alert))
 }
 

@@ -1,7 +1,10 @@
 //! Public feeds, no token needed: `GET /feeds/alerts.atom`, an Atom feed
-//! of the active public alerts (sent, Actual, Public, neither cancelled
-//! nor expired), each linking its CAP document at `/feeds/alerts/{id}.cap`
-//! (the way public alert hubs aggregate authorities' feeds).
+//! of the public alerts in effect (sent, Actual, Public, not expired, the
+//! newest message of each alert: an Update replaces the alert it updates)
+//! and of the Cancels (all-clears, corrections) of the last day, so that a
+//! consumer learns that an alert ended; each entry links its CAP document
+//! at `/feeds/alerts/{id}.cap` (the way public alert hubs aggregate
+//! authorities' feeds).
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -11,14 +14,14 @@ use chrono::Utc;
 use super::AppState;
 use super::alerts::{CAP_MEDIA_TYPE, cap_response};
 use super::error::ApiError;
-use crate::store::AlertRecord;
+use crate::store::{AlertListing, AlertRecord};
 
 const FEED_SIZE: u32 = 100;
 
 pub async fn alerts_atom(State(state): State<AppState>) -> Result<Response, ApiError> {
     let alerts = state
         .store
-        .list_alerts(None, Some(Utc::now()), FEED_SIZE)
+        .list_alerts(None, AlertListing::Feed(Utc::now()), FEED_SIZE)
         .await?;
     let base = state.config.public_base();
     let xml = atom(&base, &alerts);
@@ -29,8 +32,9 @@ pub async fn alerts_atom(State(state): State<AppState>) -> Result<Response, ApiE
         .into_response())
 }
 
-/// `GET /feeds/alerts/{id}.cap`: a public alert's CAP document; other
-/// alerts (pending, drills, restricted) are not public.
+/// `GET /feeds/alerts/{id}.cap`: the CAP document of a public alert that
+/// was sent (also once superseded or ended); other alerts (pending,
+/// expired, drills, restricted) are not public.
 pub async fn alert_cap(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -40,9 +44,7 @@ pub async fn alert_cap(
     let alert = super::alerts::load(&state, id)
         .await
         .map_err(|_| hidden())?;
-    let public = alert.state == crate::domain::alert::AlertState::Sent
-        && alert.status == "Actual"
-        && alert.scope == "Public";
+    let public = alert.state.was_sent() && alert.status == "Actual" && alert.scope == "Public";
     if !public {
         return Err(hidden());
     }
@@ -70,11 +72,12 @@ fn atom(base: &str, alerts: &[AlertRecord]) -> String {
             "<entry>\n<id>urn:tocsin:alert:{sender}:{identifier}</id>\n\
              <title>{title}</title>\n<updated>{updated}</updated>\n\
              <published>{sent}</published>\n<author><name>{sender}</name></author>\n\
-             <summary>{title}</summary>\n\
+             <summary>{title}</summary>\n<category term=\"{msg_type}\"/>\n\
              <link rel=\"alternate\" type=\"{CAP_MEDIA_TYPE}\" href=\"{cap}\"/>\n</entry>\n",
             sender = escape(&a.sender),
             identifier = escape(&a.identifier),
             title = escape(&a.headline),
+            msg_type = escape(&a.msg_type),
             updated = a.approved_at.unwrap_or(a.created_at).to_rfc3339(),
             sent = a.sent.to_rfc3339(),
         ));

@@ -118,6 +118,8 @@ pub fn router(state: AppState) -> Router {
         .route("/alerts/{id}", get(alerts::get))
         .route("/alerts/{id}/approve", post(alerts::approve))
         .route("/alerts/{id}/cancel", post(alerts::cancel))
+        .route("/alerts/{id}/all-clear", post(alerts::all_clear))
+        .route("/alerts/{id}/update", post(alerts::update))
         .route("/alerts/{id}/report", get(alerts::report))
         .route("/checks", get(checks::list).post(checks::create))
         .route("/checks/{name}", axum::routing::delete(checks::delete));

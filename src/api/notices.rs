@@ -333,6 +333,9 @@ async fn add_event(
     body: EventIn,
 ) -> Result<Json<Value>, ApiError> {
     let notice = visible_notice(&state, &caller, id).await?;
+    if notice.alert.is_some() {
+        return Err(alert_notice(&state, &notice).await?);
+    }
     let message = optional_text("message", body.message.as_deref())?;
     let expected_end = body.expected_end.map(|t| t.with_timezone(&Utc));
     if kind == EventKind::Closed && expected_end.is_some() {
@@ -382,6 +385,22 @@ async fn add_event(
         "sms": sms_sizes(&state, &notice, &event)?,
         "event": event,
     })))
+}
+
+/// An alert's notice changes only through the alert: its own text for an
+/// update or all-clear, under the alert's approval rules.
+async fn alert_notice(state: &AppState, notice: &Notice) -> Result<ApiError, ApiError> {
+    let routes = match state.store.alert_of_notice(notice.id).await? {
+        Some(a) => format!(
+            "POST /api/v1/alerts/{a}/update, /api/v1/alerts/{a}/all-clear or \
+             /api/v1/alerts/{a}/cancel"
+        ),
+        None => "the alert routes under /api/v1/alerts".to_owned(),
+    };
+    Ok(ApiError::Conflict(format!(
+        "notice {} is a civil-protection alert: update or end it through the alert ({routes})",
+        notice.id
+    )))
 }
 
 pub async fn update(

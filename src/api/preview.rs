@@ -87,6 +87,7 @@ fn unsaved(n: &NewNotice, counts: &AudienceCounts) -> (Notice, NoticeEvent) {
         expected_end: n.expected_end,
         deliveries: counts.contacts.iter().map(|c| c.contacts).sum(),
         created_at: now,
+        alert: None,
     };
     (notice, event)
 }

@@ -59,7 +59,7 @@ pub async fn notices(
         .collect();
     let alerts: Vec<Value> = state
         .store
-        .list_alerts(None, Some(Utc::now()), 100)
+        .list_alerts(None, crate::store::AlertListing::Active(Utc::now()), 100)
         .await?
         .into_iter()
         .map(|a| {

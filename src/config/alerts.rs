@@ -1,11 +1,13 @@
 //! Civil-protection settings (`[alerts]`): the CAP sender, the default test
-//! audience, pre-made templates and which of them skip the second
-//! operator's approval.
+//! audience, pre-made templates, which of them skip the second person's
+//! approval, and the lane table (`[alerts.lanes]`, see
+//! `domain/alert/lanes.rs`).
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use tocsin_cap::{Certainty, Severity, Urgency};
 
+use crate::domain::alert::LanePolicy;
 use crate::domain::check::CheckSpec;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -15,14 +17,18 @@ pub struct AlertsConfig {
     pub sender: String,
     /// The audience an Exercise or Test reaches when the request names none.
     pub test_audience: Option<String>,
-    /// Templates an Actual alert may use without a second operator. Every
-    /// such use is journaled. The false-alarm `cancel` is listed by default
-    /// so that a correction takes one request.
+    /// Ending templates (`ends_alert`) a Cancel of an existing, sent
+    /// Actual alert may use without a second person; it then goes to that
+    /// alert's audience only. Every such use is journaled. The false-alarm
+    /// `cancel` is listed by default so that a correction takes one
+    /// request.
     pub preapproved: Vec<String>,
     /// Pre-made alerts by name, e.g. `[alerts.templates.air_raid]`.
     pub templates: BTreeMap<String, AlertTemplate>,
     /// Scheduled warning-system checks (`[[alerts.checks]]`).
     pub checks: Vec<CheckSpec>,
+    /// From urgency × severity × certainty to lane and quiet hours.
+    pub lanes: LanePolicy,
 }
 
 impl Default for AlertsConfig {
@@ -33,12 +39,15 @@ impl Default for AlertsConfig {
             preapproved: vec![CANCEL.to_owned()],
             templates: BTreeMap::new(),
             checks: Vec::new(),
+            lanes: LanePolicy::default(),
         }
     }
 }
 
 /// The built-in false-alarm correction (see `AlertTemplate::cancel`).
 pub const CANCEL: &str = "cancel";
+/// The built-in all-clear: the threat is over (see `AlertTemplate::all_clear`).
+pub const ALL_CLEAR: &str = "all_clear";
 /// The built-in warning-system check message (see `AlertTemplate::check`).
 pub const CHECK: &str = "check";
 
@@ -54,6 +63,14 @@ pub struct AlertTemplate {
     pub category: String,
     /// By language tag, e.g. `[alerts.templates.air_raid.text.uk-UA]`.
     pub text: BTreeMap<String, TemplateText>,
+    /// An all-clear or a correction: sent only as the Cancel of an
+    /// existing alert, never as a new alert to an area.
+    #[serde(default)]
+    pub ends_alert: bool,
+    /// The template (with `ends_alert`) whose text ends alerts made from
+    /// this one, e.g. "Відбій повітряної тривоги" for an air-raid alert;
+    /// unset: the built-in `all_clear`.
+    pub all_clear: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,7 +92,17 @@ impl AlertsConfig {
             .get(name)
             .cloned()
             .or_else(|| (name == CANCEL).then(AlertTemplate::cancel))
+            .or_else(|| (name == ALL_CLEAR).then(AlertTemplate::all_clear))
             .or_else(|| (name == CHECK).then(AlertTemplate::check))
+    }
+
+    /// The all-clear template of alerts made from `template` (or of
+    /// alerts made without one).
+    pub fn all_clear_for(&self, template: Option<&str>) -> String {
+        template
+            .and_then(|t| self.template(t))
+            .and_then(|t| t.all_clear)
+            .unwrap_or_else(|| ALL_CLEAR.to_owned())
     }
 
     pub fn validate(&self, tz: chrono_tz::Tz) -> Result<(), String> {
@@ -134,15 +161,33 @@ impl AlertsConfig {
             if t.text.is_empty() {
                 return Err(format!("{}: needs at least one language", field("text")));
             }
-        }
-        for name in &self.preapproved {
-            if self.template(name).is_none() {
+            if let Some(end) = &t.all_clear
+                && !self.template(end).is_some_and(|e| e.ends_alert)
+            {
                 return Err(format!(
-                    "alerts.preapproved names \"{name}\", which is not a template"
+                    "{}: \"{end}\" is not a template with ends_alert = true",
+                    field("all_clear")
                 ));
             }
         }
-        Ok(())
+        for name in &self.preapproved {
+            match self.template(name) {
+                None => {
+                    return Err(format!(
+                        "alerts.preapproved names \"{name}\", which is not a template"
+                    ));
+                }
+                Some(t) if !t.ends_alert => {
+                    return Err(format!(
+                        "alerts.preapproved names \"{name}\", which does not end an alert: \
+                         only an all-clear or correction (ends_alert = true) may skip the \
+                         second person, and only as the Cancel of a sent alert"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        self.lanes.validate()
     }
 }
 
@@ -174,6 +219,8 @@ impl AlertTemplate {
                     text("Warning system check; no action is needed"),
                 ),
             ]),
+            ends_alert: false,
+            all_clear: None,
         }
     }
 
@@ -214,6 +261,50 @@ impl AlertTemplate {
                     ),
                 ),
             ]),
+            ends_alert: true,
+            all_clear: None,
+        }
+    }
+
+    /// The threat is over. Needs a second person unless listed in
+    /// `preapproved`: a false all-clear sends people out of shelter.
+    pub fn all_clear() -> Self {
+        let text = |headline: &str, instruction: &str| TemplateText {
+            headline: headline.to_owned(),
+            description: None,
+            instruction: Some(instruction.to_owned()),
+        };
+        Self {
+            event: "All clear".to_owned(),
+            urgency: "Immediate".to_owned(),
+            severity: "Minor".to_owned(),
+            certainty: "Observed".to_owned(),
+            category: safety(),
+            text: BTreeMap::from([
+                (
+                    "uk-UA".to_owned(),
+                    text(
+                        "Відбій тривоги: загроза минула",
+                        "Дотримуйтеся подальших вказівок міських служб",
+                    ),
+                ),
+                (
+                    "pl-PL".to_owned(),
+                    text(
+                        "Odwołanie alarmu: zagrożenie minęło",
+                        "Stosuj się do dalszych komunikatów służb miejskich",
+                    ),
+                ),
+                (
+                    "en-US".to_owned(),
+                    text(
+                        "All clear: the threat has passed",
+                        "Follow further instructions from the city's services",
+                    ),
+                ),
+            ]),
+            ends_alert: true,
+            all_clear: None,
         }
     }
 }
@@ -251,5 +342,32 @@ mod tests {
         assert!(parse(&no_audience).unwrap_err().contains("test audience"));
         let unknown = "preapproved = [\"air_raid\"]\n";
         assert!(parse(unknown).unwrap_err().contains("not a template"));
+    }
+
+    const AIR_RAID: &str = "[templates.air_raid]\nevent = \"Air raid\"\nurgency = \"Immediate\"\n\
+        severity = \"Extreme\"\ncertainty = \"Observed\"\n\
+        [templates.air_raid.text.uk-UA]\nheadline = \"Повітряна тривога\"\n";
+
+    #[test]
+    fn only_ending_templates_skip_the_second_person() {
+        let alarm = format!("preapproved = [\"air_raid\"]\n{AIR_RAID}");
+        let err = parse(&alarm).unwrap_err();
+        assert!(err.contains("does not end an alert"), "{err}");
+        assert_eq!(parse("preapproved = [\"cancel\", \"all_clear\"]\n"), Ok(()));
+    }
+
+    #[test]
+    fn an_all_clear_must_be_an_ending_template() {
+        let bad = AIR_RAID.replace(
+            "[templates.air_raid.text",
+            "all_clear = \"air_raid\"\n[templates.air_raid.text",
+        );
+        let err = parse(&bad).unwrap_err();
+        assert!(err.contains("alerts.templates.air_raid.all_clear"), "{err}");
+        let good = AIR_RAID.replace(
+            "[templates.air_raid.text",
+            "all_clear = \"all_clear\"\n[templates.air_raid.text",
+        );
+        assert_eq!(parse(&good), Ok(()));
     }
 }

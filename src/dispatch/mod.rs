@@ -7,6 +7,7 @@
 //! highest lane first, claims the deliveries, renders and sends them with bounded
 //! concurrency, and records the outcomes through the batching writer.
 
+mod bypass;
 mod gate;
 mod limiter;
 mod release;
@@ -60,6 +61,8 @@ pub struct Dispatcher {
     limiters: BTreeMap<ChannelKind, Arc<Limiter>>,
     /// Quiet hours and the daily cap, applied when a message is queued.
     gate: Gate,
+    /// Alert events the lane table lets past quiet hours.
+    bypass: bypass::QuietBypass,
     clock: Arc<dyn Clock>,
     /// Prefix of idempotency keys, unique per installation: two
     /// installations sharing one provider account (staging and production)
@@ -143,6 +146,7 @@ impl Dispatcher {
                 quiet: config.policy.quiet_hours,
                 cap: config.policy.daily_cap,
             },
+            bypass: bypass::QuietBypass::default(),
             clock,
             instance,
             enqueueing: AtomicUsize::new(0),
@@ -205,9 +209,15 @@ impl Dispatcher {
         &self,
         page: Vec<QueuedDelivery>,
     ) -> Result<Vec<QueuedDelivery>, DispatchError> {
-        let mut residents: Vec<_> = page
+        let gated: Vec<&QueuedDelivery> =
+            page.iter().filter(|d| self.gate.applies(d.lane)).collect();
+        if gated.is_empty() {
+            return Ok(page);
+        }
+        let bypassing = self.bypass.events(self.store.as_ref(), &gated).await?;
+        let mut residents: Vec<_> = gated
             .iter()
-            .filter(|d| self.gate.applies(d.lane))
+            .filter(|d| !bypassing.contains(&d.event))
             .filter_map(|d| d.resident)
             .collect();
         if residents.is_empty() {
@@ -228,6 +238,10 @@ impl Dispatcher {
         let mut held: BTreeMap<(Option<chrono::DateTime<chrono::Utc>>, String), Vec<DeliveryId>> =
             BTreeMap::new();
         for d in page {
+            if bypassing.contains(&d.event) {
+                send.push(d);
+                continue;
+            }
             let (p, t) = match d.resident {
                 Some(r) => (prefs.get(&r), today.get(&r).map_or(&[][..], Vec::as_slice)),
                 None => (None, &[][..]),

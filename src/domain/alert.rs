@@ -9,36 +9,69 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tocsin_cap::{MsgType, Severity, Status, Urgency};
+use tocsin_cap::{MsgType, Status};
 use tocsin_channels::Content;
 
 use super::Language;
 
+pub mod lanes;
+pub use lanes::{LaneDecision, LanePolicy};
+
 /// Where an alert is in its life.
+///
+/// ```text
+/// pending ──approved──▶ sent ──a later Update sent──▶ superseded
+///    │                   │  ╲                              │
+///    │ expires passed    │   ╲──a Cancel sent──▶ ended ◀───┘
+///    ▼                   ▼
+/// expired        (its notice closes when it expires)
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
-    /// An Actual alert waiting for a second operator's approval.
+    /// An Actual alert waiting for a second person's approval.
     Pending,
-    /// Handed to the dispatcher (its notice exists).
+    /// Handed to the dispatcher (its notice exists) and in effect.
     Sent,
     /// Kept and published as CAP, never sent to residents (Draft, System).
     Recorded,
+    /// Pending when its `expires` passed: nobody approved it in time.
+    Expired,
+    /// A later Update of the same alert was sent and is in effect instead.
+    Superseded,
+    /// An all-clear or a correction (a Cancel) ended it.
+    Ended,
 }
 
 impl AlertState {
+    const ALL: [Self; 6] = [
+        Self::Pending,
+        Self::Sent,
+        Self::Recorded,
+        Self::Expired,
+        Self::Superseded,
+        Self::Ended,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Sent => "sent",
             Self::Recorded => "recorded",
+            Self::Expired => "expired",
+            Self::Superseded => "superseded",
+            Self::Ended => "ended",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Sent, Self::Recorded]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Reached residents once: its CAP document stays public (for an
+    /// Actual, Public alert) and an Update or Cancel may refer to it.
+    pub fn was_sent(self) -> bool {
+        matches!(self, Self::Sent | Self::Superseded | Self::Ended)
     }
 }
 
@@ -130,12 +163,18 @@ pub struct AlertText {
     pub instruction: Option<String>,
 }
 
-/// The alert part of a notice. Built only from a CAP alert, so the marker
-/// always follows the status.
+/// What one alert message (an Alert, Update or Cancel) says: the event of
+/// the alert's notice it sent carries it, so each event renders its own
+/// text. Built only from a CAP alert, so the marker always follows the
+/// status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertContent {
     marker: Option<Marker>,
     msg_type: String,
+    /// The lane table let this message past quiet hours (always so in the
+    /// urgent lane; see `lanes.rs`).
+    #[serde(default)]
+    bypass_quiet_hours: bool,
     /// By primary language subtag, in the order of the alert's infos.
     texts: BTreeMap<String, AlertText>,
     /// The language of the first info: the fallback for other residents.
@@ -143,7 +182,7 @@ pub struct AlertContent {
 }
 
 impl AlertContent {
-    pub fn from_cap(alert: &tocsin_cap::Alert) -> Self {
+    pub fn from_cap(alert: &tocsin_cap::Alert, lane: LaneDecision) -> Self {
         let mut texts = BTreeMap::new();
         for info in &alert.infos {
             let text = AlertText {
@@ -169,9 +208,14 @@ impl AlertContent {
                 Route::Approval => None,
             },
             msg_type: alert.msg_type.as_str().to_owned(),
+            bypass_quiet_hours: lane.bypass_quiet_hours,
             texts,
             first,
         }
+    }
+
+    pub fn bypasses_quiet_hours(&self) -> bool {
+        self.bypass_quiet_hours
     }
 
     pub fn marker(&self) -> Option<Marker> {
@@ -199,16 +243,6 @@ impl AlertContent {
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
     }
-}
-
-/// Extreme, Immediate and Actual: the top lane, past quiet hours, caps and
-/// category opt-outs.
-pub fn is_urgent(alert: &tocsin_cap::Alert) -> bool {
-    alert.status == Status::Actual
-        && alert
-            .infos
-            .iter()
-            .any(|i| i.severity == Severity::Extreme && i.urgency == Urgency::Immediate)
 }
 
 /// Which message types Tocsin acts on (Ack, Error are for systems).

@@ -38,6 +38,7 @@ pub(super) fn event(kind: EventKind, message: Option<&str>) -> NoticeEvent {
         expected_end: None,
         deliveries: 1,
         created_at: Utc::now(),
+        alert: None,
     }
 }
 
@@ -301,7 +302,7 @@ const EXERCISE: &str = r#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
 fn an_exercise_is_marked_on_every_channel_in_every_language() {
     let cap = tocsin_cap::parse(EXERCISE).unwrap();
     let mut n = notice(NoticeKind::Unplanned, None, false);
-    n.alert = Some(crate::domain::alert::AlertContent::from_cap(&cap));
+    n.alert = Some(alert_content(&cap));
     let e = event(EventKind::Published, None);
     let r = Renderer::default();
     let channels = [
@@ -344,5 +345,58 @@ fn an_exercise_is_marked_on_every_channel_in_every_language() {
                 "{lang} {channel:?}: {texts:?}"
             );
         }
+    }
+}
+
+fn alert_content(cap: &tocsin_cap::Alert) -> crate::domain::alert::AlertContent {
+    let lane = crate::domain::alert::LanePolicy::default().decide(cap);
+    crate::domain::alert::AlertContent::from_cap(cap, lane)
+}
+
+/// An all-clear's event carries its own text: rendered with the alarm's
+/// notice, it must say the all-clear on every channel and never repeat
+/// the alarm.
+#[test]
+fn an_event_of_an_alert_says_its_own_text() {
+    let alarm = tocsin_cap::parse(&EXERCISE.replace("Exercise", "Actual")).unwrap();
+    let all_clear = tocsin_cap::parse(
+        &EXERCISE
+            .replace("Exercise", "Actual")
+            .replace(
+                "<msgType>Alert</msgType>",
+                "<msgType>Cancel</msgType>\
+                <references>cp@city.example,drill-1,2026-11-23T08:00:00+02:00</references>",
+            )
+            .replace("Тривога в Луцьку", "Відбій тривоги")
+            .replace("Пройдіть до укриття", "Можна виходити з укриття"),
+    )
+    .unwrap();
+    let mut n = notice(NoticeKind::Emergency, None, false);
+    n.alert = Some(alert_content(&alarm));
+    let mut e = event(EventKind::Closed, None);
+    e.alert = Some(alert_content(&all_clear));
+    let uk = Language::parse("uk").unwrap();
+    let r = Renderer::default();
+    for channel in [
+        ChannelKind::Fcm,
+        ChannelKind::Sms,
+        ChannelKind::Email,
+        ChannelKind::Voice,
+    ] {
+        let input = MessageInput {
+            notice: &n,
+            event: &e,
+            language: &uk,
+            ack_url: None,
+            gather_url: None,
+            unsubscribe_url: None,
+        };
+        let text = format!("{:?}", r.render(channel, &input).unwrap());
+        assert!(text.contains("Відбій тривоги"), "{channel:?}: {text}");
+        assert!(!text.contains("Тривога в Луцьку"), "{channel:?}: {text}");
+        assert!(
+            !text.contains("укриття") || text.contains("виходити"),
+            "{channel:?}: {text}"
+        );
     }
 }

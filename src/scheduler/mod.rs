@@ -4,7 +4,8 @@
 //!   `POST /api/v1/checks`),
 //! - the leadership digest (`digest.rs`, `[digest]`),
 //! - reminders of planned works and the closing of expired notices
-//!   (`reminders.rs`).
+//!   (`reminders.rs`),
+//! - the expiry of pending alerts nobody approved in time.
 //!
 //! Cron jobs share one rule (`run_due`): every run of the schedule since
 //! the last look is either done now or, when it is too late, recorded as
@@ -25,6 +26,23 @@ use crate::api::AppState;
 use crate::domain::journal::NewJournalEntry;
 use crate::domain::schedule::Schedule;
 use crate::store::{CheckRun, StoreError};
+
+/// Pending alerts nobody approved before their `expires` are expired (and
+/// journaled), so the approver sees that they will not be sent.
+async fn expire_pending_alerts(state: &AppState, now: DateTime<Utc>) {
+    let expired = state
+        .store
+        .expire_pending_alerts(now, &crate::api::alerts::send::expired_action)
+        .await;
+    match expired {
+        Ok(alerts) => {
+            for a in alerts {
+                tracing::warn!(alert = %a.id, headline = %a.headline, "pending alert expired unapproved");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "expiring pending alerts failed; will retry"),
+    }
+}
 
 /// The digest's row name in `checks`/`check_runs` (check names cannot
 /// start with '@').
@@ -55,6 +73,7 @@ pub fn spawn(state: AppState, period: Duration, stop: CancellationToken) {
             if let Err(e) = reminders::tick(&state, now).await {
                 tracing::error!(error = %e, "reminders or notice expiry failed; will retry");
             }
+            expire_pending_alerts(&state, now).await;
         }
     });
 }

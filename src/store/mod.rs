@@ -337,13 +337,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<AlertRecord>;
     async fn get_alert(&self, id: AlertId) -> StoreResult<Option<AlertRecord>>;
     async fn find_alert(&self, sender: &str, identifier: &str) -> StoreResult<Option<AlertRecord>>;
-    /// Newest first; `public_at` keeps the sent, Actual, Public alerts
-    /// that are neither cancelled nor expired at that instant (the feed).
+    /// The alert that sent the notice, if it is an alert's.
+    async fn alert_of_notice(&self, notice: NoticeId) -> StoreResult<Option<AlertId>>;
+    /// Newest first, paged back from `before`.
     async fn list_alerts(
         &self,
         before: Option<AlertId>,
-        public_at: Option<DateTime<Utc>>,
+        listing: AlertListing,
         limit: u32,
+    ) -> StoreResult<Vec<AlertRecord>>;
+    /// Pending alerts whose `expires` is past at `now` become `expired`,
+    /// each with the journal entry `journal` makes for it, in one
+    /// transaction; returns them.
+    async fn expire_pending_alerts(
+        &self,
+        now: DateTime<Utc>,
+        journal: &AlertJournal,
     ) -> StoreResult<Vec<AlertRecord>>;
     /// Every delivery of one event with its times (drill reports).
     async fn event_timings(&self, event: EventId) -> StoreResult<Vec<DeliveryTiming>>;

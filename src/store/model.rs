@@ -193,6 +193,11 @@ pub struct NoticeEvent {
     pub expected_end: Option<DateTime<Utc>>,
     pub deliveries: i64,
     pub created_at: DateTime<Utc>,
+    /// What this event of an alert's notice says (the Alert, Update or
+    /// Cancel that sent it); `None` for utility notices and for events
+    /// stored before events had their own text (the notice's then).
+    #[serde(skip)]
+    pub alert: Option<AlertContent>,
 }
 
 /// Which deliveries `Store::deliveries_to_queue` returns.
@@ -437,8 +442,26 @@ pub struct AlertRecord {
     pub created_by_token: i64,
     pub approved_by: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
-    pub cancelled_at: Option<DateTime<Utc>>,
+    /// When it was superseded, ended or expired.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The Cancel (all-clear or correction) that ended it.
+    pub ended_by: Option<AlertId>,
+    /// The Update that replaced it.
+    pub superseded_by: Option<AlertId>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Which alerts `Store::list_alerts` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertListing {
+    /// Every alert (operators).
+    All,
+    /// The public alerts in effect at this instant: sent, Actual, Public,
+    /// not expired, neither superseded nor ended (the resident page).
+    Active(DateTime<Utc>),
+    /// `Active`, and the Cancels of the last day, so that feed consumers
+    /// learn that an alert ended (the Atom feed).
+    Feed(DateTime<Utc>),
 }
 
 /// What sending an alert writes, in the alert's own transaction.
@@ -449,16 +472,37 @@ pub enum Release {
         notice: NewNotice,
         candidates: Vec<ResidentId>,
     },
-    /// An Update or Cancel: an event of the original alert's notice, to
-    /// its audience, saying what `content` says.
+    /// An Update or Cancel: an event of the original alert's notice.
     Event {
         notice: NoticeId,
         event: NewEvent,
-        content: AlertContent,
-        /// Set for a Cancel: the alert it cancels leaves the feed.
-        cancels: Option<AlertId>,
+        alert: AlertEvent,
     },
 }
+
+/// What an Update or Cancel of an alert adds to its notice's event.
+#[derive(Debug, Clone)]
+pub struct AlertEvent {
+    /// What its messages say.
+    pub content: AlertContent,
+    /// The lane of its messages (an Update may raise or lower it).
+    pub lane: Lane,
+    /// Residents in an Update's area: those not yet in the audience join
+    /// it (filtered by category like the alert's first audience, unless
+    /// `ignore_opt_outs`), so the event reaches the original audience and
+    /// everyone newly covered, each contact once.
+    pub joining: Vec<ResidentId>,
+    pub ignore_opt_outs: bool,
+    /// The Update's area becomes the notice's area.
+    pub area: Option<Area>,
+    /// Update: the chain's sent alerts become `superseded`; Cancel: the
+    /// chain's alerts become `ended`.
+    pub ends_chain: bool,
+}
+
+/// Makes the journal entry of an alert a store operation changed on its
+/// own (`Store::expire_pending_alerts`).
+pub type AlertJournal = dyn Fn(&AlertRecord) -> AlertAction + Send + Sync;
 
 /// A journal entry about an alert; the store names the alert as subject.
 #[derive(Debug, Clone)]

@@ -5,6 +5,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
+mod alerts;
+pub(crate) use alerts::*;
+
 use super::{AudienceCounts, ContactCount, DueDelivery, NewNotice, RecipientPrefs, StoreError};
 use crate::domain::CategorySet;
 use crate::domain::DeliveryState::{self, *};
@@ -296,11 +299,6 @@ pub(crate) fn timezone_column(tz: Option<chrono_tz::Tz>) -> Option<&'static str>
 pub(crate) fn channel_order_column(order: Option<&ChannelOrder>) -> Option<String> {
     order.map(ChannelOrder::to_json)
 }
-
-/// The columns `alert_from_row` of both backends reads, in its order.
-pub(crate) const ALERT_COLUMNS: &str = "id, identifier, sender, sent, status, msg_type, scope, \
-     headline, urgent, expires, cap, state, references_id, notice_id, event_id, audience_id, \
-     widened, template, created_by, creator, approver, approved_at, cancelled_at, created_at";
 
 /// Names the residents of an audience that do not exist (`None`: all do).
 pub(crate) fn unknown_members(members: &[ResidentId], known: &[i64]) -> Option<String> {

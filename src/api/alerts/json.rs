@@ -134,6 +134,12 @@ pub fn to_cap(
         }],
         None => vec![],
     };
+    if msg_type == MsgType::Cancel && !body.areas.is_empty() {
+        return Err(ApiError::invalid(
+            "areas",
+            "a Cancel goes to the audience of the alert it ends; leave out areas",
+        ));
+    }
     let infos = match &body.template {
         Some(name) => {
             let template = config.alerts.template(name).ok_or_else(|| {
@@ -145,7 +151,14 @@ pub fn to_cap(
                     "give either a template or infos, not both",
                 ));
             }
-            template_infos(&template, &body.areas, body.expires)?
+            fits_msg_type(name, &template, msg_type)?;
+            let areas = match (body.areas.is_empty(), original) {
+                // An Update or Cancel without areas repeats the original's,
+                // as CAP consumers expect; its audience is the original's.
+                (true, Some(o)) => original_areas(o)?,
+                _ => to_areas("areas", &body.areas)?,
+            };
+            template_infos(&template, areas, body.expires)?
         }
         None => body
             .infos
@@ -245,13 +258,47 @@ fn to_areas(field: &str, areas: &[AreaIn]) -> Result<Vec<Area>, ApiError> {
         .collect()
 }
 
-/// One info per language of the template, each with the request's area.
+/// An ending template (all-clear, correction) is sent only as a Cancel,
+/// and a Cancel only with an ending template: an all-clear must never say
+/// "take shelter", nor a new alert "the threat is over".
+fn fits_msg_type(name: &str, t: &AlertTemplate, msg_type: MsgType) -> Result<(), ApiError> {
+    match (t.ends_alert, msg_type == MsgType::Cancel) {
+        (true, false) => Err(ApiError::invalid(
+            "template",
+            format!(
+                "\"{name}\" ends an alert: send it for a sent alert with \
+                 POST /api/v1/alerts/{{id}}/all-clear or /cancel (or msg_type Cancel with references)"
+            ),
+        )),
+        (false, true) => Err(ApiError::invalid(
+            "template",
+            format!(
+                "\"{name}\" is an alarm, not an all-clear: a Cancel takes a template with \
+                 ends_alert = true (e.g. \"all_clear\", \"cancel\") or its own infos"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The areas of a stored (so already validated) alert.
+fn original_areas(o: &AlertRecord) -> Result<Vec<Area>, ApiError> {
+    let cap = tocsin_cap::parse(&o.cap).map_err(ApiError::internal)?;
+    let mut areas: Vec<Area> = Vec::new();
+    for a in cap.infos.into_iter().flat_map(|i| i.areas) {
+        if !areas.contains(&a) {
+            areas.push(a);
+        }
+    }
+    Ok(areas)
+}
+
+/// One info per language of the template, each with these areas.
 pub fn template_infos(
     t: &AlertTemplate,
-    areas: &[AreaIn],
+    areas: Vec<Area>,
     expires: Option<DateTime<FixedOffset>>,
 ) -> Result<Vec<Info>, ApiError> {
-    let areas = to_areas("areas", areas)?;
     // Checked when the configuration was loaded (`AlertsConfig::validate`).
     let bad = |what: &str| ApiError::internal(format!("template {what} is not a CAP value"));
     let urgency = Urgency::parse(&t.urgency).ok_or_else(|| bad("urgency"))?;

@@ -1,7 +1,9 @@
 //! From a validated CAP alert to what the store writes: who may do it,
-//! whether it waits for a second operator, whom it reaches (the area, or a
-//! test audience for drills) and what the journal says about it. CAP in,
-//! the JSON API, templates and the one-request cancel all end here.
+//! whether it waits for a second person, which lane it takes, whom it
+//! reaches (the area, a test audience for drills, or for an Update or
+//! Cancel the audience of the alert it follows) and what the journal says
+//! about it. CAP in, the JSON API, templates, updates, all-clears and the
+//! one-request correction all end here.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -12,12 +14,14 @@ use tocsin_zones::{Circle, GeoPoint, Region};
 
 use crate::api::AppState;
 use crate::api::error::ApiError;
-use crate::domain::alert::{AlertContent, AlertState, Route, is_urgent, route};
+use crate::domain::alert::{AlertContent, AlertState, LaneDecision, Route, route};
 use crate::domain::auth::{Principal, Role};
 use crate::domain::cascade::Cascade;
 use crate::domain::text::Text;
 use crate::domain::{Category, EventKind, NoticeKind, ZoneId};
-use crate::store::{AlertAction, AlertRecord, NewAlert, NewEvent, NewNotice, Operator, Release};
+use crate::store::{
+    AlertAction, AlertEvent, AlertRecord, NewAlert, NewEvent, NewNotice, Operator, Release,
+};
 
 /// What the request adds to the CAP document.
 #[derive(Debug, Clone, Default)]
@@ -62,10 +66,15 @@ pub async fn submit(
         ));
     }
     let original = referenced(state, &cap).await?;
-    let preapproved = opts
-        .template
-        .as_ref()
-        .is_some_and(|t| state.config.alerts.preapproved.contains(t));
+    // Only the end of an alert that was sent, to that alert's audience,
+    // may skip the second person: never a new alert to a free area.
+    let preapproved = cap.msg_type == MsgType::Cancel
+        && original.is_some()
+        && opts
+            .template
+            .as_ref()
+            .is_some_and(|t| state.config.alerts.preapproved.contains(t));
+    let lane = state.config.alerts.lanes.decide(&cap);
     let written = tocsin_cap::write(&cap);
     // The document's hash in the chained journal: an edit of the stored
     // CAP afterwards no longer matches what was approved and sent.
@@ -85,7 +94,7 @@ pub async fn submit(
         Route::Approval if !preapproved => {
             // Checked now so the approver is not the first to see a bad
             // area; the audience itself is found when it is approved.
-            if original.is_none() {
+            if original.is_none() || has_area(&cap) {
                 target(state, &cap).await?;
             }
             (AlertState::Pending, None, None)
@@ -96,19 +105,27 @@ pub async fn submit(
                 action: "alert.preapproved_template_used",
                 detail: json!({"template": opts.template}),
             });
-            let sends = release(state, &cap, original.as_ref(), None).await?;
+            let sends = release(state, &cap, original.as_ref(), None, lane).await?;
             (AlertState::Sent, Some(sends), None)
         }
         Route::Drill(_) => {
-            let (sends, audience) =
-                drill_release(state, &cap, original.as_ref(), &opts, op, &mut actions).await?;
+            let (sends, audience) = drill_release(
+                state,
+                &cap,
+                original.as_ref(),
+                &opts,
+                op,
+                &mut actions,
+                lane,
+            )
+            .await?;
             (AlertState::Sent, Some(sends), audience)
         }
     };
     if alert_state == AlertState::Sent {
-        actions.push(sent_action(op, &cap));
+        actions.push(sent_action(op, &cap, lane));
     }
-    let new = new_alert(
+    let mut new = new_alert(
         &cap,
         written,
         alert_state,
@@ -117,6 +134,7 @@ pub async fn submit(
         op,
         &opts,
     );
+    new.urgent = lane.urgent();
     let record = state
         .store
         .insert_alert(&new, sends.as_ref(), &actions)
@@ -139,6 +157,9 @@ pub async fn approve(
     op: &Operator,
     alert: &AlertRecord,
 ) -> Result<AlertRecord, ApiError> {
+    if alert.state == AlertState::Expired {
+        return Err(expired(alert));
+    }
     if alert.state != AlertState::Pending {
         return Err(ApiError::Conflict(format!(
             "alert {} is {}, not pending approval",
@@ -153,16 +174,18 @@ pub async fn approve(
             alert.id
         )));
     }
+    refuse_if_expired(state, alert).await?;
     let cap = tocsin_cap::parse(&alert.cap).map_err(ApiError::internal)?;
     let original = referenced(state, &cap).await?;
-    let sends = release(state, &cap, original.as_ref(), None).await?;
+    let lane = state.config.alerts.lanes.decide(&cap);
+    let sends = release(state, &cap, original.as_ref(), None, lane).await?;
     let actions = [
         AlertAction {
             actor: actor(op),
             action: "alert.approved",
             detail: json!({"created_by": alert.created_by}),
         },
-        sent_action(op, &cap),
+        sent_action(op, &cap, lane),
     ];
     let record = state
         .store
@@ -175,13 +198,50 @@ pub async fn approve(
     Ok(record)
 }
 
-fn sent_action(op: &Operator, cap: &Alert) -> AlertAction {
+fn sent_action(op: &Operator, cap: &Alert, lane: LaneDecision) -> AlertAction {
     AlertAction {
         actor: actor(op),
         action: "alert.sent",
         detail: json!({"identifier": cap.identifier, "status": cap.status.as_str(),
-            "msg_type": cap.msg_type.as_str(), "urgent": is_urgent(cap)}),
+            "msg_type": cap.msg_type.as_str(), "urgent": lane.urgent(),
+            "bypass_quiet_hours": lane.bypass_quiet_hours}),
     }
+}
+
+/// Who the journal names for what the service does on its own.
+pub const SYSTEM_ACTOR: &str = "scheduler";
+
+/// The journal entry of a pending alert nobody approved in time.
+pub fn expired_action(a: &AlertRecord) -> AlertAction {
+    AlertAction {
+        actor: SYSTEM_ACTOR.to_owned(),
+        action: "alert.expired",
+        detail: json!({"identifier": a.identifier, "expires": a.expires,
+            "headline": a.headline, "created_by": a.created_by}),
+    }
+}
+
+fn expired(a: &AlertRecord) -> ApiError {
+    let when = a.expires.map(|e| e.to_rfc3339()).unwrap_or_default();
+    ApiError::Conflict(format!(
+        "alert {} expired at {when} before anyone approved it; if it is still needed, \
+         create it again",
+        a.id
+    ))
+}
+
+/// A pending alert past its `expires` is expired now (the scheduler may
+/// not have looked yet) and cannot be approved.
+async fn refuse_if_expired(state: &AppState, alert: &AlertRecord) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    if alert.expires.is_some_and(|e| e <= now) {
+        state
+            .store
+            .expire_pending_alerts(now, &expired_action)
+            .await?;
+        return Err(expired(alert));
+    }
+    Ok(())
 }
 
 /// The alert an Update or Cancel refers to (its last reference): it must
@@ -209,11 +269,21 @@ async fn referenced(state: &AppState, cap: &Alert) -> Result<Option<AlertRecord>
                 ),
             )
         })?;
-    if original.state != AlertState::Sent || original.notice_id.is_none() {
+    if !original.state.was_sent() || original.notice_id.is_none() {
         return Err(ApiError::Conflict(format!(
             "alert {} was never sent ({}), so there is nothing to update or cancel",
             original.id,
             original.state.as_str()
+        )));
+    }
+    if original.state == AlertState::Ended {
+        return Err(ApiError::Conflict(format!(
+            "alert {} has already ended{}: there is nothing left to update or cancel",
+            original.id,
+            original
+                .ended_by
+                .map(|by| format!(" (alert {by} ended it)"))
+                .unwrap_or_default()
         )));
     }
     if original.status != cap.status.as_str() {
@@ -238,10 +308,11 @@ async fn drill_release(
     opts: &Options,
     op: &Operator,
     actions: &mut Vec<AlertAction>,
+    lane: LaneDecision,
 ) -> Result<(Release, Option<crate::domain::AudienceId>), ApiError> {
     if original.is_some() {
         // Updates and cancels go to whoever the original reached.
-        return Ok((release(state, cap, original, None).await?, None));
+        return Ok((release(state, cap, original, None, lane).await?, None));
     }
     if opts.widen {
         actions.push(AlertAction {
@@ -249,7 +320,7 @@ async fn drill_release(
             action: "alert.audience_widened",
             detail: json!({"status": cap.status.as_str(), "to": "area"}),
         });
-        return Ok((release(state, cap, None, None).await?, None));
+        return Ok((release(state, cap, None, None, lane).await?, None));
     }
     let name = opts
         .audience
@@ -266,7 +337,10 @@ async fn drill_release(
         state.store.audience_members(&name).await?.ok_or_else(|| {
             ApiError::invalid("audience", format!("no audience named \"{name}\""))
         })?;
-    Ok((release(state, cap, None, Some(members)).await?, Some(id)))
+    Ok((
+        release(state, cap, None, Some(members), lane).await?,
+        Some(id),
+    ))
 }
 
 /// What sending writes: a new notice to the area (or to `only`), or an
@@ -276,10 +350,10 @@ async fn release(
     cap: &Alert,
     original: Option<&AlertRecord>,
     only: Option<Vec<crate::domain::ResidentId>>,
+    lane: LaneDecision,
 ) -> Result<Release, ApiError> {
-    let content = AlertContent::from_cap(cap);
-    let urgent = is_urgent(cap);
-    let kind = if urgent {
+    let content = AlertContent::from_cap(cap, lane);
+    let kind = if lane.urgent() {
         NoticeKind::Emergency
     } else {
         NoticeKind::Unplanned
@@ -291,23 +365,7 @@ async fn release(
         _ => state.config.policy.cascade(kind),
     };
     if let Some(original) = original {
-        let notice = original.notice_id.expect("checked by referenced()");
-        let cancel = cap.msg_type == MsgType::Cancel;
-        return Ok(Release::Event {
-            notice,
-            event: NewEvent {
-                kind: if cancel {
-                    EventKind::Closed
-                } else {
-                    EventKind::Updated
-                },
-                message: None,
-                expected_end: None,
-                cascade,
-            },
-            content,
-            cancels: cancel.then_some(original.id),
-        });
+        return follow_up(state, cap, original, content, kind, cascade).await;
     }
     let t = target(state, cap).await?;
     let plan = state.planner.plan(&t.zones, t.regions, t.circles).await?;
@@ -336,9 +394,62 @@ async fn release(
             outage: None,
             zones: plan.named_zones,
             alert: Some(content),
-            ignore_opt_outs: urgent,
+            ignore_opt_outs: lane.urgent(),
         },
         candidates: only.unwrap_or(plan.candidates),
+    })
+}
+
+/// An Update or Cancel: an event of the original's notice. It reaches the
+/// original audience and, for an Update with an area, everyone newly
+/// inside it too (never for a drill confined to its test audience).
+async fn follow_up(
+    state: &AppState,
+    cap: &Alert,
+    original: &AlertRecord,
+    content: AlertContent,
+    kind: NoticeKind,
+    cascade: Cascade,
+) -> Result<Release, ApiError> {
+    let notice = original.notice_id.expect("checked by referenced()");
+    let cancel = cap.msg_type == MsgType::Cancel;
+    let confined = original.audience.is_some() && !original.widened;
+    let (joining, area) = if !cancel && !confined && has_area(cap) {
+        let t = target(state, cap).await?;
+        let plan = state.planner.plan(&t.zones, t.regions, t.circles).await?;
+        (plan.candidates, Some(plan.area))
+    } else {
+        (Vec::new(), None)
+    };
+    Ok(Release::Event {
+        notice,
+        event: NewEvent {
+            kind: if cancel {
+                EventKind::Closed
+            } else {
+                EventKind::Updated
+            },
+            message: None,
+            expected_end: None,
+            cascade,
+        },
+        alert: AlertEvent {
+            content,
+            lane: kind.lane(),
+            joining,
+            ignore_opt_outs: kind == NoticeKind::Emergency,
+            area,
+            ends_chain: cancel,
+        },
+    })
+}
+
+/// Whether any info names a zone, polygon or circle.
+fn has_area(cap: &Alert) -> bool {
+    cap.infos.iter().flat_map(|i| &i.areas).any(|a| {
+        !a.polygons.is_empty()
+            || !a.circles.is_empty()
+            || a.geocodes.iter().any(|g| g.value_name == ZONE_GEOCODE)
     })
 }
 
@@ -434,7 +545,7 @@ fn new_alert(
         msg_type: cap.msg_type.as_str().to_owned(),
         scope: cap.scope.as_str().to_owned(),
         headline: truncate(&headline(cap), 200),
-        urgent: is_urgent(cap),
+        urgent: false, // the caller's lane decision
         expires: expires(cap),
         cap: written,
         state,

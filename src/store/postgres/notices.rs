@@ -12,19 +12,20 @@ use crate::domain::{
     ZoneId,
 };
 use crate::store::sql::{
-    active_contacts, audience_counts, audience_filter, cascade_schedule_sql, cascade_step,
-    cascade_stop_if, category_filter, corrupt, count_audience_sql, from_ms, ms, opt_from_ms,
+    INSERT_EVENT, NOTICE_AFTER_EVENT, RECOUNT_AUDIENCE, active_contacts, audience_counts,
+    audience_filter, cascade_schedule_sql, cascade_step, cascade_stop_if, category_filter, corrupt,
+    count_audience_sql, from_ms, join_audience_sql, joining_mask, ms, opt_from_ms,
     superseded_reason,
 };
 use crate::store::{
-    AudienceCounts, NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult,
+    AlertEvent, AudienceCounts, NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult,
 };
 
 pub(super) const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, title, cause, starts_at, \
      expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at, outage, alert";
 
 const EVENT_COLUMNS: &str =
-    "id, notice_id, seq, kind, message, expected_end, deliveries, created_at";
+    "id, notice_id, seq, kind, message, expected_end, deliveries, created_at, alert";
 
 pub(super) fn notice_from_row(row: &PgRow) -> StoreResult<Notice> {
     let text = |i: usize| -> String { row.get(i) };
@@ -67,6 +68,10 @@ fn event_from_row(row: &PgRow) -> StoreResult<NoticeEvent> {
         expected_end: opt_from_ms(row.get(5)),
         deliveries: row.get(6),
         created_at: from_ms(row.get(7)),
+        alert: row
+            .get::<Option<String>, _>(8)
+            .map(|a| AlertContent::from_json(&a).map_err(|e| corrupt("notice_events", e)))
+            .transpose()?,
     })
 }
 
@@ -212,21 +217,18 @@ async fn insert_event(
     kind: EventKind,
     message: Option<&str>,
     expected_end: Option<DateTime<Utc>>,
+    alert: Option<&AlertContent>,
     now: i64,
 ) -> StoreResult<i64> {
-    let row = sqlx::query(
-        "INSERT INTO notice_events (notice_id, seq, kind, message, expected_end, created_at)
-         VALUES ($1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM notice_events WHERE notice_id = $1),
-                 $2, $3, $4, $5)
-         RETURNING id",
-    )
-    .bind(notice)
-    .bind(kind.as_str())
-    .bind(message)
-    .bind(expected_end.map(ms))
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
+    let row = sqlx::query(INSERT_EVENT)
+        .bind(notice)
+        .bind(kind.as_str())
+        .bind(message)
+        .bind(expected_end.map(ms))
+        .bind(now)
+        .bind(alert.map(AlertContent::to_json))
+        .fetch_one(conn)
+        .await?;
     Ok(row.get(0))
 }
 
@@ -265,15 +267,9 @@ pub(super) async fn insert_notice(
     .fetch_one(&mut *conn)
     .await?
     .get(0);
-    let event = insert_event(
-        &mut *conn,
-        id,
-        EventKind::Published,
-        None,
-        n.expected_end,
-        now,
-    )
-    .await?;
+    let published = EventKind::Published;
+    let alert = n.alert.as_ref();
+    let event = insert_event(&mut *conn, id, published, None, n.expected_end, alert, now).await?;
     // `= ANY(array)`: for a long list the planner hashes the array and
     // scans residents once (0.4 s for a million; the semi-join over
     // `unnest` took 3.6 s), for a short one it probes the primary key.
@@ -308,13 +304,13 @@ pub(super) async fn insert_notice(
 }
 
 /// Adds an update or close event and its deliveries inside the caller's
-/// transaction; an alert's update or cancel also replaces what the
-/// notice's messages say (`alert`). Returns the event id.
+/// transaction: to the notice's audience, which an alert's Update may
+/// extend first (`alert.joining`). Returns the event id.
 pub(super) async fn append_event(
     conn: &mut PgConnection,
     id: NoticeId,
     e: &NewEvent,
-    alert: Option<&AlertContent>,
+    alert: Option<&AlertEvent>,
     now: i64,
 ) -> StoreResult<i64> {
     // FOR UPDATE serialises events of one notice: the next writer waits
@@ -336,22 +332,43 @@ pub(super) async fn append_event(
     lock_for_fan_out(&mut *conn).await?;
     let expected_end = e.expected_end.or(notice.expected_end);
     let message = e.message.as_ref().map(|m| m.as_str());
-    let event = insert_event(&mut *conn, id.0, e.kind, message, expected_end, now).await?;
-    let closing = e.kind == EventKind::Closed;
-    sqlx::query(
-        "UPDATE notices SET updated_at = $1, expected_end = $2,
-                status = CASE WHEN $3 THEN 'closed' ELSE status END,
-                closed_at = CASE WHEN $3 THEN $1 ELSE closed_at END,
-                alert = COALESCE($5, alert)
-         WHERE id = $4",
+    let content = alert.map(|a| &a.content);
+    let event = insert_event(
+        &mut *conn,
+        id.0,
+        e.kind,
+        message,
+        expected_end,
+        content,
+        now,
     )
-    .bind(now)
-    .bind(expected_end.map(ms))
-    .bind(closing)
-    .bind(id.0)
-    .bind(alert.map(AlertContent::to_json))
-    .execute(&mut *conn)
     .await?;
+    sqlx::query(NOTICE_AFTER_EVENT)
+        .bind(now)
+        .bind(expected_end.map(ms))
+        .bind(e.kind == EventKind::Closed)
+        .bind(id.0)
+        .bind(
+            alert
+                .and_then(|a| a.area.as_ref())
+                .map(|a| a.to_json().to_string()),
+        )
+        .execute(&mut *conn)
+        .await?;
+    if let Some(a) = alert.filter(|a| !a.joining.is_empty()) {
+        let joining: Vec<i64> = a.joining.iter().map(|r| r.0).collect();
+        sqlx::query(&join_audience_sql("= ANY($2)"))
+            .persistent(false)
+            .bind(id.0)
+            .bind(&joining)
+            .bind(joining_mask(&notice, a))
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(RECOUNT_AUDIENCE)
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await?;
+    }
     // SKIP LOCKED: a row a worker is claiming right now is being sent
     // anyway, and waiting for it could deadlock with that claim.
     sqlx::query(
@@ -369,7 +386,8 @@ pub(super) async fn append_event(
     .bind(event)
     .execute(&mut *conn)
     .await?;
-    fan_out(&mut *conn, id.0, event, notice.kind.lane(), &e.cascade, now).await?;
+    let lane = alert.map_or(notice.kind.lane(), |a| a.lane);
+    fan_out(&mut *conn, id.0, event, lane, &e.cascade, now).await?;
     Ok(event)
 }
 

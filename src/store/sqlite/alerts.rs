@@ -1,7 +1,7 @@
 //! Civil-protection alerts, operators and test audiences in SQLite. An
 //! alert, what it sends and its journal entries commit in one transaction.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::Connection;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
@@ -12,10 +12,13 @@ use crate::domain::alert::AlertState;
 use crate::domain::auth::TokenHash;
 use crate::domain::journal::NewJournalEntry;
 use crate::domain::{AlertId, AudienceId, EventId, NoticeId, ResidentId};
-use crate::store::sql::{ALERT_COLUMNS, unknown_members};
+use crate::store::sql::{
+    ALERT_COLUMNS, ALERT_OF_NOTICE, chain_transition, expire_pending_sql, list_alerts_sql,
+    listing_params, unknown_members,
+};
 use crate::store::{
-    AlertAction, AlertRecord, Audience, DeliveryTiming, NewAlert, Operator, Release, StoreError,
-    StoreResult,
+    AlertAction, AlertJournal, AlertListing, AlertRecord, Audience, DeliveryTiming, NewAlert,
+    Operator, Release, StoreError, StoreResult,
 };
 
 fn alert_from_row(r: &SqliteRow) -> StoreResult<AlertRecord> {
@@ -43,8 +46,10 @@ fn alert_from_row(r: &SqliteRow) -> StoreResult<AlertRecord> {
         created_by: r.get(19),
         approved_by: r.get(20),
         approved_at: opt_from_ms(r.get(21)),
-        cancelled_at: opt_from_ms(r.get(22)),
-        created_at: from_ms(r.get(23)),
+        ended_at: opt_from_ms(r.get(22)),
+        ended_by: r.get::<Option<i64>, _>(23).map(AlertId),
+        superseded_by: r.get::<Option<i64>, _>(24).map(AlertId),
+        created_at: from_ms(r.get(25)),
     })
 }
 
@@ -59,20 +64,30 @@ async fn release(
         Release::Event {
             notice,
             event,
-            content,
-            cancels,
+            alert,
         } => {
-            let id = append_event(tx, *notice, event, Some(content), now).await?;
-            if let Some(original) = cancels {
-                sqlx::query("UPDATE alerts SET cancelled_at = ? WHERE id = ?")
-                    .bind(now)
-                    .bind(original.0)
-                    .execute(&mut **tx)
-                    .await?;
-            }
+            let id = append_event(tx, *notice, event, Some(alert), now).await?;
             Ok((notice.0, id))
         }
     }
+}
+
+/// After alert `id` sent `sends`: the alerts it follows change state.
+async fn follow_chain(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: i64,
+    sends: &Release,
+    now: i64,
+) -> StoreResult<()> {
+    if let Release::Event { notice, alert, .. } = sends {
+        sqlx::query(chain_transition(alert.ends_chain))
+            .bind(now)
+            .bind(id)
+            .bind(notice.0)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn journal(
@@ -273,6 +288,9 @@ impl SqliteStore {
         .fetch_one(&mut *tx)
         .await?
         .get(0);
+        if let Some(r) = sends {
+            follow_chain(&mut tx, id, r, now).await?;
+        }
         journal(&mut tx, id, actions).await?;
         tx.commit().await?;
         // Release the writer first: the read-back below takes it again.
@@ -294,7 +312,8 @@ impl SqliteStore {
         // two approvals racing cannot both send.
         let approved = sqlx::query(
             "UPDATE alerts SET state = 'sent', approved_by = ?1, approver = ?2, approved_at = ?3
-             WHERE id = ?4 AND state = 'pending' AND created_by <> ?1",
+             WHERE id = ?4 AND state = 'pending' AND created_by <> ?1
+               AND (expires IS NULL OR expires > ?3)",
         )
         .bind(approver.token)
         .bind(&approver.name)
@@ -305,10 +324,11 @@ impl SqliteStore {
         .rows_affected();
         if approved == 0 {
             return Err(StoreError::Conflict(format!(
-                "alert {id} is no longer pending approval, or you created it"
+                "alert {id} is no longer pending approval (approved, expired), or you created it"
             )));
         }
         let (notice, event) = release(&mut tx, sends, now).await?;
+        follow_chain(&mut tx, id.0, sends, now).await?;
         sqlx::query("UPDATE alerts SET notice_id = ?, event_id = ? WHERE id = ?")
             .bind(notice)
             .bind(event)
@@ -358,23 +378,48 @@ impl SqliteStore {
     pub(super) async fn alerts_list(
         &self,
         before: Option<AlertId>,
-        public_at: Option<i64>,
+        listing: AlertListing,
         limit: u32,
     ) -> StoreResult<Vec<AlertRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts
-             WHERE (?1 IS NULL OR id < ?1)
-               AND (?2 IS NULL OR (state = 'sent' AND status = 'Actual' AND scope = 'Public'
-                                   AND msg_type <> 'Cancel' AND cancelled_at IS NULL
-                                   AND (expires IS NULL OR expires > ?2)))
-             ORDER BY id DESC LIMIT ?3"
-        ))
-        .bind(before.map(|b| b.0))
-        .bind(public_at)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
+        let (now, cancels_since) = listing_params(listing);
+        let rows = sqlx::query(&list_alerts_sql())
+            .bind(before.map(|b| b.0))
+            .bind(now)
+            .bind(cancels_since)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(alert_from_row).collect()
+    }
+
+    pub(super) async fn alerts_of_notice(&self, notice: NoticeId) -> StoreResult<Option<AlertId>> {
+        Ok(sqlx::query_scalar::<_, i64>(ALERT_OF_NOTICE)
+            .bind(notice.0)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(AlertId))
+    }
+
+    pub(super) async fn alerts_expire_pending(
+        &self,
+        now: DateTime<Utc>,
+        journal_of: &AlertJournal,
+    ) -> StoreResult<Vec<AlertRecord>> {
+        let mut conn = self.writer.lock().await?;
+        let mut tx = conn.begin().await?;
+        let rows = sqlx::query(&expire_pending_sql())
+            .bind(ms(now))
+            .fetch_all(&mut *tx)
+            .await?;
+        let expired = rows
+            .iter()
+            .map(alert_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        for a in &expired {
+            journal(&mut tx, a.id.0, &[journal_of(a)]).await?;
+        }
+        tx.commit().await?;
+        Ok(expired)
     }
 
     pub(super) async fn alerts_event_timings(

@@ -124,6 +124,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pending index",
         include_str!("../../../migrations/sqlite/0013_pending_index.sql"),
     ),
+    (
+        14,
+        "alert lifecycle",
+        include_str!("../../../migrations/sqlite/0014_alert_lifecycle.sql"),
+    ),
 ];
 
 /// Rows SQLite's thread may hand over before the reader takes them.
@@ -502,13 +507,23 @@ impl Store for SqliteStore {
     async fn find_alert(&self, sender: &str, identifier: &str) -> StoreResult<Option<AlertRecord>> {
         self.alerts_find(sender, identifier).await
     }
+    async fn alert_of_notice(&self, notice: NoticeId) -> StoreResult<Option<AlertId>> {
+        self.alerts_of_notice(notice).await
+    }
     async fn list_alerts(
         &self,
         before: Option<AlertId>,
-        public_at: Option<DateTime<Utc>>,
+        listing: AlertListing,
         limit: u32,
     ) -> StoreResult<Vec<AlertRecord>> {
-        self.alerts_list(before, public_at.map(ms), limit).await
+        self.alerts_list(before, listing, limit).await
+    }
+    async fn expire_pending_alerts(
+        &self,
+        now: DateTime<Utc>,
+        journal: &AlertJournal,
+    ) -> StoreResult<Vec<AlertRecord>> {
+        self.alerts_expire_pending(now, journal).await
     }
     async fn event_timings(&self, event: EventId) -> StoreResult<Vec<DeliveryTiming>> {
         self.alerts_event_timings(event).await

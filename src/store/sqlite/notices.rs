@@ -13,11 +13,12 @@ use crate::domain::{
     ZoneId,
 };
 use crate::store::sql::{
-    active_contacts, audience_counts, audience_filter, cascade_schedule_sql, cascade_step,
-    cascade_stop_if, category_filter, count_audience_sql, superseded_reason,
+    INSERT_EVENT, NOTICE_AFTER_EVENT, RECOUNT_AUDIENCE, active_contacts, audience_counts,
+    audience_filter, cascade_schedule_sql, cascade_step, cascade_stop_if, category_filter,
+    count_audience_sql, join_audience_sql, joining_mask, superseded_reason,
 };
 use crate::store::{
-    AudienceCounts, NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult,
+    AlertEvent, AudienceCounts, NewEvent, NewNotice, Notice, NoticeEvent, StoreError, StoreResult,
 };
 
 /// Tests `res.id` against the candidate ids bound as one JSON array.
@@ -29,7 +30,7 @@ pub(super) const NOTICE_COLUMNS: &str = "id, organisation_id, kind, category, ti
      expected_end, status, area, zone_ids, recipients, created_at, updated_at, closed_at, expires_at, outage, alert";
 
 const EVENT_COLUMNS: &str =
-    "id, notice_id, seq, kind, message, expected_end, deliveries, created_at";
+    "id, notice_id, seq, kind, message, expected_end, deliveries, created_at, alert";
 
 pub(super) fn notice_from_row(row: &SqliteRow) -> StoreResult<Notice> {
     let text = |i: usize| -> String { row.get(i) };
@@ -72,6 +73,10 @@ fn event_from_row(row: &SqliteRow) -> StoreResult<NoticeEvent> {
         expected_end: opt_from_ms(row.get(5)),
         deliveries: row.get(6),
         created_at: from_ms(row.get(7)),
+        alert: row
+            .get::<Option<String>, _>(8)
+            .map(|a| AlertContent::from_json(&a).map_err(|e| corrupt("notice_events", e)))
+            .transpose()?,
     })
 }
 
@@ -191,21 +196,18 @@ async fn insert_event(
     kind: EventKind,
     message: Option<&str>,
     expected_end: Option<DateTime<Utc>>,
+    alert: Option<&AlertContent>,
     now: i64,
 ) -> StoreResult<i64> {
-    let row = sqlx::query(
-        "INSERT INTO notice_events (notice_id, seq, kind, message, expected_end, created_at)
-         VALUES (?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM notice_events WHERE notice_id = ?1),
-                 ?2, ?3, ?4, ?5)
-         RETURNING id",
-    )
-    .bind(notice)
-    .bind(kind.as_str())
-    .bind(message)
-    .bind(expected_end.map(ms))
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
+    let row = sqlx::query(INSERT_EVENT)
+        .bind(notice)
+        .bind(kind.as_str())
+        .bind(message)
+        .bind(expected_end.map(ms))
+        .bind(now)
+        .bind(alert.map(AlertContent::to_json))
+        .fetch_one(&mut **tx)
+        .await?;
     Ok(row.get(0))
 }
 
@@ -243,7 +245,9 @@ pub(super) async fn insert_notice(
     .fetch_one(&mut **tx)
     .await?
     .get(0);
-    let event = insert_event(tx, id, EventKind::Published, None, n.expected_end, now).await?;
+    let published = EventKind::Published;
+    let alert = n.alert.as_ref();
+    let event = insert_event(tx, id, published, None, n.expected_end, alert, now).await?;
     let audience = sqlx::query(&format!(
         "INSERT INTO notice_recipients (notice_id, resident_id)
          SELECT ?1, res.id FROM residents res WHERE {}",
@@ -271,13 +275,13 @@ pub(super) async fn insert_notice(
 }
 
 /// Adds an update or close event and its deliveries inside the caller's
-/// transaction; an alert's update or cancel also replaces what the
-/// notice's messages say (`alert`). Returns the event id.
+/// transaction: to the notice's audience, which an alert's Update may
+/// extend first (`alert.joining`). Returns the event id.
 pub(super) async fn append_event(
     tx: &mut Transaction<'_, Sqlite>,
     id: NoticeId,
     e: &NewEvent,
-    alert: Option<&AlertContent>,
+    alert: Option<&AlertEvent>,
     now: i64,
 ) -> StoreResult<i64> {
     let row = sqlx::query(&format!(
@@ -295,22 +299,32 @@ pub(super) async fn append_event(
     }
     let expected_end = e.expected_end.or(notice.expected_end);
     let message = e.message.as_ref().map(|m| m.as_str());
-    let event = insert_event(tx, id.0, e.kind, message, expected_end, now).await?;
-    let closing = e.kind == EventKind::Closed;
-    sqlx::query(
-        "UPDATE notices SET updated_at = ?1, expected_end = ?2,
-                status = CASE WHEN ?3 THEN 'closed' ELSE status END,
-                closed_at = CASE WHEN ?3 THEN ?1 ELSE closed_at END,
-                alert = COALESCE(?5, alert)
-         WHERE id = ?4",
-    )
-    .bind(now)
-    .bind(expected_end.map(ms))
-    .bind(closing)
-    .bind(id.0)
-    .bind(alert.map(AlertContent::to_json))
-    .execute(&mut **tx)
-    .await?;
+    let content = alert.map(|a| &a.content);
+    let event = insert_event(tx, id.0, e.kind, message, expected_end, content, now).await?;
+    sqlx::query(NOTICE_AFTER_EVENT)
+        .bind(now)
+        .bind(expected_end.map(ms))
+        .bind(e.kind == EventKind::Closed)
+        .bind(id.0)
+        .bind(
+            alert
+                .and_then(|a| a.area.as_ref())
+                .map(|a| a.to_json().to_string()),
+        )
+        .execute(&mut **tx)
+        .await?;
+    if let Some(a) = alert.filter(|a| !a.joining.is_empty()) {
+        sqlx::query(&join_audience_sql(&among("$2")))
+            .bind(id.0)
+            .bind(id_array(a.joining.iter().map(|r| r.0)))
+            .bind(joining_mask(&notice, a))
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(RECOUNT_AUDIENCE)
+            .bind(id.0)
+            .execute(&mut **tx)
+            .await?;
+    }
     sqlx::query(
         "UPDATE deliveries SET state = 'suppressed', error = ?1, updated_at = ?2,
                 not_before = NULL
@@ -324,7 +338,8 @@ pub(super) async fn append_event(
     .bind(event)
     .execute(&mut **tx)
     .await?;
-    fan_out(tx, id.0, event, notice.kind.lane(), &e.cascade, now).await?;
+    let lane = alert.map_or(notice.kind.lane(), |a| a.lane);
+    fan_out(tx, id.0, event, lane, &e.cascade, now).await?;
     Ok(event)
 }
 
