@@ -144,6 +144,10 @@ pub struct CityConfig {
     pub tile_url: Option<String>,
     /// Credit line the tile provider requires.
     pub tile_attribution: Option<String>,
+    /// The city's own language (a primary tag such as "uk"): alerts made
+    /// from templates list its text first, so alert lists, the feeds and
+    /// the journal show that headline.
+    pub language: String,
 }
 
 impl Default for CityConfig {
@@ -152,6 +156,7 @@ impl Default for CityConfig {
             timezone: "Europe/Kyiv".to_owned(),
             tile_url: None,
             tile_attribution: None,
+            language: "uk".to_owned(),
         }
     }
 }
@@ -167,6 +172,12 @@ impl CityConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if crate::domain::Language::parse(&self.language).is_err() {
+            return Err(format!(
+                "city.language \"{}\" is not a language tag such as \"uk\"",
+                self.language
+            ));
+        }
         let Some(url) = &self.tile_url else {
             return Ok(());
         };

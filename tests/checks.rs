@@ -100,8 +100,20 @@ async fn scheduled_checks_fire_on_time_and_missed_runs_are_recorded() {
     for m in app.outbox(&format!("notice={notice}")).await {
         for t in texts(&m) {
             assert!(t.trim_start_matches('[').starts_with("ТЕСТ"), "{t}");
+            // A Ukrainian resident reads it all in Ukrainian.
+            assert!(!t.contains("Warning system check"), "{t}");
         }
     }
+    let email = &app.outbox(&format!("notice={notice}&channel=email")).await[0];
+    let body = email["content"]["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("ТЕСТ: Перевірка системи оповіщення"),
+        "{body}"
+    );
+    assert_eq!(
+        a.body["headline"], "Перевірка системи оповіщення, дій не потрібно",
+        "the city's language first: {a:?}"
+    );
     let actions = journal_actions(&app).await;
     let journaled = actions.iter().filter(|(a, _)| a == "check.missed").count();
     assert_eq!(journaled, missed.len(), "{actions:?}");

@@ -265,7 +265,11 @@ async fn residents_confirm_through_the_link_and_a_get_never_confirms(backend: Ba
 
     let page = app.client().get(link).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("<form method=\"post\""));
+    let page = page.text().await.unwrap();
+    assert!(page.contains("<form method=\"post\""), "{page}");
+    // In the resident's language, not English.
+    assert!(page.contains("Підтвердьте, що ви отримали"), "{page}");
+    assert!(!page.contains("Confirm"), "{page}");
     assert_eq!(
         app.summary(id).await["by_state"]["delivered"],
         1,
@@ -277,7 +281,9 @@ async fn residents_confirm_through_the_link_and_a_get_never_confirms(backend: Ba
         app.client().post(&forged).send().await.unwrap().status(),
         404
     );
-    assert_eq!(app.client().post(link).send().await.unwrap().status(), 200);
+    let done = app.client().post(link).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("Дякуємо"));
     assert_eq!(
         app.client().post(link).send().await.unwrap().status(),
         200,

@@ -180,25 +180,71 @@ pub(super) fn document(title: &str, body: &str) -> String {
     )
 }
 
-const CONFIRM: &str = "Confirm / Підтвердити / Potwierdź";
+/// What the acknowledgement pages say, in the language the message was
+/// sent in.
+struct AckTexts {
+    title: &'static str,
+    ask: &'static str,
+    button: &'static str,
+    done: &'static str,
+    too_late: &'static str,
+}
+
+fn ack_texts(language: &str) -> AckTexts {
+    match language {
+        "uk" => AckTexts {
+            title: "Підтвердження отримання",
+            ask: "Підтвердьте, що ви отримали повідомлення.",
+            button: "Підтвердити",
+            done: "Дякуємо, підтвердження отримано.",
+            too_late: "Це повідомлення вже не можна підтвердити.",
+        },
+        "pl" => AckTexts {
+            title: "Potwierdzenie odbioru",
+            ask: "Potwierdź, że otrzymałeś wiadomość.",
+            button: "Potwierdź",
+            done: "Dziękujemy, potwierdzenie przyjęte.",
+            too_late: "Tej wiadomości nie można już potwierdzić.",
+        },
+        _ => AckTexts {
+            title: "Confirm receipt",
+            ask: "Confirm that you received the message.",
+            button: "Confirm",
+            done: "Thank you, your confirmation was received.",
+            too_late: "This message can no longer be confirmed.",
+        },
+    }
+}
+
+/// A link whose delivery we cannot name: said in every language we ship.
+fn invalid_ack_link() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Tocsin",
+        "Посилання недійсне. Link jest nieprawidłowy. This link is not valid.",
+        None,
+    )
+}
+
+/// The language of the delivery a genuine token names.
+async fn ack_language(state: &AppState, id: DeliveryId) -> Result<Option<String>, ApiError> {
+    Ok(state.store.get_delivery(id).await?.map(|d| d.language))
+}
 
 /// Shows a confirmation button. A GET never acknowledges: mail scanners
 /// open links by themselves and must not confirm on a resident's behalf.
-pub async fn ack_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match state.links.verify_ack_token(&token) {
-        Some(_) => page(
-            StatusCode::OK,
-            "Tocsin",
-            "Confirm that you received the message.",
-            Some(CONFIRM),
-        ),
-        None => page(
-            StatusCode::NOT_FOUND,
-            "Tocsin",
-            "This link is not valid.",
-            None,
-        ),
-    }
+pub async fn ack_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(id) = state.links.verify_ack_token(&token) else {
+        return Ok(invalid_ack_link());
+    };
+    let Some(language) = ack_language(&state, id).await? else {
+        return Ok(invalid_ack_link());
+    };
+    let t = ack_texts(&language);
+    Ok(page(StatusCode::OK, t.title, t.ask, Some(t.button)))
 }
 
 pub async fn ack(
@@ -206,13 +252,12 @@ pub async fn ack(
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
     let Some(id) = state.links.verify_ack_token(&token) else {
-        return Ok(page(
-            StatusCode::NOT_FOUND,
-            "Tocsin",
-            "This link is not valid.",
-            None,
-        ));
+        return Ok(invalid_ack_link());
     };
+    let Some(language) = ack_language(&state, id).await? else {
+        return Ok(invalid_ack_link());
+    };
+    let t = ack_texts(&language);
     let result = state
         .store
         .report(id, DeliveryState::Acknowledged, None, false)
@@ -221,23 +266,8 @@ pub async fn ack(
         ReportResult::Applied
         | ReportResult::Ignored {
             current: DeliveryState::Acknowledged,
-        } => page(
-            StatusCode::OK,
-            "Tocsin",
-            "Thank you — confirmed. Дякуємо! Dziękujemy!",
-            None,
-        ),
-        ReportResult::Ignored { .. } => page(
-            StatusCode::CONFLICT,
-            "Tocsin",
-            "This message can no longer be confirmed.",
-            None,
-        ),
-        ReportResult::NotFound => page(
-            StatusCode::NOT_FOUND,
-            "Tocsin",
-            "This link is not valid.",
-            None,
-        ),
+        } => page(StatusCode::OK, t.title, t.done, None),
+        ReportResult::Ignored { .. } => page(StatusCode::CONFLICT, t.title, t.too_late, None),
+        ReportResult::NotFound => invalid_ack_link(),
     })
 }

@@ -76,6 +76,9 @@ pub struct AlertTemplate {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateText {
+    /// The event's name in this language (unset: the template's
+    /// `event`); it titles push messages and emails.
+    pub event: Option<String>,
     pub headline: String,
     pub description: Option<String>,
     pub instruction: Option<String>,
@@ -194,7 +197,8 @@ impl AlertsConfig {
 impl AlertTemplate {
     /// The routine warning-system check.
     pub fn check() -> Self {
-        let text = |headline: &str| TemplateText {
+        let text = |event: &str, headline: &str| TemplateText {
+            event: Some(event.to_owned()),
             headline: headline.to_owned(),
             description: None,
             instruction: None,
@@ -208,15 +212,24 @@ impl AlertTemplate {
             text: BTreeMap::from([
                 (
                     "uk-UA".to_owned(),
-                    text("Перевірка системи оповіщення, дій не потрібно"),
+                    text(
+                        "Перевірка системи оповіщення",
+                        "Перевірка системи оповіщення, дій не потрібно",
+                    ),
                 ),
                 (
                     "pl-PL".to_owned(),
-                    text("Test systemu ostrzegania, nie trzeba nic robić"),
+                    text(
+                        "Test systemu ostrzegania",
+                        "Test systemu ostrzegania, nie trzeba nic robić",
+                    ),
                 ),
                 (
                     "en-US".to_owned(),
-                    text("Warning system check; no action is needed"),
+                    text(
+                        "Warning system check",
+                        "Warning system check; no action is needed",
+                    ),
                 ),
             ]),
             ends_alert: false,
@@ -227,7 +240,8 @@ impl AlertTemplate {
     /// The false-alarm correction: what the Hawaii operators needed 38
     /// minutes to compose in 2018.
     pub fn cancel() -> Self {
-        let text = |headline: &str, instruction: &str| TemplateText {
+        let text = |event: &str, headline: &str, instruction: &str| TemplateText {
+            event: Some(event.to_owned()),
             headline: headline.to_owned(),
             description: None,
             instruction: Some(instruction.to_owned()),
@@ -242,6 +256,7 @@ impl AlertTemplate {
                 (
                     "uk-UA".to_owned(),
                     text(
+                        "Хибна тривога",
                         "Відбій: попереднє сповіщення надіслано помилково",
                         "Загрози немає, жодних дій не потрібно",
                     ),
@@ -249,6 +264,7 @@ impl AlertTemplate {
                 (
                     "pl-PL".to_owned(),
                     text(
+                        "Fałszywy alarm",
                         "Odwołanie: poprzedni komunikat wysłano omyłkowo",
                         "Nie ma zagrożenia, nie trzeba nic robić",
                     ),
@@ -256,6 +272,7 @@ impl AlertTemplate {
                 (
                     "en-US".to_owned(),
                     text(
+                        "False alarm",
                         "Cancelled: the previous alert was sent in error",
                         "There is no threat; no action is needed",
                     ),
@@ -269,7 +286,8 @@ impl AlertTemplate {
     /// The threat is over. Needs a second person unless listed in
     /// `preapproved`: a false all-clear sends people out of shelter.
     pub fn all_clear() -> Self {
-        let text = |headline: &str, instruction: &str| TemplateText {
+        let text = |event: &str, headline: &str, instruction: &str| TemplateText {
+            event: Some(event.to_owned()),
             headline: headline.to_owned(),
             description: None,
             instruction: Some(instruction.to_owned()),
@@ -284,6 +302,7 @@ impl AlertTemplate {
                 (
                     "uk-UA".to_owned(),
                     text(
+                        "Відбій тривоги",
                         "Відбій тривоги: загроза минула",
                         "Дотримуйтеся подальших вказівок міських служб",
                     ),
@@ -291,6 +310,7 @@ impl AlertTemplate {
                 (
                     "pl-PL".to_owned(),
                     text(
+                        "Odwołanie alarmu",
                         "Odwołanie alarmu: zagrożenie minęło",
                         "Stosuj się do dalszych komunikatów służb miejskich",
                     ),
@@ -298,6 +318,7 @@ impl AlertTemplate {
                 (
                     "en-US".to_owned(),
                     text(
+                        "All clear",
                         "All clear: the threat has passed",
                         "Follow further instructions from the city's services",
                     ),

@@ -158,7 +158,10 @@ pub fn to_cap(
                 (true, Some(o)) => original_areas(o)?,
                 _ => to_areas("areas", &body.areas)?,
             };
-            template_infos(&template, areas, body.expires)?
+            city_first(
+                template_infos(&template, areas, body.expires)?,
+                &config.city.language,
+            )
         }
         None => body
             .infos
@@ -281,6 +284,14 @@ fn fits_msg_type(name: &str, t: &AlertTemplate, msg_type: MsgType) -> Result<(),
     }
 }
 
+/// The city's language first, the others in the template's order.
+fn city_first(mut infos: Vec<Info>, city: &str) -> Vec<Info> {
+    let primary = |tag: &str| tag.split(['-', '_']).next().unwrap_or(tag).to_lowercase();
+    let city = primary(city);
+    infos.sort_by_key(|i| primary(&i.language) != city);
+    infos
+}
+
 /// The areas of a stored (so already validated) alert.
 fn original_areas(o: &AlertRecord) -> Result<Vec<Area>, ApiError> {
     let cap = tocsin_cap::parse(&o.cap).map_err(ApiError::internal)?;
@@ -310,7 +321,7 @@ pub fn template_infos(
         .map(|(language, text)| Info {
             language: language.clone(),
             categories: vec![category],
-            event: t.event.clone(),
+            event: text.event.clone().unwrap_or_else(|| t.event.clone()),
             urgency,
             severity,
             certainty,
