@@ -254,6 +254,8 @@ pub(super) fn notice_json(n: &Notice, events: Option<&[NoticeEvent]>) -> Value {
         "created_at": n.created_at,
         "updated_at": n.updated_at,
         "closed_at": n.closed_at,
+        // Whether it is a civil-protection alert, and a real one or a drill.
+        "alert": n.alert.as_ref().map(|a| a.summary()),
     });
     if let Some(events) = events {
         v["area"] = n.area.clone();

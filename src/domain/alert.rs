@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tocsin_cap::{MsgType, Status};
+use tocsin_cap::{MsgType, Severity, Status};
 use tocsin_channels::Content;
 
 use super::Language;
@@ -175,6 +175,9 @@ pub struct AlertContent {
     /// urgent lane; see `lanes.rs`).
     #[serde(default)]
     bypass_quiet_hours: bool,
+    /// The gravest CAP severity of its infos, for whoever lists it.
+    #[serde(default)]
+    severity: Option<String>,
     /// By primary language subtag, in the order of the alert's infos.
     texts: BTreeMap<String, AlertText>,
     /// The language of the first info: the fallback for other residents.
@@ -209,6 +212,12 @@ impl AlertContent {
             },
             msg_type: alert.msg_type.as_str().to_owned(),
             bypass_quiet_hours: lane.bypass_quiet_hours,
+            severity: alert
+                .infos
+                .iter()
+                .map(|i| i.severity)
+                .min_by_key(|s| Severity::ALL.iter().position(|v| v == s))
+                .map(|s| s.as_str().to_owned()),
             texts,
             first,
         }
@@ -216,6 +225,16 @@ impl AlertContent {
 
     pub fn bypasses_quiet_hours(&self) -> bool {
         self.bypass_quiet_hours
+    }
+
+    /// What lists show of it: a real alert or a drill, and how grave.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "real": self.marker.is_none(),
+            "marker": self.marker,
+            "severity": self.severity,
+            "msg_type": self.msg_type,
+        })
     }
 
     pub fn marker(&self) -> Option<Marker> {
