@@ -406,7 +406,10 @@ fn stored_geometry_is_read_back_without_the_request_limits() {
     assert_eq!(read.vertex_count(), 36_001);
     assert!(read.contains(pt(50.75, 25.3)));
     // Still a shape: garbage is refused, not trusted.
-    for garbage in [json!("x"), json!({"type": "Polygon", "coordinates": [[[0, 0]]]})] {
+    for garbage in [
+        json!("x"),
+        json!({"type": "Polygon", "coordinates": [[[0, 0]]]}),
+    ] {
         assert!(Region::from_stored_geojson(&garbage).is_err(), "{garbage}");
     }
 }
