@@ -44,6 +44,9 @@ use crate::providers::ChannelSet;
 use crate::render::Renderer;
 use crate::store::Store;
 pub use error::{ApiError, FieldError};
+/// The JSON body parser and its nesting limit, for the fuzzer.
+#[doc(hidden)]
+pub use extract::{MAX_JSON_DEPTH, parse_json};
 /// The NDJSON import's line parser, for the fuzzer (`crate::fuzzing`).
 #[doc(hidden)]
 pub use residents::parse_lines as parse_import_lines;
