@@ -2,7 +2,8 @@
 //! fuzzers found are replayed by `cargo test` on the stable toolchain
 //! (`tests/fuzz_regressions.rs`). Each takes arbitrary bytes, must never
 //! panic, and checks a property where one exists (parse → write → parse is
-//! the identity; a parsed address stays parsed when parsed again).
+//! the identity; a parsed address stays parsed when parsed again; a body
+//! is refused for its nesting exactly when it nests too deeply).
 
 use chrono::{TimeZone, Utc};
 use std::sync::OnceLock;
@@ -161,4 +162,102 @@ pub fn ndjson(data: &[u8]) {
     let (residents, errors, bad) = crate::api::parse_import_lines(&text);
     assert!(errors.len() <= bad, "more errors reported than bad lines");
     assert!(residents.len() + bad <= text.lines().count());
+}
+
+/// Deep nesting through every parser of outside input: JSON bodies (and
+/// the zone GeoJSON read from them), the NDJSON import and CAP XML. The
+/// first three bytes give the number of levels (up to 150 000), the rest
+/// a pattern of openers, cycled: plain ones, and ones that hide brackets
+/// in strings, `/>` in attribute values or markup in comments. No parser
+/// may overflow its stack, and each refuses the document for its nesting
+/// exactly when it nests deeper than its limit.
+pub fn nesting(data: &[u8]) {
+    let Some((&[a, b, c], pattern)) = data.split_first_chunk::<3>() else {
+        return;
+    };
+    let levels = (usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c)).min(150_000);
+    let pattern = if pattern.is_empty() {
+        &[0][..]
+    } else {
+        pattern
+    };
+    let picks = (0..levels).map(|i| pattern[i % pattern.len()]);
+    nested_json(picks.clone());
+    nested_cap(picks);
+}
+
+/// Opens `levels` arrays and objects as `picks` says; returns the text and
+/// how deep it nests.
+fn nested_json(picks: impl Iterator<Item = u8>) {
+    const OPEN: [(&str, &str, usize); 4] = [
+        ("[", "]", 0),
+        ("{\"k\":", "}", 0),
+        ("[\"]\\\"{[\",", "]", 0),
+        ("[0,{\"x\":[]},", "]", 2),
+    ];
+    let (mut text, mut closers, mut deepest) = (String::new(), Vec::new(), 0);
+    for (depth, pick) in picks.enumerate() {
+        let (open, close, inside) = OPEN[usize::from(pick) % OPEN.len()];
+        text.push_str(open);
+        closers.push(close);
+        deepest = deepest.max(depth + 1 + inside);
+    }
+    text.push('1');
+    text.extend(closers.into_iter().rev());
+    let too_deep = |e: &crate::api::ApiError| e.to_string().contains("levels deep");
+    match crate::api::parse_json::<serde_json::Value>(text.as_bytes()) {
+        Ok(value) => {
+            assert!(
+                deepest <= crate::api::MAX_JSON_DEPTH,
+                "{deepest} levels accepted"
+            );
+            let _ = parse_zone_features(&value, &Limits::default());
+        }
+        Err(e) => assert!(
+            too_deep(&e) && deepest > crate::api::MAX_JSON_DEPTH,
+            "{deepest} levels: {e}"
+        ),
+    }
+    let (_, errors, _) = crate::api::parse_import_lines(&text);
+    let refused = errors
+        .first()
+        .is_some_and(|e| e.message.contains("levels deep"));
+    assert_eq!(
+        refused,
+        deepest > crate::api::MAX_JSON_DEPTH,
+        "NDJSON, {deepest} levels"
+    );
+}
+
+/// The same for elements inside the `<info>` of a CAP alert (itself two
+/// levels deep).
+fn nested_cap(picks: impl Iterator<Item = u8>) {
+    const OPEN: [(&str, &str, usize); 4] = [
+        ("<a>", "</a>", 0),
+        ("<b v=\"/>\" w='/>'>", "</b>", 0),
+        ("<c><!--<d>--><![CDATA[<e>]]><?p <f>?><g/>", "</c>", 0),
+        ("<h><i/><j>t</j>", "</h>", 1),
+    ];
+    let (mut inner, mut closers, mut deepest) = (String::new(), Vec::new(), 2);
+    for (depth, pick) in picks.enumerate() {
+        let (open, close, inside) = OPEN[usize::from(pick) % OPEN.len()];
+        inner.push_str(open);
+        closers.push(close);
+        deepest = deepest.max(depth + 3 + inside);
+    }
+    inner.extend(closers.into_iter().rev());
+    let xml = format!(
+        "<alert xmlns=\"{}\"><identifier>f</identifier><sender>s</sender>\
+         <sent>2026-11-23T08:00:00+02:00</sent><status>Exercise</status>\
+         <msgType>Alert</msgType><scope>Public</scope><info>{inner}</info></alert>",
+        tocsin_cap::NAMESPACE
+    );
+    let refused = tocsin_cap::parse(&xml)
+        .err()
+        .is_some_and(|e| e.element == "document" && e.message.contains("levels deep"));
+    assert_eq!(
+        refused,
+        deepest > tocsin_cap::MAX_DEPTH,
+        "CAP, {deepest} levels"
+    );
 }

@@ -13,6 +13,8 @@
 //! - [`links`]: acknowledgement links and provider callback URLs.
 //! - [`estimate`]: cost and duration of a notice for the preview.
 //! - [`app`] wires it all from a [`config::Config`]; `main.rs` is the CLI.
+//! - [`supervise`]: a panic in a long-lived task costs one piece of work,
+//!   not the task.
 //!
 //! Geometry lives in the `tocsin_zones` crate and provider wire formats in
 //! `tocsin_channels`; neither knows about HTTP servers or databases.
@@ -35,6 +37,7 @@ pub mod queue;
 pub mod render;
 pub mod scheduler;
 pub mod store;
+pub mod supervise;
 
 pub use app::{Application, WorkerProcess};
 pub use config::Config;

@@ -18,6 +18,9 @@ use crate::store::{Store, StoreError};
 pub enum PlanError {
     #[error("zone {id} does not exist")]
     UnknownZone { index: usize, id: ZoneId },
+    /// The zone exists but its row does not read back.
+    #[error("zone {id} cannot be read back from the database")]
+    UnreadableZone { index: usize, id: ZoneId },
     #[error("{0}")]
     Area(#[from] ZoneError),
     #[error(transparent)]
@@ -53,18 +56,21 @@ impl Planner {
         regions: Vec<Region>,
         circles: Vec<Circle>,
     ) -> Result<Plan, PlanError> {
-        let zones: HashMap<ZoneId, Region> = self
-            .store
-            .list_zones()
-            .await?
-            .into_iter()
-            .map(|z| (z.id, z.region))
-            .collect();
+        // An unreadable zone is left out: it fails only the notices that
+        // name it, never those that merely overlap where it was.
+        let stored = self.store.list_zones().await?;
+        let zones: HashMap<ZoneId, Region> =
+            stored.zones.into_iter().map(|z| (z.id, z.region)).collect();
         let mut all_regions = regions;
         for (index, id) in named_zones.iter().enumerate() {
-            let region = zones
-                .get(id)
-                .ok_or(PlanError::UnknownZone { index, id: *id })?;
+            let Some(region) = zones.get(id) else {
+                let id = *id;
+                return Err(if stored.unreadable.iter().any(|z| z.id == id) {
+                    PlanError::UnreadableZone { index, id }
+                } else {
+                    PlanError::UnknownZone { index, id }
+                });
+            };
             all_regions.push(region.clone());
         }
         let area = Area::new(all_regions, circles)?;

@@ -47,3 +47,8 @@ fn render_inputs() {
 fn ndjson_inputs() {
     replay("ndjson", tocsin::fuzzing::ndjson);
 }
+
+#[test]
+fn nesting_inputs() {
+    replay("nesting", tocsin::fuzzing::nesting);
+}

@@ -9,9 +9,11 @@
 //! elements are accepted and dropped. No HTTP or database code here.
 //!
 //! The XML parser refuses DTDs, so entity-expansion attacks ("billion
-//! laughs") and external entities cannot reach it.
+//! laughs") and external entities cannot reach it; nesting is bounded
+//! ([`MAX_DEPTH`]) before the parser, which recurses per element, runs.
 
 mod model;
+mod nesting;
 mod parse;
 mod write;
 
@@ -19,6 +21,7 @@ pub use model::{
     Alert, Area, CapError, Category, Certainty, Circle, Geocode, Info, MsgType, Polygon, Reference,
     Scope, Severity, Status, Urgency,
 };
+pub use nesting::MAX_DEPTH;
 pub use parse::parse;
 pub use write::write;
 

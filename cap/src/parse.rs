@@ -9,8 +9,10 @@ use roxmltree::{Document, Node};
 use crate::NAMESPACE;
 use crate::model::*;
 
-/// Parses and validates one CAP 1.2 document.
+/// Parses and validates one CAP 1.2 document. A document nesting
+/// elements deeper than [`crate::MAX_DEPTH`] is refused before parsing.
 pub fn parse(xml: &str) -> Result<Alert, CapError> {
+    crate::nesting::check(xml)?;
     let doc = Document::parse(xml).map_err(|e| CapError::new("document", e.to_string()))?;
     let root = doc.root_element();
     if root.tag_name().name() != "alert" {

@@ -300,3 +300,36 @@ fn hostile_xml_is_refused() {
         "feed"
     );
 }
+
+/// Ten thousand nested unknown elements inside `<info>` once overflowed
+/// the parser's stack and aborted the service; now the document is
+/// refused, naming the limit, before the parser runs.
+#[test]
+fn deeply_nested_elements_are_refused_naming_the_limit() {
+    for levels in [10_000, 100_000] {
+        let doc = minimal(
+            "Alert",
+            &format!(
+                "<info>{}{}</info>",
+                "<x>".repeat(levels),
+                "</x>".repeat(levels)
+            ),
+        );
+        let err = parse(&doc).unwrap_err();
+        assert_eq!(err.element, "document", "{err}");
+        assert!(
+            err.message
+                .contains(&format!("the limit is {}", tocsin_cap::MAX_DEPTH)),
+            "{err}"
+        );
+    }
+    // Depth to spare: unknown extension elements a few levels deep pass.
+    let doc = minimal(
+        "Alert",
+        "<info><category>Safety</category><event>e</event><urgency>Immediate</urgency>\
+         <severity>Extreme</severity><certainty>Observed</certainty>\
+         <parameter><valueName>a</valueName><value><b><c><d/></c></b></value></parameter>\
+         </info>",
+    );
+    assert!(parse(&doc).is_ok(), "{:?}", parse(&doc));
+}

@@ -62,6 +62,10 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("{0}")]
     Unavailable(String),
+    /// Stored data the request needs no longer reads back (a hand-edited
+    /// row); the message names it.
+    #[error("{0}")]
+    Unreadable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -91,6 +95,7 @@ impl ApiError {
             }
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Unreadable(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unreadable_data"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -150,6 +155,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => Self::Conflict(m),
             StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
             StoreError::Invalid { field, message } => Self::invalid(field, message),
+            StoreError::Unreadable(m) => Self::Unreadable(m),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -168,6 +174,10 @@ impl From<PlanError> for ApiError {
                 format!("area.zones[{index}]"),
                 format!("zone {id} does not exist"),
             ),
+            PlanError::UnreadableZone { index, id } => Self::Unreadable(format!(
+                "area.zones[{index}]: zone {id} cannot be read back from the database, so \
+                 nothing was published; an administrator must delete it and upload it again"
+            )),
             PlanError::Area(e) => Self::invalid("area", e),
             PlanError::Store(e) => e.into(),
         }

@@ -28,7 +28,14 @@ pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiErro
     })
 }
 
+/// How deeply arrays and objects may nest in a JSON body. The deepest
+/// body Tocsin reads, a MultiPolygon in a FeatureCollection, needs 8.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Parses a JSON body; a body nested deeper than [`MAX_JSON_DEPTH`] is
+/// refused before serde builds anything from it.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    check_nesting(bytes)?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -41,6 +48,50 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::invalid(path, inner)
         }
     })
+}
+
+/// A loop over the bytes, so that no recursion ever sees a deep body:
+/// serde's visitors, the zones crate and the drop of a `Value` all recurse
+/// once per level. Exact for valid JSON; on invalid JSON it counts at least
+/// the levels serde reaches before its syntax error.
+fn check_nesting(bytes: &[u8]) -> Result<(), ApiError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    let before = &bytes[..i];
+                    let line = before.iter().filter(|&&c| c == b'\n').count() + 1;
+                    let column = i - before
+                        .iter()
+                        .rposition(|&c| c == b'\n')
+                        .map_or(0, |n| n + 1)
+                        + 1;
+                    return Err(ApiError::invalid(
+                        "",
+                        format!(
+                            "arrays and objects are nested more than {MAX_JSON_DEPTH} levels deep \
+                             (line {line}, column {column}); the limit is {MAX_JSON_DEPTH}"
+                        ),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -240,6 +291,38 @@ mod tests {
             parse_json::<Outer>(b"{\"items\":["),
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    fn nested(levels: usize) -> String {
+        format!("{}{}", "[".repeat(levels), "]".repeat(levels))
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing_naming_the_limit() {
+        let ok: serde_json::Value = parse_json(nested(MAX_JSON_DEPTH).as_bytes()).unwrap();
+        assert!(ok.is_array());
+        for levels in [MAX_JSON_DEPTH + 1, 100_000] {
+            match parse_json::<serde_json::Value>(nested(levels).as_bytes()) {
+                Err(ApiError::Invalid(e)) => {
+                    assert_eq!(e.field, "");
+                    assert!(e.message.contains("the limit is 32"), "{e:?}");
+                    assert!(e.message.contains("line 1, column 33"), "{e:?}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn brackets_inside_strings_are_not_nesting() {
+        let strings = format!(r#"{{"a": "\"{}", "b": [[1]]}}"#, "[{".repeat(100));
+        assert!(parse_json::<serde_json::Value>(strings.as_bytes()).is_ok());
+        // The outer object and 32 arrays: the 32nd `[` of line 2 is one too many.
+        let deep = format!("{{\"s\": \"\\\"[[\",\n{}", nested(MAX_JSON_DEPTH));
+        match parse_json::<serde_json::Value>(deep.as_bytes()) {
+            Err(ApiError::Invalid(e)) => assert!(e.message.contains("line 2, column 32"), "{e:?}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::app::Core;
+use crate::domain::auth::Territory;
+use crate::domain::{OrgId, ZoneId};
 use crate::queue::Queue;
 use crate::store::Store;
 
@@ -17,10 +19,13 @@ pub async fn healthz() -> Json<Value> {
 }
 
 /// Whether the database and the queue answer; 503 when either is gone, so
-/// a load balancer or Kubernetes stops sending traffic.
+/// a load balancer or Kubernetes stops sending traffic. `degraded` (stored
+/// rows that do not read back) keeps 200: the rest of the service works,
+/// and taking it out of the load balancer would stop that too.
 async fn readiness(
     store: &dyn Store,
     queue: &dyn Queue,
+    degraded: bool,
     extra: Value,
 ) -> (StatusCode, Json<Value>) {
     let store = store.ping().await;
@@ -31,8 +36,13 @@ async fn readiness(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let summary = match (ok, degraded) {
+        (false, _) => "unavailable",
+        (true, true) => "degraded",
+        (true, false) => "ok",
+    };
     let mut body = json!({
-        "status": if ok { "ok" } else { "unavailable" },
+        "status": summary,
         "store": match &store { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
         "queue": if queue { "ok" } else { "unreachable" },
     });
@@ -43,21 +53,51 @@ async fn readiness(
 }
 
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let extra = json!({
+    let unreadable = unreadable_rows(state.store.as_ref()).await;
+    let degraded = unreadable
+        .as_ref()
+        .is_some_and(|(zones, orgs)| !zones.is_empty() || !orgs.is_empty());
+    let mut extra = json!({
         "residents_indexed": state.directory.len(),
         "simulated_channels": state.channels.simulated(),
     });
+    if let Some((zones, orgs)) = unreadable {
+        extra["unreadable_zones"] = json!(zones);
+        extra["unreadable_territories"] = json!(orgs);
+    }
     readiness(
         state.store.as_ref(),
         state.dispatcher.queue().as_ref(),
+        degraded,
         extra,
     )
     .await
 }
 
+/// Zones and organisation territories whose stored rows do not read back
+/// (they are skipped, or fail closed); `None` when the store does not
+/// answer, which `readiness` reports on its own.
+async fn unreadable_rows(store: &dyn Store) -> Option<(Vec<ZoneId>, Vec<OrgId>)> {
+    let zones = store.list_zones().await.ok()?;
+    let orgs = store.list_organisations().await.ok()?;
+    Some((
+        zones.unreadable.iter().map(|z| z.id).collect(),
+        orgs.iter()
+            .filter(|o| matches!(o.territory, Territory::Unreadable))
+            .map(|o| o.id)
+            .collect(),
+    ))
+}
+
 pub async fn core_readyz(State(core): State<Core>) -> (StatusCode, Json<Value>) {
     let extra = json!({ "simulated_channels": core.channels.simulated() });
-    readiness(core.store.as_ref(), core.dispatcher.queue().as_ref(), extra).await
+    readiness(
+        core.store.as_ref(),
+        core.dispatcher.queue().as_ref(),
+        false,
+        extra,
+    )
+    .await
 }
 
 fn exposition(text: String) -> Response {

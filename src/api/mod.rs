@@ -27,8 +27,10 @@ mod zones;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::clock::{AdjustableClock, Clock};
@@ -42,6 +44,9 @@ use crate::providers::ChannelSet;
 use crate::render::Renderer;
 use crate::store::Store;
 pub use error::{ApiError, FieldError};
+/// The JSON body parser and its nesting limit, for the fuzzer.
+#[doc(hidden)]
+pub use extract::{MAX_JSON_DEPTH, parse_json};
 /// The NDJSON import's line parser, for the fuzzer (`crate::fuzzing`).
 #[doc(hidden)]
 pub use residents::parse_lines as parse_import_lines;
@@ -130,7 +135,7 @@ pub fn router(state: AppState) -> Router {
         api
     };
 
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -163,10 +168,25 @@ pub fn router(state: AppState) -> Router {
         .route("/config.json", get(web::config))
         .route("/assets/{*path}", get(web::asset))
         .nest("/api/v1", api)
-        .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) });
+    let max_body_bytes = limits.max_body_bytes;
+    with_safety_layers(routes.with_state(state), max_body_bytes)
+}
+
+/// What every route of the service gets: the body limit, a panic turned
+/// into that request's 500 (the JSON error, the panic logged) instead of
+/// a dropped connection, and the request span. Tests put their own routes
+/// behind the same layers.
+pub fn with_safety_layers(routes: Router, max_body_bytes: usize) -> Router {
+    routes
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http().make_span_with(span_for))
-        .with_state(state)
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send>) -> axum::response::Response {
+    let message = crate::supervise::panic_message(panic.as_ref());
+    ApiError::Internal(format!("the handler panicked: {message}")).into_response()
 }
 
 /// Logs the route pattern, never the concrete path: acknowledgement links
@@ -177,4 +197,42 @@ fn span_for(req: &Request) -> tracing::Span {
         .get::<MatchedPath>()
         .map_or("(unmatched)", |p| p.as_str());
     tracing::info_span!("http", method = %req.method(), route = %route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    async fn call(app: &Router, path: &str) -> (axum::http::StatusCode, serde_json::Value) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or_default())
+    }
+
+    async fn boom() -> &'static str {
+        panic!("kaboom")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_costs_its_request_a_json_500() {
+        let routes = Router::new().route("/boom", get(boom)).route(
+            "/fine",
+            get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
+        );
+        let app = with_safety_layers(routes, 1024);
+        let (status, body) = call(&app, "/boom").await;
+        assert_eq!(status, 500);
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "internal", "message": "internal error"}})
+        );
+        let (status, body) = call(&app, "/fine").await;
+        assert_eq!((status.as_u16(), body["ok"].as_bool()), (200, Some(true)));
+    }
 }

@@ -12,6 +12,7 @@ use tocsin_zones::{Circle, GeoPoint, Limits, Region};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Caller, IdPath};
+use crate::domain::auth::Territory;
 use crate::domain::text::Text;
 use crate::domain::{
     Category, DeliveryId, DeliveryState, EventKind, NoticeId, NoticeKind, ResidentId, ZoneId,
@@ -159,12 +160,22 @@ pub(super) async fn plan_notice(
         )
         .await?;
     let principal = &caller.0;
-    if let Some(territory) = &principal.territory
-        && !plan.area.is_within(territory)
-    {
-        return Err(ApiError::Forbidden(
-            "the notice area extends outside your organisation's service territory".to_owned(),
-        ));
+    match &principal.territory {
+        Territory::Anywhere => {}
+        Territory::Within(territory) if plan.area.is_within(territory) => {}
+        Territory::Within(_) => {
+            return Err(ApiError::Forbidden(
+                "the notice area extends outside your organisation's service territory".to_owned(),
+            ));
+        }
+        Territory::Unreadable => {
+            return Err(ApiError::Unreadable(
+                "your organisation's service territory cannot be read back from the database, \
+                 so no area can be checked against it and nothing was published; an \
+                 administrator must repair it"
+                    .to_owned(),
+            ));
+        }
     }
     let notice = NewNotice {
         organisation: principal.organisation,

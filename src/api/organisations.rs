@@ -11,7 +11,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Caller};
 use crate::domain::OrgId;
-use crate::domain::auth::ApiToken;
+use crate::domain::auth::{ApiToken, Territory};
 use crate::domain::text::Text;
 use crate::store::{NewOrganisation, Organisation};
 
@@ -28,6 +28,10 @@ pub struct OrganisationOut {
     id: OrgId,
     name: String,
     territory: Option<serde_json::Value>,
+    /// Only when the stored territory does not read back: `territory` is
+    /// then null, and the organisation may publish nowhere.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    territory_unreadable: bool,
     created_at: DateTime<Utc>,
     /// Only in the creation response: the token is not stored in clear.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,7 +43,8 @@ impl OrganisationOut {
         Self {
             id: o.id,
             name: o.name,
-            territory: o.territory.map(|t| t.to_geojson()),
+            territory: o.territory.region().map(Region::to_geojson),
+            territory_unreadable: matches!(o.territory, Territory::Unreadable),
             created_at: o.created_at,
             token,
         }
@@ -64,7 +69,8 @@ pub async fn create(
         .create_organisation(&NewOrganisation { name, territory }, &token.hash())
         .await?;
     tracing::info!(organisation = %org.id, "organisation created");
-    let detail = serde_json::json!({"name": org.name, "territory": org.territory.is_some()});
+    let detail =
+        serde_json::json!({"name": org.name, "territory": org.territory.region().is_some()});
     let subject = format!("organisation/{}", org.id);
     super::journal::record(
         &state,

@@ -75,6 +75,7 @@ pub async fn zones(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         .store
         .list_zones()
         .await?
+        .zones
         .into_iter()
         .map(|z| json!({"id": z.id, "name": z.name, "geometry": z.region.to_geojson()}))
         .collect();
@@ -96,12 +97,11 @@ pub async fn zone_calendar(
         .get_zone(ZoneId(id))
         .await?
         .ok_or_else(missing)?;
-    let limits = state.config.limits.zones();
     let works: Vec<Notice> = current_notices(&state)
         .await?
         .into_iter()
         .filter(|n| n.kind == NoticeKind::Planned)
-        .filter(|n| touches(n, zone.id, &zone.region, &limits))
+        .filter(|n| touches(n, zone.id, &zone.region))
         .collect();
     let body = calendar(&zone.name, &state.config.public_base(), &works, Utc::now());
     Ok((
@@ -111,9 +111,11 @@ pub async fn zone_calendar(
         .into_response())
 }
 
-fn touches(n: &Notice, zone: ZoneId, region: &Region, limits: &tocsin_zones::Limits) -> bool {
+/// A notice's stored area is trusted like a stored zone: read back without
+/// the request limits, which may have been larger when it was published.
+fn touches(n: &Notice, zone: ZoneId, region: &Region) -> bool {
     n.zones.contains(&zone)
-        || Area::from_json(&n.area, limits).is_ok_and(|a| a.intersects_region(region))
+        || Area::from_stored_json(&n.area).is_ok_and(|a| a.intersects_region(region))
 }
 
 /// RFC 5545 text: escape `\ ; , newline`.

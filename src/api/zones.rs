@@ -58,6 +58,7 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json
         .store
         .list_zones()
         .await?
+        .zones
         .into_iter()
         .map(|z| {
             let b = z.region.bbox();

@@ -273,7 +273,8 @@ impl Dispatcher {
                     _ = tokio::time::sleep(period) => {}
                     _ = shutdown.cancelled() => return,
                 }
-                if let Err(e) = this.release_due().await {
+                let released = crate::supervise::catch("release", this.release_due()).await;
+                if let Some(Err(e)) = released {
                     tracing::warn!(error = %e, "releasing waiting messages failed; will retry");
                 }
             }
@@ -329,11 +330,12 @@ impl Dispatcher {
     pub fn spawn_enqueue(self: &Arc<Self>, event: EventId) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            match this.enqueue(ToQueue::Event(event)).await {
-                Ok(n) => tracing::debug!(%event, deliveries = n, "event enqueued"),
-                Err(e) => {
+            match crate::supervise::catch("enqueue", this.enqueue(ToQueue::Event(event))).await {
+                Some(Ok(n)) => tracing::debug!(%event, deliveries = n, "event enqueued"),
+                Some(Err(e)) => {
                     tracing::error!(%event, error = %e, "enqueueing event failed; will retry at next start")
                 }
+                None => {}
             }
         });
     }
@@ -351,10 +353,12 @@ impl Dispatcher {
                 if this.enqueueing.load(Ordering::SeqCst) > 0 {
                     continue;
                 }
-                match this.enqueue(ToQueue::AllPending).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deliveries = n, "published deliveries left pending"),
-                    Err(e) => {
+                match crate::supervise::catch("sweeper", this.enqueue(ToQueue::AllPending)).await {
+                    Some(Ok(0)) | None => {}
+                    Some(Ok(n)) => {
+                        tracing::info!(deliveries = n, "published deliveries left pending")
+                    }
+                    Some(Err(e)) => {
                         tracing::warn!(error = %e, "publishing pending deliveries failed; will retry")
                     }
                 }
@@ -369,9 +373,18 @@ impl Dispatcher {
             .into_iter()
             .map(|channel| {
                 let limiter = Arc::clone(&self.limiters[&channel]);
-                let worker =
-                    worker::Worker::new(Arc::clone(self), writer.clone(), channel, limiter);
-                tokio::spawn(worker.run(shutdown.clone()))
+                let (this, writer, shutdown) = (Arc::clone(self), writer.clone(), shutdown.clone());
+                // Jobs catch their own panics; this restarts a worker whose
+                // loop panicked, so the channel never stops for good.
+                crate::supervise::spawn_supervised("worker", shutdown.clone(), move || {
+                    let worker = worker::Worker::new(
+                        Arc::clone(&this),
+                        writer.clone(),
+                        channel,
+                        Arc::clone(&limiter),
+                    );
+                    worker.run(shutdown.clone())
+                })
             })
             .collect();
         Running {

@@ -160,7 +160,11 @@ impl Worker {
     /// whether it was processed.
     async fn handle(&self, received: Received) -> bool {
         let queue = &self.dispatcher.queue;
-        let ok = self.process(&received.job).await;
+        // A panic costs this job (given back, its deliveries stay claimed
+        // until redelivered), not the worker and the channel with it.
+        let ok = crate::supervise::catch("worker", self.process(&received.job))
+            .await
+            .unwrap_or(false);
         let settled = if ok {
             queue.ack(self.channel, received.tag).await
         } else {

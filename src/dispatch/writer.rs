@@ -73,7 +73,12 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>) {
             .iter()
             .flat_map(|r| r.outcomes.iter().cloned())
             .collect();
-        let ok = write_with_retry(store.as_ref(), &outcomes).await;
+        let ok = crate::supervise::catch(
+            "outcome writer",
+            write_with_retry(store.as_ref(), &outcomes),
+        )
+        .await
+        .unwrap_or(false);
         for r in requests {
             let _ = r.done.send(ok);
         }

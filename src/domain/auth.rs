@@ -51,8 +51,37 @@ pub struct Principal {
     pub name: String,
     pub role: Role,
     pub organisation: Option<OrgId>,
-    /// Where an executor may publish; `None` means anywhere.
-    pub territory: Option<Region>,
+    /// Where an executor may publish.
+    pub territory: Territory,
+}
+
+/// Where a caller may publish notices.
+#[derive(Debug, Clone)]
+pub enum Territory {
+    /// No territory is set (admins, operators, an organisation created
+    /// without one).
+    Anywhere,
+    Within(Region),
+    /// The stored territory no longer reads back (a hand-edited row):
+    /// nothing is published for the organisation until it is repaired,
+    /// rather than treating it as "anywhere".
+    Unreadable,
+}
+
+impl From<Option<Region>> for Territory {
+    fn from(region: Option<Region>) -> Self {
+        region.map_or(Self::Anywhere, Self::Within)
+    }
+}
+
+impl Territory {
+    /// The region, when the territory is a readable one.
+    pub fn region(&self) -> Option<&Region> {
+        match self {
+            Self::Within(region) => Some(region),
+            Self::Anywhere | Self::Unreadable => None,
+        }
+    }
 }
 
 impl Principal {
@@ -153,7 +182,7 @@ mod tests {
             name: "organisation".to_owned(),
             role: Role::Executor,
             organisation: Some(OrgId(1)),
-            territory: None,
+            territory: Territory::Anywhere,
         };
         assert!(exec.may_see_organisation(Some(OrgId(1))));
         assert!(!exec.may_see_organisation(Some(OrgId(2))));

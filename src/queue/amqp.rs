@@ -338,14 +338,19 @@ impl AmqpQueue {
         tokio::spawn(async move {
             let mut failures = 0u32;
             while !shutdown.is_cancelled() {
-                match consume_until_broken(&settings, channel, &senders, &consuming, &shutdown)
-                    .await
-                {
-                    Ok(()) => failures = 0,
-                    Err(e) => {
+                let consumed = crate::supervise::catch(
+                    "amqp consumer",
+                    consume_until_broken(&settings, channel, &senders, &consuming, &shutdown),
+                )
+                .await;
+                match consumed {
+                    Some(Ok(())) => failures = 0,
+                    Some(Err(e)) => {
                         failures += 1;
                         tracing::warn!(%channel, error = %e, "lost the broker; reconnecting");
                     }
+                    // Logged by `catch`; reconnecting starts the consumers afresh.
+                    None => failures += 1,
                 }
                 consuming.store(false, Ordering::Relaxed);
                 let pause = Duration::from_millis(250 * 2u64.pow(failures.min(7))).min(MAX_BACKOFF);

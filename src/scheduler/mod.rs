@@ -57,25 +57,30 @@ pub fn spawn(state: AppState, period: Duration, stop: CancellationToken) {
                 _ = tokio::time::sleep(period) => {}
                 _ = stop.cancelled() => return,
             }
-            let now = state.clock.now();
-            let defined = state.store.defined_checks().await.unwrap_or_else(|e| {
-                tracing::error!(error = %e, "reading the checks defined over the API failed");
-                Vec::new()
-            });
-            for check in state.config.alerts.checks.iter().chain(&defined) {
-                if let Err(e) = checks::tick(&state, check, now).await {
-                    tracing::error!(check = %check.name, error = %e, "scheduled check failed; will retry");
-                }
-            }
-            if let Err(e) = digest::tick(&state, now).await {
-                tracing::error!(error = %e, "the daily digest failed; will retry");
-            }
-            if let Err(e) = reminders::tick(&state, now).await {
-                tracing::error!(error = %e, "reminders or notice expiry failed; will retry");
-            }
-            expire_pending_alerts(&state, now).await;
+            // A panic costs this tick only; the next second tries again.
+            crate::supervise::catch("scheduler", tick(&state)).await;
         }
     });
+}
+
+async fn tick(state: &AppState) {
+    let now = state.clock.now();
+    let defined = state.store.defined_checks().await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "reading the checks defined over the API failed");
+        Vec::new()
+    });
+    for check in state.config.alerts.checks.iter().chain(&defined) {
+        if let Err(e) = checks::tick(state, check, now).await {
+            tracing::error!(check = %check.name, error = %e, "scheduled check failed; will retry");
+        }
+    }
+    if let Err(e) = digest::tick(state, now).await {
+        tracing::error!(error = %e, "the daily digest failed; will retry");
+    }
+    if let Err(e) = reminders::tick(state, now).await {
+        tracing::error!(error = %e, "reminders or notice expiry failed; will retry");
+    }
+    expire_pending_alerts(state, now).await;
 }
 
 /// One cron job's identity and lateness rule.

@@ -53,6 +53,10 @@ pub enum StoreError {
     /// hand-edited database, never user input.
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// A stored row that no longer reads back, named for the client (no
+    /// detail of the row): the caller can do nothing about it but report it.
+    #[error("{0}")]
+    Unreadable(String),
     /// The embedded store's outcome log could not be read or written.
     #[error("outcome log {path}: {source}")]
     Log {
@@ -198,7 +202,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // --- zones ---
     /// All or nothing.
     async fn insert_zones(&self, zones: &[NewZone]) -> StoreResult<Vec<ZoneId>>;
-    async fn list_zones(&self) -> StoreResult<Vec<Zone>>;
+    /// Stored geometry is trusted (it was validated when written): only its
+    /// shape is read back, never checked against the request limits again.
+    /// Rows that do not read back are listed in `unreadable` and logged.
+    async fn list_zones(&self) -> StoreResult<ZoneList>;
+    /// `Unreadable` for a zone whose row does not read back.
     async fn get_zone(&self, id: ZoneId) -> StoreResult<Option<Zone>>;
     /// Removes the zone and its subscriptions; notices keep their own copy
     /// of the area they targeted.

@@ -9,6 +9,7 @@ use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::{Area, GeoPoint, Region};
 
 use crate::domain::alert::{AlertContent, AlertState};
+use crate::domain::auth::Territory;
 use crate::domain::cascade::{Cascade, Reached};
 use crate::domain::text::Text;
 use crate::domain::{
@@ -27,7 +28,7 @@ pub struct NewOrganisation {
 pub struct Organisation {
     pub id: OrgId,
     pub name: String,
-    pub territory: Option<Region>,
+    pub territory: Territory,
     pub created_at: DateTime<Utc>,
 }
 
@@ -45,6 +46,24 @@ pub struct Zone {
     pub region: Region,
     pub properties: serde_json::Map<String, serde_json::Value>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A stored zone whose row no longer reads back (edited by hand): listed
+/// apart, so that it is reported and skipped instead of failing every
+/// reader of zones.
+#[derive(Debug, Clone)]
+pub struct UnreadableZone {
+    pub id: ZoneId,
+    pub name: String,
+    /// Why it does not read back, for the log.
+    pub reason: String,
+}
+
+/// Every stored zone, readable or not.
+#[derive(Debug, Clone, Default)]
+pub struct ZoneList {
+    pub zones: Vec<Zone>,
+    pub unreadable: Vec<UnreadableZone>,
 }
 
 #[derive(Debug, Clone)]

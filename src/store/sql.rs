@@ -8,15 +8,21 @@ use chrono::{DateTime, TimeZone, Utc};
 mod alerts;
 pub(crate) use alerts::*;
 
-use super::{AudienceCounts, ContactCount, DueDelivery, NewNotice, RecipientPrefs, StoreError};
+use tocsin_zones::Region;
+
+use super::{
+    AudienceCounts, ContactCount, DueDelivery, NewNotice, RecipientPrefs, StoreError,
+    UnreadableZone, Zone, ZoneList,
+};
 use crate::domain::CategorySet;
 use crate::domain::DeliveryState::{self, *};
 use crate::domain::EventKind;
 use crate::domain::Language;
+use crate::domain::auth::Territory;
 use crate::domain::cascade::Cascade;
 use crate::domain::cascade::Reached;
 use crate::domain::{ChannelOrder, QuietPreference};
-use crate::domain::{DeliveryId, ResidentId};
+use crate::domain::{DeliveryId, ResidentId, ZoneId};
 
 /// Times are stored as Unix epoch milliseconds in both backends.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -35,6 +41,84 @@ pub(crate) fn corrupt(table: &'static str, detail: impl ToString) -> StoreError 
     StoreError::Corrupt {
         table,
         detail: detail.to_string(),
+    }
+}
+
+/// A zone row read back. Its geometry was validated when it was written,
+/// under the limits of that time, so only its shape is parsed again; a row
+/// that does not parse (edited by hand) is returned apart and logged.
+pub(crate) fn read_zone(
+    id: i64,
+    name: String,
+    geometry: &str,
+    properties: &str,
+    created_at: i64,
+) -> Result<Zone, UnreadableZone> {
+    let region = serde_json::from_str(geometry)
+        .map_err(|e| format!("geometry: {e}"))
+        .and_then(|g| Region::from_stored_geojson(&g).map_err(|e| format!("geometry: {e}")));
+    let properties = match serde_json::from_str(properties) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err("properties: not a JSON object".to_owned()),
+        Err(e) => Err(format!("properties: {e}")),
+    };
+    match (region, properties) {
+        (Ok(region), Ok(properties)) => Ok(Zone {
+            id: ZoneId(id),
+            name,
+            region,
+            properties,
+            created_at: from_ms(created_at),
+        }),
+        (Err(reason), _) | (_, Err(reason)) => {
+            tracing::error!(zone = id, %reason, "a stored zone does not read back; it is skipped until an administrator deletes it and uploads it again");
+            Err(UnreadableZone {
+                id: ZoneId(id),
+                name,
+                reason,
+            })
+        }
+    }
+}
+
+pub(crate) fn zone_list(rows: impl IntoIterator<Item = Result<Zone, UnreadableZone>>) -> ZoneList {
+    let mut list = ZoneList::default();
+    for row in rows {
+        match row {
+            Ok(zone) => list.zones.push(zone),
+            Err(bad) => list.unreadable.push(bad),
+        }
+    }
+    list
+}
+
+/// `get_zone` from the list of that one id.
+pub(crate) fn only_zone(list: ZoneList) -> Result<Option<Zone>, StoreError> {
+    match list.unreadable.first() {
+        Some(bad) => Err(StoreError::Unreadable(format!(
+            "zone {} cannot be read back from the database; an administrator must delete it and upload it again",
+            bad.id
+        ))),
+        None => Ok(list.zones.into_iter().next()),
+    }
+}
+
+/// An organisation's `territory` column read back, trusted like a zone's
+/// geometry. One that does not read back fails closed: `Unreadable`, never
+/// `Anywhere`.
+pub(crate) fn read_territory(organisation: Option<i64>, raw: Option<&str>) -> Territory {
+    let Some(text) = raw else {
+        return Territory::Anywhere;
+    };
+    let region = serde_json::from_str(text)
+        .map_err(|e| e.to_string())
+        .and_then(|g| Region::from_stored_geojson(&g).map_err(|e| e.to_string()));
+    match region {
+        Ok(region) => Territory::Within(region),
+        Err(reason) => {
+            tracing::error!(organisation, %reason, "a stored territory does not read back; the organisation may not publish until it is repaired");
+            Territory::Unreadable
+        }
     }
 }
 
@@ -345,5 +429,46 @@ mod tests {
         assert!(sql.contains("(v.next = 'sent' AND deliveries.state IN ('sending'))"));
         assert!(sql.contains("(v.next = 'queued' AND deliveries.state IN ('pending','sending'))"));
         assert!(outcome_assignments().contains(&sql));
+    }
+
+    const SQUARE: &str =
+        r#"{"type":"Polygon","coordinates":[[[25.3,50.7],[25.4,50.7],[25.4,50.8],[25.3,50.7]]]}"#;
+
+    #[test]
+    fn stored_zones_that_do_not_read_back_are_set_apart() {
+        let list = zone_list([
+            read_zone(1, "good".into(), SQUARE, "{}", 0),
+            read_zone(2, "cut short".into(), &SQUARE[..40], "{}", 0),
+            read_zone(
+                3,
+                "no ring".into(),
+                r#"{"type":"Polygon","coordinates":[]}"#,
+                "{}",
+                0,
+            ),
+            read_zone(4, "bad properties".into(), SQUARE, "[]", 0),
+        ]);
+        assert_eq!(list.zones.iter().map(|z| z.id.0).collect::<Vec<_>>(), [1]);
+        let bad: Vec<i64> = list.unreadable.iter().map(|z| z.id.0).collect();
+        assert_eq!(bad, [2, 3, 4]);
+        assert!(matches!(only_zone(list), Err(StoreError::Unreadable(m)) if m.contains("zone 2")));
+    }
+
+    #[test]
+    fn a_territory_that_does_not_read_back_fails_closed() {
+        assert!(matches!(read_territory(Some(1), None), Territory::Anywhere));
+        assert!(matches!(
+            read_territory(Some(1), Some(SQUARE)),
+            Territory::Within(_)
+        ));
+        for garbage in ["", "null", "{\"type\":\"Point\"}", &SQUARE[..30]] {
+            assert!(
+                matches!(
+                    read_territory(Some(1), Some(garbage)),
+                    Territory::Unreadable
+                ),
+                "{garbage}"
+            );
+        }
     }
 }

@@ -409,6 +409,30 @@ impl TestApp {
         all
     }
 
+    /// Runs one SQL statement on the app's database behind its back, as
+    /// someone editing the database by hand would: the SQLite file, or the
+    /// cluster's PostgreSQL database.
+    pub async fn edit_database(&self, statement: &str) {
+        use sqlx::Connection;
+        match &self.launch.cluster {
+            Some(c) => {
+                let mut conn = sqlx::PgConnection::connect(&c.db.url()).await.unwrap();
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            None => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.launch.dir.join("data").join("tocsin.sqlite3"))
+                    .busy_timeout(Duration::from_secs(10));
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+
     /// Every delivery record of a notice, following the cursor.
     pub async fn all_deliveries(&self, notice: i64) -> Vec<Value> {
         let mut out = Vec::new();

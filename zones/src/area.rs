@@ -96,24 +96,37 @@ impl Area {
     /// Reads the [`Area::to_json`] form; either list may be omitted. Errors name the
     /// offending member, e.g. `regions[1]: ...` or `circles[0].radius_m: ...`.
     pub fn from_json(v: &Value, limits: &Limits) -> Result<Area, ZoneError> {
-        let obj = v.as_object().ok_or_else(|| ZoneError::WrongJsonType {
-            expected: "an area object {\"regions\": [...], \"circles\": [...]}",
-            found: json_kind(v),
-        })?;
-        let regions = list(obj, "regions")?
-            .iter()
-            .enumerate()
-            .map(|(i, g)| {
-                Region::from_geojson(g, limits).map_err(|e| e.at(format!("regions[{i}]")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let circles = list(obj, "circles")?
-            .iter()
-            .enumerate()
-            .map(|(i, c)| circle_from_json(c, limits).map_err(|e| e.at(format!("circles[{i}]"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        Area::new(regions, circles)
+        read(v, limits, |g| Region::from_geojson(g, limits))
     }
+
+    /// Reads back an area this crate built and the caller stored
+    /// ([`Area::to_json`]) without applying limits or topology checks
+    /// again (see [`Region::from_stored_geojson`]).
+    pub fn from_stored_json(v: &Value) -> Result<Area, ZoneError> {
+        read(v, &Limits::UNLIMITED, Region::from_stored_geojson)
+    }
+}
+
+fn read(
+    v: &Value,
+    limits: &Limits,
+    region: impl Fn(&Value) -> Result<Region, ZoneError>,
+) -> Result<Area, ZoneError> {
+    let obj = v.as_object().ok_or_else(|| ZoneError::WrongJsonType {
+        expected: "an area object {\"regions\": [...], \"circles\": [...]}",
+        found: json_kind(v),
+    })?;
+    let regions = list(obj, "regions")?
+        .iter()
+        .enumerate()
+        .map(|(i, g)| region(g).map_err(|e| e.at(format!("regions[{i}]"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let circles = list(obj, "circles")?
+        .iter()
+        .enumerate()
+        .map(|(i, c)| circle_from_json(c, limits).map_err(|e| e.at(format!("circles[{i}]"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Area::new(regions, circles)
 }
 
 fn list<'a>(obj: &'a Map<String, Value>, member: &str) -> Result<&'a [Value], ZoneError> {

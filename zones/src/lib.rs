@@ -56,6 +56,14 @@ pub struct Limits {
     pub max_circle_radius_m: f64,
 }
 
+impl Limits {
+    /// No limits, for reading back what was checked against some before.
+    pub(crate) const UNLIMITED: Limits = Limits {
+        max_vertices: usize::MAX,
+        max_circle_radius_m: f64::INFINITY,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

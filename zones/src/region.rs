@@ -49,6 +49,16 @@ impl Region {
 
     /// Builds a region from a geo shape, applying the same checks as [`Region::from_geojson`]
     /// (rings are already closed by geo-types, so closure is not checked).
+    /// Reads back geometry that [`Region::from_geojson`] accepted and the
+    /// caller stored ([`Region::to_geojson`]): the shape is parsed and its
+    /// positions checked, but neither the size limits (which may have been
+    /// larger when it was accepted) nor the costly topology checks run
+    /// again, so reading costs one pass over the positions.
+    pub fn from_stored_geojson(geometry: &Value) -> Result<Region, ZoneError> {
+        let (shape, vertex_count) = geojson_io::parse_geometry(geometry, &Limits::UNLIMITED)?;
+        Ok(Region::from_valid(shape, vertex_count))
+    }
+
     pub fn from_multi_polygon(
         shape: MultiPolygon<f64>,
         limits: &Limits,

@@ -201,3 +201,21 @@ fn overlaps_region_ignores_neighbours_sharing_a_border() {
     assert!(reaching_in.overlaps_region(&zone));
     assert!(!short.overlaps_region(&zone));
 }
+
+#[test]
+fn a_stored_area_is_read_back_without_the_request_limits() {
+    let limits = Limits {
+        max_circle_radius_m: 50_000.0,
+        ..Limits::default()
+    };
+    let circle = Circle::new(pt(50.75, 25.3), 40_000.0, &limits).unwrap();
+    let stored = Area::new(vec![], vec![circle]).unwrap().to_json();
+    let tighter = Limits {
+        max_circle_radius_m: 10_000.0,
+        ..Limits::default()
+    };
+    assert!(Area::from_json(&stored, &tighter).is_err());
+    let read = Area::from_stored_json(&stored).unwrap();
+    assert_eq!(read.circles()[0].radius_m(), 40_000.0);
+    assert!(Area::from_stored_json(&json!({"regions": [1]})).is_err());
+}

@@ -378,3 +378,38 @@ fn overlaps_needs_shared_area_not_just_a_border() {
     let plug = square(4.0, 4.0, 2.0);
     assert!(holed.intersects(&plug) && !holed.overlaps(&plug));
 }
+
+/// A closed ring of `n` vertices on a circle (plus the closing repeat).
+fn round_ring(n: usize) -> Value {
+    let positions: Vec<Value> = (0..=n)
+        .map(|i| {
+            let a = std::f64::consts::TAU * (i % n) as f64 / n as f64;
+            json!([25.3 + 0.05 * a.cos(), 50.75 + 0.03 * a.sin()])
+        })
+        .collect();
+    polygon(vec![Value::Array(positions)])
+}
+
+#[test]
+fn stored_geometry_is_read_back_without_the_request_limits() {
+    let raised = Limits {
+        max_vertices: 40_000,
+        ..Limits::default()
+    };
+    let big = Region::from_geojson(&round_ring(36_000), &raised).unwrap();
+    let stored = big.to_geojson();
+    assert!(matches!(
+        parse(&stored),
+        Err(ZoneError::TooManyVertices { max: 20_000, .. })
+    ));
+    let read = Region::from_stored_geojson(&stored).unwrap();
+    assert_eq!(read.vertex_count(), 36_001);
+    assert!(read.contains(pt(50.75, 25.3)));
+    // Still a shape: garbage is refused, not trusted.
+    for garbage in [
+        json!("x"),
+        json!({"type": "Polygon", "coordinates": [[[0, 0]]]}),
+    ] {
+        assert!(Region::from_stored_geojson(&garbage).is_err(), "{garbage}");
+    }
+}

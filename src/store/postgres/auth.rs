@@ -3,22 +3,12 @@
 use chrono::Utc;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use tocsin_zones::{Limits, Region};
 
 use super::{ADMIN_TOKEN_LOCK, PgStore, is_unique_violation};
 use crate::domain::OrgId;
 use crate::domain::auth::{Principal, Role, TokenHash};
-use crate::store::sql::{corrupt, from_ms, ms};
+use crate::store::sql::{self, corrupt, from_ms, ms};
 use crate::store::{NewOrganisation, Organisation, StoreError, StoreResult};
-
-fn parse_territory(raw: Option<String>) -> StoreResult<Option<Region>> {
-    raw.map(|text| {
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| corrupt("organisations", e))?;
-        Region::from_geojson(&value, &Limits::default()).map_err(|e| corrupt("organisations", e))
-    })
-    .transpose()
-}
 
 /// What `principal_from` reads: the token row, its organisation's territory.
 pub(super) const PRINCIPAL_COLUMNS: &str = "t.role, t.organisation_id, o.territory, t.id, t.label";
@@ -32,7 +22,7 @@ pub(super) fn principal_from(row: &PgRow, at: usize) -> StoreResult<Principal> {
         name: row.get(at + 4),
         role,
         organisation: row.get::<Option<i64>, _>(at + 1).map(OrgId),
-        territory: parse_territory(row.get(at + 2))?,
+        territory: sql::read_territory(row.get(at + 1), row.get(at + 2)),
     })
 }
 
@@ -137,7 +127,7 @@ impl PgStore {
         Ok(Organisation {
             id: OrgId(id),
             name: org.name.as_str().to_owned(),
-            territory: org.territory.clone(),
+            territory: org.territory.clone().into(),
             created_at: from_ms(ms(now)),
         })
     }
@@ -152,7 +142,7 @@ impl PgStore {
                 Ok(Organisation {
                     id: OrgId(row.get(0)),
                     name: row.get(1),
-                    territory: parse_territory(row.get(2))?,
+                    territory: sql::read_territory(row.get(0), row.get(2)),
                     created_at: from_ms(row.get(3)),
                 })
             })

@@ -3,12 +3,11 @@
 use chrono::Utc;
 use sqlx::Row;
 use std::collections::HashSet;
-use tocsin_zones::{Limits, Region};
 
 use super::{PgStore, allocate_ids};
 use crate::domain::ZoneId;
-use crate::store::sql::{corrupt, from_ms, ms};
-use crate::store::{NewZone, StoreResult, Zone};
+use crate::store::sql::{self, ms};
+use crate::store::{NewZone, StoreResult, ZoneList};
 
 impl PgStore {
     /// One INSERT for the whole batch; ids are allocated first so they
@@ -45,7 +44,7 @@ impl PgStore {
         Ok(ids.into_iter().map(ZoneId).collect())
     }
 
-    pub(super) async fn zones_list(&self, only: Option<ZoneId>) -> StoreResult<Vec<Zone>> {
+    pub(super) async fn zones_list(&self, only: Option<ZoneId>) -> StoreResult<ZoneList> {
         let sql = "SELECT id, name, geometry, properties, created_at FROM zones";
         let rows = match only {
             Some(id) => {
@@ -60,27 +59,9 @@ impl PgStore {
                     .await?
             }
         };
-        rows.into_iter()
-            .map(|row| {
-                let geometry: serde_json::Value =
-                    serde_json::from_str(row.get(2)).map_err(|e| corrupt("zones", e))?;
-                let properties = match serde_json::from_str(row.get(3)) {
-                    Ok(serde_json::Value::Object(map)) => map,
-                    _ => return Err(corrupt("zones", "properties is not an object")),
-                };
-                // Stored geometries were validated on insert; re-validation
-                // only guards against a hand-edited database.
-                let region = Region::from_geojson(&geometry, &Limits::default())
-                    .map_err(|e| corrupt("zones", e))?;
-                Ok(Zone {
-                    id: ZoneId(row.get(0)),
-                    name: row.get(1),
-                    region,
-                    properties,
-                    created_at: from_ms(row.get(4)),
-                })
-            })
-            .collect()
+        Ok(sql::zone_list(rows.into_iter().map(|row| {
+            sql::read_zone(row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))
+        })))
     }
 
     pub(super) async fn zones_delete(&self, id: ZoneId) -> StoreResult<bool> {

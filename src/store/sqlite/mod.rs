@@ -338,11 +338,11 @@ impl Store for SqliteStore {
     async fn insert_zones(&self, zones: &[NewZone]) -> StoreResult<Vec<ZoneId>> {
         self.zones_insert(zones).await
     }
-    async fn list_zones(&self) -> StoreResult<Vec<Zone>> {
+    async fn list_zones(&self) -> StoreResult<ZoneList> {
         self.zones_list(None).await
     }
     async fn get_zone(&self, id: ZoneId) -> StoreResult<Option<Zone>> {
-        Ok(self.zones_list(Some(id)).await?.pop())
+        sql::only_zone(self.zones_list(Some(id)).await?)
     }
     async fn delete_zone(&self, id: ZoneId) -> StoreResult<bool> {
         self.zones_delete(id).await

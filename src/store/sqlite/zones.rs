@@ -4,11 +4,10 @@ use chrono::Utc;
 use sqlx::Connection;
 use sqlx::Row;
 use std::collections::HashSet;
-use tocsin_zones::{Limits, Region};
 
-use super::{SqliteStore, corrupt, from_ms, id_array, ms};
+use super::{SqliteStore, id_array, ms};
 use crate::domain::ZoneId;
-use crate::store::{NewZone, StoreResult, Zone};
+use crate::store::{NewZone, StoreResult, ZoneList, sql};
 
 impl SqliteStore {
     pub(super) async fn zones_insert(&self, zones: &[NewZone]) -> StoreResult<Vec<ZoneId>> {
@@ -34,7 +33,7 @@ impl SqliteStore {
         Ok(ids)
     }
 
-    pub(super) async fn zones_list(&self, only: Option<ZoneId>) -> StoreResult<Vec<Zone>> {
+    pub(super) async fn zones_list(&self, only: Option<ZoneId>) -> StoreResult<ZoneList> {
         let rows = sqlx::query(
             "SELECT id, name, geometry, properties, created_at FROM zones
              WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
@@ -42,27 +41,9 @@ impl SqliteStore {
         .bind(only.map(|z| z.0))
         .fetch_all(&self.reader)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let geometry: serde_json::Value =
-                    serde_json::from_str(row.get(2)).map_err(|e| corrupt("zones", e))?;
-                let properties = match serde_json::from_str(row.get(3)) {
-                    Ok(serde_json::Value::Object(map)) => map,
-                    _ => return Err(corrupt("zones", "properties is not an object")),
-                };
-                // Stored geometries were validated on insert; re-validation
-                // only guards against a hand-edited database.
-                let region = Region::from_geojson(&geometry, &Limits::default())
-                    .map_err(|e| corrupt("zones", e))?;
-                Ok(Zone {
-                    id: ZoneId(row.get(0)),
-                    name: row.get(1),
-                    region,
-                    properties,
-                    created_at: from_ms(row.get(4)),
-                })
-            })
-            .collect()
+        Ok(sql::zone_list(rows.into_iter().map(|row| {
+            sql::read_zone(row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))
+        })))
     }
 
     pub(super) async fn zones_delete(&self, id: ZoneId) -> StoreResult<bool> {

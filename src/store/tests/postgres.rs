@@ -276,7 +276,7 @@ async fn script(s: &dyn Store) -> Vec<Value> {
         ids,
         zones,
         org.id,
-        org.territory.map(|t| t.to_geojson())
+        org.territory.region().map(|t| t.to_geojson())
     ]));
     let mut in_zone = s.residents_in_zones(&zones).await.unwrap();
     in_zone.sort_unstable();
@@ -439,6 +439,7 @@ async fn script(s: &dyn Store) -> Vec<Value> {
     let zones_now = s.list_zones().await.unwrap();
     out.push(json!(
         zones_now
+            .zones
             .iter()
             .map(|z| json!([z.id, z.name, z.region.to_geojson(), z.properties]))
             .collect::<Vec<_>>()
