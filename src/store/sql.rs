@@ -5,7 +5,13 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{AudienceCounts, ContactCount, DueDelivery, NewNotice, RecipientPrefs, StoreError};
+use super::{
+    Account, AudienceCounts, ContactCount, DueDelivery, Enrolment, NewNotice, RecipientPrefs,
+    StoreError,
+};
+use crate::domain::OrgId;
+use crate::domain::account::{LinkState, PasswordHash, PasswordState};
+use crate::domain::auth::{PrincipalKind, Role};
 use crate::domain::CategorySet;
 use crate::domain::DeliveryState::{self, *};
 use crate::domain::EventKind;
@@ -300,7 +306,105 @@ pub(crate) fn channel_order_column(order: Option<&ChannelOrder>) -> Option<Strin
 /// The columns `alert_from_row` of both backends reads, in its order.
 pub(crate) const ALERT_COLUMNS: &str = "id, identifier, sender, sent, status, msg_type, scope, \
      headline, urgent, expires, cap, state, references_id, notice_id, event_id, audience_id, \
-     widened, template, created_by, creator, approver, approved_at, cancelled_at, created_at";
+     widened, template, created_by, creator, approver, approved_at, cancelled_at, created_at, \
+     creator_username, approved_by, approver_username";
+
+/// Who created and approved an alert, as its view names them: from
+/// `created_by`, `creator_username`, `approved_by`, `approver_username`.
+pub(crate) fn alert_people(
+    creator_token: i64,
+    creator_username: Option<String>,
+    approver_token: Option<i64>,
+    approver_username: Option<String>,
+) -> (
+    PrincipalKind,
+    Option<String>,
+    Option<PrincipalKind>,
+    Option<String>,
+) {
+    let created = PrincipalKind::recorded(creator_token, creator_username.as_deref());
+    let approved = approver_token.map(|t| PrincipalKind::recorded(t, approver_username.as_deref()));
+    (created, creator_username, approved, approver_username)
+}
+
+/// Marks a pending alert sent by `$1` (principal id), `$2` (name) at
+/// `$3`, for alert `$4`. The rule is in the statement itself, so racing
+/// approvals cannot both pass: still pending, not the creator, and `$1`
+/// is a console account whose password its owner set (a person, never a
+/// bearer token).
+pub(crate) const APPROVE_ALERT: &str = "
+    UPDATE alerts SET state = 'sent', approved_by = $1, approver = $2, approved_at = $3,
+        approver_username = (SELECT username FROM accounts WHERE principal_id = $1)
+    WHERE id = $4 AND state = 'pending' AND created_by <> $1
+      AND EXISTS (SELECT 1 FROM accounts WHERE principal_id = $1
+                  AND enrolled_at IS NOT NULL AND password_hash <> '')";
+
+// --- console accounts and enrolment links (`$n`; SQLite reads `?n`) ---
+
+/// What `account_from` reads, from `ACCOUNTS`.
+pub(crate) const ACCOUNT_COLUMNS: &str = "a.id, a.username, t.label, t.role, t.organisation_id, \
+     a.password_hash <> '', a.enrolled_at, a.created_at";
+pub(crate) const ACCOUNTS: &str = "accounts a JOIN api_tokens t ON t.id = a.principal_id";
+pub(crate) type AccountRow = (i64, String, String, String, Option<i64>, bool, Option<i64>, i64);
+
+pub(crate) fn account_from(r: AccountRow) -> Result<Account, StoreError> {
+    let (id, username, display_name, role, organisation, has_password, enrolled_at, created_at) = r;
+    Ok(Account {
+        id,
+        username,
+        display_name,
+        role: Role::parse(&role).ok_or_else(|| corrupt("api_tokens", &role))?,
+        organisation_id: organisation.map(OrgId),
+        password_state: PasswordState::of(has_password, enrolled_at.is_some()),
+        enrolled_at: opt_from_ms(enrolled_at),
+        created_at: from_ms(created_at),
+    })
+}
+
+/// `accounts.password_hash` of an account nobody has enrolled yet.
+pub(crate) const NO_PASSWORD: &str = "";
+
+pub(crate) fn stored_password(stored: String) -> Option<PasswordHash> {
+    (stored != NO_PASSWORD).then(|| PasswordHash::from_stored(stored))
+}
+
+/// `$1` token hash, `$2` account, `$3` now, `$4` expiry.
+pub(crate) const INSERT_ENROLMENT: &str = "INSERT INTO enrolments
+     (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+
+/// Whether account `$1` has a password; no row if there is no account.
+pub(crate) const HAS_PASSWORD: &str = "SELECT password_hash <> '' FROM accounts WHERE id = $1";
+
+/// Voids account `$2`'s unused links at `$1`.
+pub(crate) const REPLACE_ENROLMENTS: &str = "UPDATE enrolments SET replaced_at = $1
+     WHERE account_id = $2 AND used_at IS NULL AND replaced_at IS NULL";
+
+/// Account `$1` signs in with nothing until its owner enrols again.
+pub(crate) const VOID_PASSWORD: &str = "UPDATE accounts
+     SET password_hash = '', enrolled_at = NULL, failures = 0, locked_until = NULL WHERE id = $1";
+
+pub(crate) const END_SESSIONS: &str = "DELETE FROM sessions WHERE account_id = $1";
+
+/// Account, expiry, used, replaced of the link with token hash `$1`.
+pub(crate) const ENROLMENT_BY_TOKEN: &str = "SELECT account_id, expires_at,
+     used_at IS NOT NULL, replaced_at IS NOT NULL FROM enrolments WHERE token_hash = $1";
+
+pub(crate) fn enrolment_from(r: (i64, i64, bool, bool), now: DateTime<Utc>) -> Enrolment {
+    let (account, expires_at, used, replaced) = r;
+    Enrolment {
+        account,
+        state: LinkState::at(now, from_ms(expires_at), used, replaced),
+    }
+}
+
+/// Uses the link `$2` at `$1` if it still works; returns its account.
+pub(crate) const USE_ENROLMENT: &str = "UPDATE enrolments SET used_at = $1
+     WHERE token_hash = $2 AND used_at IS NULL AND replaced_at IS NULL AND expires_at > $1
+     RETURNING account_id";
+
+/// The owner's own password `$1` for account `$3`, enrolled at `$2`.
+pub(crate) const SET_OWN_PASSWORD: &str = "UPDATE accounts
+     SET password_hash = $1, enrolled_at = $2, failures = 0, locked_until = NULL WHERE id = $3";
 
 /// Names the residents of an audience that do not exist (`None`: all do).
 pub(crate) fn unknown_members(members: &[ResidentId], known: &[i64]) -> Option<String> {

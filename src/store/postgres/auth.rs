@@ -33,6 +33,7 @@ pub(super) fn principal_from(row: &PgRow, at: usize) -> StoreResult<Principal> {
         role,
         organisation: row.get::<Option<i64>, _>(at + 1).map(OrgId),
         territory: parse_territory(row.get(at + 2))?,
+        person: None,
     })
 }
 

@@ -12,7 +12,7 @@ use crate::domain::alert::AlertState;
 use crate::domain::auth::TokenHash;
 use crate::domain::journal::NewJournalEntry;
 use crate::domain::{AlertId, AudienceId, EventId, NoticeId, ResidentId};
-use crate::store::sql::{ALERT_COLUMNS, unknown_members};
+use crate::store::sql::{ALERT_COLUMNS, APPROVE_ALERT, alert_people, unknown_members};
 use crate::store::{
     AlertAction, AlertRecord, Audience, DeliveryTiming, NewAlert, Operator, Release, StoreError,
     StoreResult,
@@ -20,6 +20,8 @@ use crate::store::{
 
 fn alert_from_row(r: &SqliteRow) -> StoreResult<AlertRecord> {
     let state: String = r.get(11);
+    let (created_by_kind, created_by_username, approved_by_kind, approved_by_username) =
+        alert_people(r.get(18), r.get(24), r.get(25), r.get(26));
     Ok(AlertRecord {
         id: AlertId(r.get(0)),
         identifier: r.get(1),
@@ -41,7 +43,11 @@ fn alert_from_row(r: &SqliteRow) -> StoreResult<AlertRecord> {
         template: r.get(17),
         created_by_token: r.get(18),
         created_by: r.get(19),
+        created_by_kind,
+        created_by_username,
         approved_by: r.get(20),
+        approved_by_kind,
+        approved_by_username,
         approved_at: opt_from_ms(r.get(21)),
         cancelled_at: opt_from_ms(r.get(22)),
         created_at: from_ms(r.get(23)),
@@ -247,8 +253,9 @@ impl SqliteStore {
         let id: i64 = sqlx::query(
             "INSERT INTO alerts (identifier, sender, sent, status, msg_type, scope, headline,
                                  urgent, expires, cap, state, references_id, notice_id, event_id,
-                                 audience_id, widened, template, created_by, creator, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                                 audience_id, widened, template, created_by, creator, created_at,
+                                 creator_username)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&a.identifier)
         .bind(&a.sender)
@@ -270,6 +277,7 @@ impl SqliteStore {
         .bind(a.creator.token)
         .bind(&a.creator.name)
         .bind(now)
+        .bind(&a.creator.username)
         .fetch_one(&mut *tx)
         .await?
         .get(0);
@@ -290,12 +298,9 @@ impl SqliteStore {
         let now = ms(Utc::now());
         let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
-        // The state and creator are checked in the statement itself, so
-        // two approvals racing cannot both send.
-        let approved = sqlx::query(
-            "UPDATE alerts SET state = 'sent', approved_by = ?1, approver = ?2, approved_at = ?3
-             WHERE id = ?4 AND state = 'pending' AND created_by <> ?1",
-        )
+        // Who may approve is checked in the statement itself, so two
+        // approvals racing cannot both send.
+        let approved = sqlx::query(&APPROVE_ALERT.replace('$', "?"))
         .bind(approver.token)
         .bind(&approver.name)
         .bind(now)
@@ -305,7 +310,8 @@ impl SqliteStore {
         .rows_affected();
         if approved == 0 {
             return Err(StoreError::Conflict(format!(
-                "alert {id} is no longer pending approval, or you created it"
+                "alert {id} is no longer pending approval, or you created it, or you are \
+                 not a person with a password of your own"
             )));
         }
         let (notice, event) = release(&mut tx, sends, now).await?;
