@@ -159,8 +159,7 @@ async fn an_admin_with_two_operator_tokens_cannot_create_and_approve_alone() {
             .await;
         assert_eq!(r.status, 403, "{r:?}");
         assert!(
-            r.message().contains("a person must approve")
-                && r.message().contains("console"),
+            r.message().contains("a person must approve") && r.message().contains("console"),
             "{r:?}"
         );
     }

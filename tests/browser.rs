@@ -433,7 +433,12 @@ async fn enrol_in_browser(client: &Client, link: &str, username: &str) {
         "the token leaves the address bar: {url}"
     );
     type_into(client, "form#enrol input[name=password]", PASSWORD).await;
-    type_into(client, "form#enrol input[name=repeat]", "not the same password").await;
+    type_into(
+        client,
+        "form#enrol input[name=repeat]",
+        "not the same password",
+    )
+    .await;
     click(client, "form#enrol button[type=submit]").await;
     wait_for_xpath(client, "//p[@id='enrol-error'][normalize-space(.) != '']").await;
     type_into(client, "form#enrol input[name=repeat]", PASSWORD).await;
@@ -503,7 +508,10 @@ async fn two_officers_enrol_through_their_links_and_one_approves_the_others_aler
         .await
         .unwrap()
         .expect("the link");
-    assert!(link.starts_with(&format!("{}/console#enrol=", app.base)), "{link}");
+    assert!(
+        link.starts_with(&format!("{}/console#enrol=", app.base)),
+        "{link}"
+    );
     wait_for_xpath(&client, "//tr[td='anna']/td[@data-password='none']").await;
     screenshot(&client, "accounts-link").await;
     click(&client, "button#sign-out").await;

@@ -425,7 +425,10 @@ async fn an_enrolment_link_sets_the_owners_password_once(backend: Backend) {
     assert_eq!(r.body["password_state"], "none", "{r:?}");
     let id = r.body["id"].as_i64().unwrap();
     let url = r.body["enrolment"]["url"].as_str().unwrap();
-    assert!(url.starts_with(&format!("{}/console#enrol=", app.base)), "{url}");
+    assert!(
+        url.starts_with(&format!("{}/console#enrol=", app.base)),
+        "{url}"
+    );
     let expires: chrono::DateTime<chrono::Utc> = r.body["enrolment"]["expires_at"]
         .as_str()
         .unwrap()

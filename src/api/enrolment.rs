@@ -120,7 +120,9 @@ pub async fn enrol(
     let Some(account) = state.store.enrol(&token, &hash, now).await? else {
         // Used or replaced since it was looked at: say which.
         usable(state.store.enrolment(&token, now).await?.map(|e| e.state))?;
-        return Err(gone("this enrolment link no longer works; ask an admin for a new one"));
+        return Err(gone(
+            "this enrolment link no longer works; ask an admin for a new one",
+        ));
     };
     tracing::info!(account, "enrolment link used");
     let (session, cookie) = open(&state, &headers, account, now).await?;

@@ -22,11 +22,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::enrolment::{issued, new_link};
 use super::error::ApiError;
 use super::extract::{ApiJson, Caller, SESSION_COOKIE, session_cookie, session_of};
 use super::journal::{actor, record};
 use crate::domain::OrgId;
-use super::enrolment::{issued, new_link};
 use crate::domain::account::{PasswordHash, SESSION_HOURS, SessionId, Username};
 use crate::domain::auth::{ApiToken, Role, TokenHash, random_urlsafe};
 use crate::domain::text::Text;

@@ -186,12 +186,7 @@ pub enum LinkState {
 }
 
 impl LinkState {
-    pub fn at(
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-        used: bool,
-        replaced: bool,
-    ) -> Self {
+    pub fn at(now: DateTime<Utc>, expires_at: DateTime<Utc>, used: bool, replaced: bool) -> Self {
         if used {
             Self::Used
         } else if replaced {
@@ -310,7 +305,10 @@ mod tests {
         let now = Utc::now();
         let later = now + Duration::hours(ENROLMENT_HOURS);
         assert_eq!(LinkState::at(now, later, false, false), LinkState::Usable);
-        assert_eq!(LinkState::at(later, later, false, false), LinkState::Expired);
+        assert_eq!(
+            LinkState::at(later, later, false, false),
+            LinkState::Expired
+        );
         assert_eq!(LinkState::at(now, later, true, false), LinkState::Used);
         assert_eq!(LinkState::at(now, later, false, true), LinkState::Replaced);
         assert_eq!(PasswordState::of(false, true), PasswordState::None);

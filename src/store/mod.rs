@@ -159,8 +159,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A new link for an existing account (lost password): voids its
     /// password, its unused links and its sessions, in one transaction.
     /// `NotFound` if there is no such account.
-    async fn reissue_enrolment(&self, account: i64, link: &NewEnrolment)
-    -> StoreResult<Reissued>;
+    async fn reissue_enrolment(&self, account: i64, link: &NewEnrolment) -> StoreResult<Reissued>;
     /// The link with this token and what it can still do at `now`.
     async fn enrolment(
         &self,

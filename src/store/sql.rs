@@ -9,13 +9,13 @@ use super::{
     Account, AudienceCounts, ContactCount, DueDelivery, Enrolment, NewNotice, RecipientPrefs,
     StoreError,
 };
-use crate::domain::OrgId;
-use crate::domain::account::{LinkState, PasswordHash, PasswordState};
-use crate::domain::auth::{PrincipalKind, Role};
 use crate::domain::CategorySet;
 use crate::domain::DeliveryState::{self, *};
 use crate::domain::EventKind;
 use crate::domain::Language;
+use crate::domain::OrgId;
+use crate::domain::account::{LinkState, PasswordHash, PasswordState};
+use crate::domain::auth::{PrincipalKind, Role};
 use crate::domain::cascade::Cascade;
 use crate::domain::cascade::Reached;
 use crate::domain::{ChannelOrder, QuietPreference};
@@ -345,7 +345,16 @@ pub(crate) const APPROVE_ALERT: &str = "
 pub(crate) const ACCOUNT_COLUMNS: &str = "a.id, a.username, t.label, t.role, t.organisation_id, \
      a.password_hash <> '', a.enrolled_at, a.created_at";
 pub(crate) const ACCOUNTS: &str = "accounts a JOIN api_tokens t ON t.id = a.principal_id";
-pub(crate) type AccountRow = (i64, String, String, String, Option<i64>, bool, Option<i64>, i64);
+pub(crate) type AccountRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<i64>,
+    bool,
+    Option<i64>,
+    i64,
+);
 
 pub(crate) fn account_from(r: AccountRow) -> Result<Account, StoreError> {
     let (id, username, display_name, role, organisation, has_password, enrolled_at, created_at) = r;

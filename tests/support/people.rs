@@ -18,7 +18,9 @@ pub async fn new_account(app: &TestApp, body: &Value) -> String {
 
 /// The token in the `enrolment.url` of an answer (after `#enrol=`).
 pub fn link_token(body: &Value) -> String {
-    let url = body["enrolment"]["url"].as_str().expect("an enrolment link");
+    let url = body["enrolment"]["url"]
+        .as_str()
+        .expect("an enrolment link");
     let (_, token) = url.split_once("/console#enrol=").expect("a console link");
     token.to_owned()
 }

@@ -339,11 +339,7 @@ impl Store for PgStore {
     async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
         self.accounts_list().await
     }
-    async fn reissue_enrolment(
-        &self,
-        account: i64,
-        link: &NewEnrolment,
-    ) -> StoreResult<Reissued> {
+    async fn reissue_enrolment(&self, account: i64, link: &NewEnrolment) -> StoreResult<Reissued> {
         self.accounts_reissue(account, link).await
     }
     async fn enrolment(

@@ -301,13 +301,13 @@ impl SqliteStore {
         // Who may approve is checked in the statement itself, so two
         // approvals racing cannot both send.
         let approved = sqlx::query(&APPROVE_ALERT.replace('$', "?"))
-        .bind(approver.token)
-        .bind(&approver.name)
-        .bind(now)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+            .bind(approver.token)
+            .bind(&approver.name)
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if approved == 0 {
             return Err(StoreError::Conflict(format!(
                 "alert {id} is no longer pending approval, or you created it, or you are \

@@ -282,11 +282,7 @@ impl Store for SqliteStore {
     async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
         self.accounts_list().await
     }
-    async fn reissue_enrolment(
-        &self,
-        account: i64,
-        link: &NewEnrolment,
-    ) -> StoreResult<Reissued> {
+    async fn reissue_enrolment(&self, account: i64, link: &NewEnrolment) -> StoreResult<Reissued> {
         self.accounts_reissue(account, link).await
     }
     async fn enrolment(

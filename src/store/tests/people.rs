@@ -123,7 +123,8 @@ async fn an_enrolment_link_works_once_until_it_expires_or_is_replaced(s: &dyn St
     let name = Username::parse("bohdan").unwrap();
     let login = s.login_record(&name).await.unwrap().unwrap();
     assert!(login.hash.is_none(), "nothing signs in before enrolment");
-    let state = |t: TokenHash, at| async move { s.enrolment(&t, at).await.unwrap().map(|e| e.state) };
+    let state =
+        |t: TokenHash, at| async move { s.enrolment(&t, at).await.unwrap().map(|e| e.state) };
     assert_eq!(state(token.hash(), now).await, Some(LinkState::Usable));
     assert_eq!(state(TokenHash::of("guess"), now).await, None);
 
@@ -253,11 +254,19 @@ async fn only_a_self_enrolled_person_other_than_the_creator_approves(s: &dyn Sto
         name: "Другий".to_owned(),
         username: None,
     };
-    let refused = s.approve_alert(by_feed.id, &second_token, &sends, &[]).await;
-    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    let refused = s
+        .approve_alert(by_feed.id, &second_token, &sends, &[])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
 
     for alert in [&by_person, &by_feed] {
-        let sent = s.approve_alert(alert.id, &petro, &sends, &[]).await.unwrap();
+        let sent = s
+            .approve_alert(alert.id, &petro, &sends, &[])
+            .await
+            .unwrap();
         assert_eq!(sent.state, AlertState::Sent);
         assert_eq!(sent.approved_by.as_deref(), Some("petro"));
         assert_eq!(sent.approved_by_kind, Some(PrincipalKind::Person));
