@@ -1,5 +1,6 @@
 //! Civil-protection alerts through the API: the role matrix, the
-//! two-person rule, the one-request cancel, exercise markers on every
+//! two-person rule (two people in the console, never tokens), the
+//! one-request cancel, exercise markers on every
 //! channel, test-audience confinement, CAP in → CAP out, the public feed,
 //! the urgent lane past opt-outs and quiet hours, zones as targets, and
 //! the drill report.
@@ -8,14 +9,17 @@ mod support;
 
 use serde_json::{Value, json};
 use support::alerts::{
-    POLYGON, cap, create_audience, journal_actions, operator, post_cap, resident, texts,
+    POLYGON, approve, cap, create_audience, journal_actions, operator, person, post_cap, resident,
+    texts,
 };
 use support::{Backend, TestApp};
 
-async fn actual_alert_needs_a_second_operator_and_cancels_in_one_request(backend: Backend) {
+async fn actual_alert_needs_a_second_person_and_cancels_in_one_request(backend: Backend) {
     let app = TestApp::spawn_on(backend, "").await;
-    let anna = operator(&app, "Анна Коваль").await;
-    let petro = operator(&app, "Петро Мельник").await;
+    let anna = person(&app, "anna", "Анна Коваль").await;
+    let petro = person(&app, "petro", "Петро Мельник").await;
+    let gateway = operator(&app, "Сирена-шлюз").await;
+    let second_token = operator(&app, "Другий токен").await;
     let org = app
         .post("/api/v1/organisations", &json!({"name": "Водоканал"}))
         .await;
@@ -34,7 +38,8 @@ async fn actual_alert_needs_a_second_operator_and_cancels_in_one_request(backend
         403
     );
 
-    let r = post_cap(&app, &anna, "", &xml).await;
+    // Another system's token creates; no token approves.
+    let r = post_cap(&app, &gateway, "", &xml).await;
     assert_eq!(r.status, 202, "{r:?}");
     assert_eq!(r.body["state"], "pending");
     let id = r.body["id"].as_i64().unwrap();
@@ -42,31 +47,21 @@ async fn actual_alert_needs_a_second_operator_and_cancels_in_one_request(backend
         app.outbox("").await.is_empty(),
         "nothing goes out unapproved"
     );
+    let path = format!("/api/v1/alerts/{id}/approve");
+    for token in [&gateway, &second_token, &executor] {
+        let r = app.post_as(token, &path, &json!({})).await;
+        assert_eq!(r.status, 403, "a token cannot approve: {r:?}");
+        assert!(r.message().contains("console"), "{r:?}");
+    }
 
-    let r = app
-        .post_as(&anna, &format!("/api/v1/alerts/{id}/approve"), &json!({}))
-        .await;
-    assert_eq!(r.status, 403, "the creator cannot approve: {r:?}");
-    assert!(r.message().contains("two-person"), "{r:?}");
-    let r = app
-        .post_as(
-            &executor,
-            &format!("/api/v1/alerts/{id}/approve"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(r.status, 403, "{r:?}");
-
-    let r = app
-        .post_as(&petro, &format!("/api/v1/alerts/{id}/approve"), &json!({}))
-        .await;
+    let r = approve(&app, &petro, id).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["state"], "sent");
     assert_eq!(r.body["approved_by"], "Петро Мельник");
+    assert_eq!(r.body["approved_by_kind"], "person");
+    assert_eq!(r.body["created_by_kind"], "token");
     let notice = r.body["notice_id"].as_i64().unwrap();
-    let again = app
-        .post_as(&petro, &format!("/api/v1/alerts/{id}/approve"), &json!({}))
-        .await;
+    let again = approve(&app, &petro, id).await;
     assert_eq!(again.status, 409, "{again:?}");
 
     let s = app.wait_settled(notice).await;
@@ -93,8 +88,8 @@ async fn actual_alert_needs_a_second_operator_and_cancels_in_one_request(backend
 
     // The false-alarm correction: one request, pre-approved, to the same
     // audience, and the alert leaves the public feed.
-    let r = app
-        .post_as(&anna, &format!("/api/v1/alerts/{id}/cancel"), &json!({}))
+    let r = anna
+        .post(&app, &format!("/api/v1/alerts/{id}/cancel"), &json!({}))
         .await;
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(
@@ -113,17 +108,17 @@ async fn actual_alert_needs_a_second_operator_and_cancels_in_one_request(backend
         })
         .collect();
     assert_eq!(cancels.len(), 2, "{cancels:?}");
-    let original = app.get_as(&anna, &format!("/api/v1/alerts/{id}")).await;
+    let original = anna.get(&app, &format!("/api/v1/alerts/{id}")).await;
     assert_eq!(original.body["state"], "ended", "{original:?}");
     assert!(original.body["ended_at"].is_string(), "{original:?}");
     assert_eq!(original.body["ended_by"], r.body["id"], "{original:?}");
-    let r = app
-        .post_as(&petro, &format!("/api/v1/alerts/{id}/cancel"), &json!({}))
+    let r = petro
+        .post(&app, &format!("/api/v1/alerts/{id}/cancel"), &json!({}))
         .await;
     assert_eq!(r.status, 409, "cancelled twice: {r:?}");
 
-    let report = app
-        .get_as(&petro, &format!("/api/v1/alerts/{id}/report"))
+    let report = petro
+        .get(&app, &format!("/api/v1/alerts/{id}/report"))
         .await;
     assert_eq!(report.status, 200, "{report:?}");
     assert_eq!(
@@ -138,7 +133,7 @@ async fn actual_alert_needs_a_second_operator_and_cancels_in_one_request(backend
 
     let actions = journal_actions(&app).await;
     for (action, actor) in [
-        ("alert.created", "operator:Анна Коваль"),
+        ("alert.created", "operator:Сирена-шлюз"),
         ("alert.approved", "operator:Петро Мельник"),
         ("alert.sent", "operator:Петро Мельник"),
         ("alert.preapproved_template_used", "operator:Анна Коваль"),
@@ -148,6 +143,106 @@ async fn actual_alert_needs_a_second_operator_and_cancels_in_one_request(backend
             "{action} by {actor} missing from {actions:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_admin_with_two_operator_tokens_cannot_create_and_approve_alone() {
+    let app = TestApp::spawn().await;
+    resident(&app, 5, "uk", true, json!({})).await;
+    let first = operator(&app, "Перший").await;
+    let second = operator(&app, "Другий").await;
+    let xml = cap("ALONE-1", "Actual", "Extreme", "Immediate");
+    let r = post_cap(&app, &first, "", &xml).await;
+    assert_eq!(r.status, 202, "tokens still create: {r:?}");
+    let id = r.body["id"].as_i64().unwrap();
+    for token in [&second, &first] {
+        let r = app
+            .post_as(token, &format!("/api/v1/alerts/{id}/approve"), &json!({}))
+            .await;
+        assert_eq!(r.status, 403, "{r:?}");
+        assert!(
+            r.message().contains("a person must approve") && r.message().contains("console"),
+            "{r:?}"
+        );
+    }
+    let r = app.get(&format!("/api/v1/alerts/{id}")).await;
+    assert_eq!(r.body["state"], "pending", "{r:?}");
+    assert!(app.outbox("").await.is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn two_people_approve_and_the_alert_and_its_report_name_both() {
+    let app = TestApp::spawn().await;
+    resident(&app, 6, "uk", true, json!({})).await;
+    let anna = person(&app, "anna", "Анна Коваль").await;
+    let petro = person(&app, "petro", "Петро Мельник").await;
+    let body = json!({"status": "Actual", "infos": [{"language": "uk-UA", "event": "Тривога",
+        "urgency": "Immediate", "severity": "Severe", "certainty": "Observed",
+        "headline": "Загроза у центрі",
+        "areas": [{"area_desc": "Центр", "polygons": [POLYGON]}]}]});
+    let r = anna.post(&app, "/api/v1/alerts", &body).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    let id = r.body["id"].as_i64().unwrap();
+
+    let own = approve(&app, &anna, id).await;
+    assert_eq!(own.status, 403, "the creator's own account: {own:?}");
+    assert!(own.message().contains("two-person"), "{own:?}");
+    let r = approve(&app, &petro, id).await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    let view = app.get(&format!("/api/v1/alerts/{id}")).await.body;
+    let report = app.get(&format!("/api/v1/alerts/{id}/report")).await.body;
+    for alert in [&view, &report["alert"]] {
+        assert_eq!(alert["created_by"], "Анна Коваль", "{alert}");
+        assert_eq!(alert["created_by_kind"], "person", "{alert}");
+        assert_eq!(alert["created_by_username"], "anna", "{alert}");
+        assert_eq!(alert["approved_by"], "Петро Мельник", "{alert}");
+        assert_eq!(alert["approved_by_kind"], "person", "{alert}");
+        assert_eq!(alert["approved_by_username"], "petro", "{alert}");
+    }
+    let journal = app.get("/api/v1/journal?limit=1000").await.body;
+    let approved = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "alert.approved")
+        .expect("alert.approved journaled");
+    assert_eq!(approved["actor"], "operator:Петро Мельник");
+    let detail: Value = serde_json::from_str(approved["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["username"], "petro", "{approved}");
+    assert_eq!(detail["created_by_username"], "anna", "{approved}");
+}
+
+#[tokio::test]
+async fn an_account_whose_password_an_admin_set_cannot_approve() {
+    let app = TestApp::spawn().await;
+    let gateway = operator(&app, "Шлюз").await;
+    let olha = person(&app, "olha", "Ольга").await;
+    let xml = cap("LEGACY-1", "Actual", "Severe", "Expected");
+    let id = post_cap(&app, &gateway, "", &xml).await.body["id"]
+        .as_i64()
+        .unwrap();
+    // An account from before enrolment links: its password was chosen by
+    // an admin (the migration leaves `enrolled_at` empty for those).
+    let db = app.dir.path().join("data/tocsin.sqlite3");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        db.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE accounts SET enrolled_at = NULL WHERE username = 'olha'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let r = approve(&app, &olha, id).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(r.message().contains("set by an admin"), "{r:?}");
+    let accounts = app.get("/api/v1/accounts").await.body;
+    assert_eq!(
+        accounts["accounts"][0]["password_state"], "set_by_admin",
+        "{accounts}"
+    );
 }
 
 /// A cascade that would hold most channels back for many minutes: a drill
@@ -290,7 +385,8 @@ async fn an_exercise_is_marked_everywhere_and_reaches_only_its_audience(backend:
 #[tokio::test]
 async fn cap_in_equals_cap_out_and_the_feed_lists_public_alerts() {
     let app = TestApp::spawn().await;
-    let (anna, petro) = (operator(&app, "a").await, operator(&app, "b").await);
+    let anna = operator(&app, "a").await;
+    let petro = person(&app, "petro", "b").await;
     let xml = cap("LUTSK-RT", "Actual", "Extreme", "Immediate");
     let r = post_cap(&app, &anna, "", &xml).await;
     assert_eq!(r.status, 202, "{r:?}");
@@ -336,9 +432,7 @@ async fn cap_in_equals_cap_out_and_the_feed_lists_public_alerts() {
         404
     );
 
-    let r = app
-        .post_as(&petro, &format!("/api/v1/alerts/{id}/approve"), &json!({}))
-        .await;
+    let r = approve(&app, &petro, id).await;
     assert_eq!(r.status, 200, "{r:?}");
     let feed = public(app.url("/feeds/alerts.atom")).await;
     assert!(
@@ -378,22 +472,21 @@ async fn cap_in_equals_cap_out_and_the_feed_lists_public_alerts() {
 #[tokio::test]
 async fn severe_and_extreme_threats_pass_opt_outs_and_quiet_hours() {
     let app = TestApp::spawn_with_config("[policy]\nquiet_hours = \"00:00-23:59\"\n").await;
-    let (anna, petro) = (operator(&app, "a").await, operator(&app, "b").await);
+    let anna = operator(&app, "a").await;
+    let petro = person(&app, "petro", "b").await;
     // Opted out of civil-protection alerts; quiet hours all day.
     resident(&app, 21, "uk", true, json!({"categories": ["water"]})).await;
     resident(&app, 22, "uk", true, json!({})).await;
 
     let send = |identifier: &str, severity: &str, urgency: &str| {
         let xml = cap(identifier, "Actual", severity, urgency);
-        let (anna, petro) = (anna.clone(), petro.clone());
+        let (anna, petro) = (anna.clone(), &petro);
         let app = &app;
         async move {
             let r = post_cap(app, &anna, "", &xml).await;
             assert_eq!(r.status, 202, "{r:?}");
             let id = r.body["id"].as_i64().unwrap();
-            let r = app
-                .post_as(&petro, &format!("/api/v1/alerts/{id}/approve"), &json!({}))
-                .await;
+            let r = approve(app, petro, id).await;
             assert_eq!(r.status, 200, "{r:?}");
             r.body["notice_id"].as_i64().unwrap()
         }
@@ -422,14 +515,15 @@ async fn severe_and_extreme_threats_pass_opt_outs_and_quiet_hours() {
 }
 
 on_both_backends!(
-    actual_alert_needs_a_second_operator_and_cancels_in_one_request,
+    actual_alert_needs_a_second_person_and_cancels_in_one_request,
     an_exercise_is_marked_everywhere_and_reaches_only_its_audience,
 );
 
 #[tokio::test]
 async fn a_local_threat_alerts_only_the_zone_named() {
     let app = TestApp::spawn().await;
-    let (anna, petro) = (operator(&app, "a").await, operator(&app, "b").await);
+    let anna = operator(&app, "a").await;
+    let petro = person(&app, "petro", "b").await;
     let north = app
         .create_zone("Північ", &support::rect(25.30, 50.76, 25.35, 50.79))
         .await;
@@ -464,9 +558,7 @@ async fn a_local_threat_alerts_only_the_zone_named() {
         .await
         .unwrap();
     assert!(cap.contains("<valueName>tocsin:zone</valueName>"), "{cap}");
-    let r = app
-        .post_as(&petro, &format!("/api/v1/alerts/{id}/approve"), &json!({}))
-        .await;
+    let r = approve(&app, &petro, id).await;
     assert_eq!(r.status, 200, "{r:?}");
     let notice = r.body["notice_id"].as_i64().unwrap();
     let s = app.wait_settled(notice).await;

@@ -14,9 +14,8 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
+use support::people::{PASSWORD, enrol, new_account};
 use support::{Providers, TestApp, notice_body, rect};
-
-const PASSWORD: &str = "correct horse battery staple";
 
 /// A chromedriver process, killed when dropped.
 struct Driver {
@@ -89,14 +88,12 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+/// An admin's account, enrolled with `PASSWORD` through the API.
 async fn admin_account(app: &TestApp, username: &str, name: &str) {
-    let r = app
-        .post(
-            "/api/v1/accounts",
-            &json!({"username": username, "password": PASSWORD, "role": "admin", "name": name}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
+    let body = json!({"username": username, "role": "admin", "name": name});
+    let token = new_account(app, &body).await;
+    let (r, _) = enrol(app, &token, PASSWORD).await;
+    assert_eq!(r.status, 200, "{r:?}");
 }
 
 async fn type_into(client: &Client, css: &str, text: &str) {
@@ -426,15 +423,29 @@ async fn an_operator_draws_an_area_previews_publishes_and_sees_every_message_cou
     client.close().await.unwrap();
 }
 
-async fn officer_account(app: &TestApp, username: &str, name: &str) {
-    let r = app
-        .post(
-            "/api/v1/accounts",
-            &json!({"username": username, "password": PASSWORD,
-                    "role": "civil_protection", "name": name}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
+/// Opens an enrolment link, chooses `PASSWORD` and goes on signed in.
+async fn enrol_in_browser(client: &Client, link: &str, username: &str) {
+    client.goto(link).await.unwrap();
+    text_of(client, "form#enrol").await;
+    let url = client.current_url().await.unwrap();
+    assert!(
+        !url.as_str().contains("enrol="),
+        "the token leaves the address bar: {url}"
+    );
+    type_into(client, "form#enrol input[name=password]", PASSWORD).await;
+    type_into(
+        client,
+        "form#enrol input[name=repeat]",
+        "not the same password",
+    )
+    .await;
+    click(client, "form#enrol button[type=submit]").await;
+    wait_for_xpath(client, "//p[@id='enrol-error'][normalize-space(.) != '']").await;
+    type_into(client, "form#enrol input[name=repeat]", PASSWORD).await;
+    click(client, "form#enrol button[type=submit]").await;
+    assert_eq!(text_of(client, "#enrolled-username").await, username);
+    click(client, "#enrolled-continue").await;
+    text_of(client, "table#notices").await;
 }
 
 async fn wait_for_xpath(client: &Client, xpath: &str) {
@@ -447,7 +458,7 @@ async fn wait_for_xpath(client: &Client, xpath: &str) {
 }
 
 #[tokio::test]
-async fn an_actual_alert_waits_for_a_second_officer() {
+async fn two_officers_enrol_through_their_links_and_one_approves_the_others_alert() {
     let Some(driver) = start_driver().await else {
         return;
     };
@@ -463,11 +474,51 @@ async fn an_actual_alert_waits_for_a_second_officer() {
                 .await,
         );
     }
-    officer_account(&app, "anna", "Анна Коваль").await;
-    officer_account(&app, "bohdan", "Богдан Ткач").await;
+    admin_account(&app, "olena", "Олена Коваль").await;
+    let bohdan = new_account(
+        &app,
+        &json!({"username": "bohdan", "name": "Богдан Ткач", "role": "civil_protection"}),
+    )
+    .await;
+    let bohdan = format!("{}/console#enrol={bohdan}", app.base);
 
+    // The admin creates Anna's account in the console and sees its link
+    // once.
     let client = browser(&driver).await;
-    sign_in(&client, &app, "anna").await;
+    sign_in(&client, &app, "olena").await;
+    click(&client, "#nav-accounts").await;
+    text_of(&client, "form#account-form").await;
+    type_into(&client, "#account-form input[name=username]", "anna").await;
+    type_into(&client, "#account-form input[name=name]", "Анна Коваль").await;
+    client
+        .find(Locator::Css("#account-form select[name=role]"))
+        .await
+        .unwrap()
+        .select_by_value("civil_protection")
+        .await
+        .unwrap();
+    click(&client, "#create-account").await;
+    let link = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#enrolment-url"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the link");
+    assert!(
+        link.starts_with(&format!("{}/console#enrol=", app.base)),
+        "{link}"
+    );
+    wait_for_xpath(&client, "//tr[td='anna']/td[@data-password='none']").await;
+    screenshot(&client, "accounts-link").await;
+    click(&client, "button#sign-out").await;
+    text_of(&client, "form#sign-in").await;
+
+    enrol_in_browser(&client, &link, "anna").await;
+    screenshot(&client, "enrolled").await;
     click(&client, "#nav-alerts").await;
     click(&client, "#new-alert").await;
     text_of(&client, "form#alert-form").await;
@@ -514,7 +565,8 @@ async fn an_actual_alert_waits_for_a_second_officer() {
     click(&client, "button#sign-out").await;
     text_of(&client, "form#sign-in").await;
 
-    sign_in(&client, &app, "bohdan").await;
+    // The second person enrols through their own link and approves.
+    enrol_in_browser(&client, &bohdan, "bohdan").await;
     click(&client, "#nav-alerts").await;
     let queue = text_of(&client, "#approval-queue").await;
     assert!(queue.contains("Витік газу на півночі міста"), "{queue}");
@@ -535,10 +587,14 @@ async fn an_actual_alert_waits_for_a_second_officer() {
         "//tr[@data-channel='sms']/td[@data-state='sent'][.='2']",
     )
     .await;
-    let page = text_of(&client, "section.card.alert").await;
-    assert!(
-        page.contains("Богдан Ткач"),
-        "the approver is named: {page}"
+    assert_eq!(
+        text_of(&client, "#alert-created-by").await,
+        "Анна Коваль (anna)"
+    );
+    assert_eq!(
+        text_of(&client, "#alert-approved-by").await,
+        "Богдан Ткач (bohdan)",
+        "both people are named"
     );
     screenshot(&client, "alert-sent").await;
 

@@ -1,13 +1,13 @@
-//! People in the console: accounts, sign-in, sessions, CSRF, session
-//! fixation, lockout, and what an executor's session may see.
+//! People in the console: accounts, enrolment links, sign-in, sessions,
+//! CSRF, session fixation, lockout, and what an executor's session may
+//! see.
 
 mod support;
 
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
+use support::people::{PASSWORD, enrol, link_token, new_account};
 use support::{Backend, Reply, TestApp, notice_body, rect};
-
-const PASSWORD: &str = "correct horse battery staple";
 
 /// A browser as the tests drive it: its cookie, and the CSRF token the
 /// console would keep.
@@ -103,15 +103,12 @@ impl Browser {
     }
 }
 
+/// An account whose owner enrolled with `PASSWORD` through its link.
 async fn account(app: &TestApp, username: &str, role: &str, org: Option<i64>) {
-    let r = app
-        .post(
-            "/api/v1/accounts",
-            &json!({"username": username, "password": PASSWORD, "role": role,
-                    "organisation_id": org}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
+    let body = json!({"username": username, "role": role, "organisation_id": org});
+    let token = new_account(app, &body).await;
+    let (r, _) = enrol(app, &token, PASSWORD).await;
+    assert_eq!(r.status, 200, "{r:?}");
 }
 
 async fn organisation(app: &TestApp, name: &str) -> (i64, String) {
@@ -132,29 +129,23 @@ async fn a_person_signs_in_and_acts_only_with_the_csrf_token(backend: Backend) {
         .await;
     let (org, _) = organisation(&app, "Луцькводоканал").await;
 
-    // Bad accounts are refused with the field that is wrong.
+    // Bad accounts are refused with the field that is wrong; nobody but
+    // the owner chooses a password.
     for (body, field) in [
         (
-            json!({"username": "ok.name", "password": "short", "role": "admin"}),
+            json!({"username": "ok.name", "password": PASSWORD, "role": "admin"}),
             "password",
         ),
+        (json!({"username": "x", "role": "admin"}), "username"),
         (
-            json!({"username": "x", "password": PASSWORD, "role": "admin"}),
-            "username",
-        ),
-        (
-            json!({"username": "ok.name", "password": PASSWORD, "role": "executor"}),
+            json!({"username": "ok.name", "role": "executor"}),
             "organisation_id",
         ),
         (
-            json!({"username": "ok.name", "password": PASSWORD, "role": "admin",
-                   "organisation_id": org}),
+            json!({"username": "ok.name", "role": "admin", "organisation_id": org}),
             "organisation_id",
         ),
-        (
-            json!({"username": "ok.name", "password": PASSWORD, "role": "king"}),
-            "role",
-        ),
+        (json!({"username": "ok.name", "role": "king"}), "role"),
     ] {
         let r = app.post("/api/v1/accounts", &body).await;
         assert_eq!(r.status, 422, "{body}: {r:?}");
@@ -164,7 +155,7 @@ async fn a_person_signs_in_and_acts_only_with_the_csrf_token(backend: Backend) {
     let r = app
         .post(
             "/api/v1/accounts",
-            &json!({"username": "olena.dispatcher", "password": PASSWORD, "role": "admin"}),
+            &json!({"username": "olena.dispatcher", "role": "admin"}),
         )
         .await;
     assert_eq!(r.status, 409, "usernames ignore case: {r:?}");
@@ -224,7 +215,7 @@ async fn a_person_signs_in_and_acts_only_with_the_csrf_token(backend: Backend) {
         .post(
             &app,
             "/api/v1/accounts",
-            &json!({"username": "mallory", "password": PASSWORD, "role": "admin"}),
+            &json!({"username": "mallory", "role": "admin"}),
         )
         .await;
     assert_eq!(r.status, 403, "{r:?}");
@@ -422,7 +413,110 @@ async fn wrong_passwords_lock_the_account(backend: Backend) {
     assert!(actions.contains("account.locked"), "{actions}");
 }
 
+async fn an_enrolment_link_sets_the_owners_password_once(backend: Backend) {
+    let app = TestApp::spawn_on(backend, "").await;
+    let r = app
+        .post(
+            "/api/v1/accounts",
+            &json!({"username": "anna", "name": "Анна Коваль", "role": "civil_protection"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body["password_state"], "none", "{r:?}");
+    let id = r.body["id"].as_i64().unwrap();
+    let url = r.body["enrolment"]["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/console#enrol=", app.base)),
+        "{url}"
+    );
+    let expires: chrono::DateTime<chrono::Utc> = r.body["enrolment"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let hours = (expires - chrono::Utc::now()).num_minutes() as f64 / 60.0;
+    assert!((71.9..=72.0).contains(&hours), "{hours} h");
+    let token = link_token(&r.body);
+    assert_eq!(token.len(), 43, "256 bits");
+
+    // Before enrolment nothing signs in, and it looks like a wrong password.
+    let mut browser = Browser::default();
+    let r = browser.sign_in(&app, "anna", PASSWORD).await;
+    assert_eq!(r.body["error"]["code"], "wrong_credentials", "{r:?}");
+
+    // A too short password does not use the link up; a wrong token is
+    // refused as unknown.
+    let (r, _) = enrol(&app, &token, "short").await;
+    assert_eq!((r.status, r.field()), (422, "password"), "{r:?}");
+    let (r, _) = enrol(&app, &format!("{token}x"), PASSWORD).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    assert_eq!(r.body["error"]["code"], "not_found");
+    let r = app
+        .send(
+            app.client()
+                .post(app.url("/api/v1/enrolment"))
+                .json(&json!({"token": token})),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{r:?}");
+
+    let (r, session) = enrol(&app, &token, PASSWORD).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["username"], "anna");
+    assert_eq!(r.body["may_approve"], true, "{r:?}");
+    let session = session.expect("signed in");
+    let owner = Browser {
+        cookie: Some(session.cookie),
+        csrf: Some(session.csrf),
+    };
+    assert_eq!(owner.get(&app, "/api/v1/session").await.status, 200);
+    let (again, _) = enrol(&app, &token, "another long password").await;
+    assert_eq!(again.status, 410, "{again:?}");
+    assert_eq!(again.body["error"]["code"], "link_used_or_expired");
+    assert!(again.message().contains("already used"), "{again:?}");
+    assert_eq!(browser.sign_in(&app, "anna", PASSWORD).await.status, 200);
+    let accounts = app.get("/api/v1/accounts").await;
+    assert_eq!(accounts.body["accounts"][0]["password_state"], "own");
+
+    // A lost password: a new link voids the password and every session.
+    let path = format!("/api/v1/accounts/{id}/enrolment");
+    assert_eq!(owner.post(&app, &path, &json!({})).await.status, 403);
+    let r = app.post(&path, &json!({})).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let second = link_token(&r.body);
+    assert_eq!(owner.get(&app, "/api/v1/session").await.status, 401);
+    assert_eq!(browser.get(&app, "/api/v1/session").await.status, 401);
+    let r = browser.sign_in(&app, "anna", PASSWORD).await;
+    assert_eq!(r.status, 401, "the old password is void: {r:?}");
+    let r = app.post(&path, &json!({})).await;
+    let third = link_token(&r.body);
+    let (r, _) = enrol(&app, &second, PASSWORD).await;
+    assert_eq!(r.status, 410, "{r:?}");
+    assert!(r.message().contains("newer"), "{r:?}");
+    let (r, _) = enrol(&app, &third, "a new long password").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = app.post("/api/v1/accounts/999/enrolment", &json!({})).await;
+    assert_eq!(r.status, 404, "{r:?}");
+
+    let entries = app.get("/api/v1/journal?limit=1000").await.body["entries"].clone();
+    let count = |action: &str| {
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .count()
+    };
+    assert_eq!(count("account.enrolment_issued"), 3, "{entries}");
+    assert_eq!(count("account.enrolment_used"), 2, "{entries}");
+    let text = entries.to_string();
+    for secret in [&token, &second, &third] {
+        assert!(!text.contains(secret.as_str()), "a link was journaled");
+    }
+}
+
 on_both_backends!(
+    an_enrolment_link_sets_the_owners_password_once,
     a_person_signs_in_and_acts_only_with_the_csrf_token,
     signing_in_always_issues_a_fresh_session,
     an_executor_session_sees_only_its_organisation,
@@ -430,9 +524,12 @@ on_both_backends!(
 );
 
 #[tokio::test]
-async fn passwords_and_sessions_are_stored_only_as_hashes() {
+async fn passwords_sessions_and_links_are_stored_only_as_hashes() {
     let app = TestApp::spawn().await;
-    account(&app, "duty.officer", "civil_protection", None).await;
+    let body = json!({"username": "duty.officer", "role": "civil_protection"});
+    let link = new_account(&app, &body).await;
+    let (r, _) = enrol(&app, &link, PASSWORD).await;
+    assert_eq!(r.status, 200, "{r:?}");
     let mut browser = Browser::default();
     assert_eq!(
         browser.sign_in(&app, "duty.officer", PASSWORD).await.status,
@@ -442,7 +539,7 @@ async fn passwords_and_sessions_are_stored_only_as_hashes() {
     let session = session.trim_start_matches("tocsin_session=").to_owned();
     let db = std::fs::read(app.dir.path().join("data/tocsin.sqlite3")).unwrap();
     let wal = std::fs::read(app.dir.path().join("data/tocsin.sqlite3-wal")).unwrap_or_default();
-    for secret in [PASSWORD, session.as_str()] {
+    for secret in [PASSWORD, session.as_str(), link.as_str()] {
         let needle = secret.as_bytes();
         for bytes in [&db, &wal] {
             assert!(

@@ -188,13 +188,14 @@ pub async fn load(state: &AppState, raw: &str) -> Result<AlertRecord, ApiError> 
         .ok_or_else(|| ApiError::NotFound(format!("alert {id} not found")))
 }
 
-/// `POST /api/v1/alerts/{id}/approve`: the second operator's approval.
+/// `POST /api/v1/alerts/{id}/approve`: the second operator's approval,
+/// from a person signed in to the console.
 pub async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let op = operator(&caller.0)?;
+    let op = send::approver(&caller.0)?;
     let alert = load(&state, &id).await?;
     let approved = send::approve(&state, &op, &alert).await?;
     Ok(Json(view(&approved)))

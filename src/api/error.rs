@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::dispatch::DispatchError;
+use crate::domain::auth::NotAnApprover;
 use crate::planner::PlanError;
 use crate::store::StoreError;
 
@@ -56,6 +57,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A one-time link that was used, replaced or has expired.
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("request body is larger than the {0}-byte limit")]
@@ -90,6 +94,7 @@ impl ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Gone(_) => (StatusCode::GONE, "link_used_or_expired"),
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
@@ -158,6 +163,12 @@ impl From<StoreError> for ApiError {
             StoreError::Unreadable(m) => Self::Unreadable(m),
             other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<NotAnApprover> for ApiError {
+    fn from(e: NotAnApprover) -> Self {
+        Self::Forbidden(e.to_string())
     }
 }
 

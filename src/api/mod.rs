@@ -4,6 +4,7 @@
 pub(crate) mod alerts;
 mod checks;
 pub mod counts;
+mod enrolment;
 mod error;
 mod extract;
 mod feeds;
@@ -102,7 +103,13 @@ pub fn router(state: AppState) -> Router {
         .route("/simulated/outbox", get(outbox::outbox::<AppState>))
         .route("/journal", get(journal::page))
         .route("/operators", post(alerts::create_operator))
-        .route("/accounts", post(session::create_account))
+        .route(
+            "/accounts",
+            post(session::create_account).get(enrolment::list),
+        )
+        .route("/accounts/{id}/enrolment", post(enrolment::reissue))
+        // Public: the link's token is the only credential.
+        .route("/enrolment", post(enrolment::enrol))
         .route("/public/notices", get(public::notices))
         .route("/public/zones", get(public::zones))
         .route("/public/subscriptions", post(subscribe::subscribe))

@@ -1,7 +1,9 @@
 //! People in the console: accounts (created by an admin) and sessions.
 //!
-//! - `POST /api/v1/accounts` (admin): a username and password for one
-//!   role (and organisation, for an executor).
+//! - `POST /api/v1/accounts` (admin): a username for one role (and
+//!   organisation, for an executor), without a password: the answer holds
+//!   the one-time enrolment link with which its owner chooses one
+//!   (`enrolment.rs`).
 //! - `POST /api/v1/session`: sign in; sets an HttpOnly, SameSite=Strict
 //!   cookie and answers with the CSRF token that every request that
 //!   changes something must carry in `X-CSRF-Token`.
@@ -20,11 +22,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::enrolment::{issued, new_link};
 use super::error::ApiError;
 use super::extract::{ApiJson, Caller, SESSION_COOKIE, session_cookie, session_of};
 use super::journal::{actor, record};
 use crate::domain::OrgId;
-use crate::domain::account::{Password, PasswordHash, SESSION_HOURS, SessionId, Username};
+use crate::domain::account::{PasswordHash, SESSION_HOURS, SessionId, Username};
 use crate::domain::auth::{ApiToken, Role, TokenHash, random_urlsafe};
 use crate::domain::text::Text;
 use crate::store::{NewAccount, Session};
@@ -33,7 +36,9 @@ use crate::store::{NewAccount, Session};
 #[serde(deny_unknown_fields)]
 pub struct AccountIn {
     username: String,
-    password: String,
+    /// Refused: the owner chooses the password through the link, so that
+    /// no admin knows it (the two-person rule binds people).
+    password: Option<serde::de::IgnoredAny>,
     /// How approvals and the journal name the person; the username if
     /// absent.
     name: Option<String>,
@@ -48,8 +53,14 @@ pub async fn create_account(
     ApiJson(body): ApiJson<AccountIn>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
+    if body.password.is_some() {
+        return Err(ApiError::invalid(
+            "password",
+            "the account's owner chooses the password through the enrolment link this \
+             request returns; leave the field out",
+        ));
+    }
     let username = Username::parse(&body.username).map_err(|e| ApiError::invalid("username", e))?;
-    let password = Password::parse(&body.password).map_err(|e| ApiError::invalid("password", e))?;
     let name = body.name.as_deref().unwrap_or(username.as_str());
     let display_name: Text<100> = Text::parse(name).map_err(|e| ApiError::invalid("name", e))?;
     let role = Role::parse(&body.role)
@@ -70,19 +81,16 @@ pub async fn create_account(
         }
         (_, None) => None,
     };
-    // Hashing takes tens of milliseconds of CPU: off the async threads.
-    let hash = tokio::task::spawn_blocking(move || password.hash())
-        .await
-        .map_err(ApiError::internal)?;
+    let (token, link) = new_link(Utc::now());
     let account = state
         .store
         .create_account(&NewAccount {
             username,
             display_name,
-            password: hash,
             role,
             organisation,
             principal: ApiToken::generate().hash(),
+            enrolment: link.clone(),
         })
         .await?;
     record(
@@ -94,7 +102,8 @@ pub async fn create_account(
                "organisation_id": account.organisation_id}),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(json!(account))))
+    let body = issued(&state, &caller, &account, (&token, &link), json!({})).await;
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,15 +126,16 @@ pub async fn sign_in(
         Err(_) => None,
     };
     let Some(login) = found else {
-        tokio::task::spawn_blocking(move || PasswordHash::verify_nothing(&password))
-            .await
-            .map_err(ApiError::internal)?;
-        return Err(ApiError::WrongCredentials);
+        return Err(wrong_credentials(password).await);
     };
     if login.locked_at(now) {
         return Err(locked(login.locked_until.unwrap_or(now)));
     }
-    let hash = login.hash.clone();
+    let Some(hash) = login.hash.clone() else {
+        // Not enrolled yet: nothing signs in, and it looks like a wrong
+        // password.
+        return Err(wrong_credentials(password).await);
+    };
     let right = tokio::task::spawn_blocking(move || hash.verify(&password))
         .await
         .map_err(ApiError::internal)?;
@@ -144,35 +154,55 @@ pub async fn sign_in(
         }
         return Err(ApiError::WrongCredentials);
     }
+    let (session, cookie) = open(&state, &headers, login.account, now).await?;
+    signed_in(&state, &session).await;
+    Ok(([(SET_COOKIE, cookie)], Json(describe(&session))).into_response())
+}
+
+/// Opens a new session for `account` (after its password, or its
+/// enrolment), ending the one the browser presented; returns it and its
+/// cookie.
+pub(super) async fn open(
+    state: &AppState,
+    headers: &HeaderMap,
+    account: i64,
+    now: chrono::DateTime<Utc>,
+) -> Result<(Session, HeaderValue), ApiError> {
     let id = SessionId::generate();
     let csrf = random_urlsafe(32);
     let expires_at = now + Duration::hours(SESSION_HOURS);
-    let presented = session_cookie(&headers).map(TokenHash::of);
+    let presented = session_cookie(headers).map(TokenHash::of);
     state
         .store
-        .open_session(
-            login.account,
-            &id.hash(),
-            &csrf,
-            expires_at,
-            presented.as_ref(),
-        )
+        .open_session(account, &id.hash(), &csrf, expires_at, presented.as_ref())
         .await?;
     let session = state
         .store
         .session(&id.hash(), now)
         .await?
         .ok_or_else(|| ApiError::internal("a session just opened is missing"))?;
+    let cookie = cookie(state, id.expose(), SESSION_HOURS * 3600)?;
+    Ok((session, cookie))
+}
+
+pub(super) async fn signed_in(state: &AppState, session: &Session) {
     record(
-        &state,
+        state,
         actor(&session.principal),
         "account.signed_in",
-        format!("account/{}", login.account),
+        format!("account/{}", session.account),
         json!({"username": session.username}),
     )
     .await;
-    let cookie = cookie(&state, id.expose(), SESSION_HOURS * 3600)?;
-    Ok(([(SET_COOKIE, cookie)], Json(describe(&session))).into_response())
+}
+
+/// The answer for an unknown username, after the time a wrong password
+/// takes.
+async fn wrong_credentials(password: String) -> ApiError {
+    match tokio::task::spawn_blocking(move || PasswordHash::verify_nothing(&password)).await {
+        Ok(()) => ApiError::WrongCredentials,
+        Err(e) => ApiError::internal(e),
+    }
 }
 
 fn locked(until: chrono::DateTime<Utc>) -> ApiError {
@@ -206,11 +236,13 @@ pub async fn sign_out(State(state): State<AppState>, parts: Parts) -> Result<Res
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
 }
 
-fn describe(s: &Session) -> Value {
+pub(super) fn describe(s: &Session) -> Value {
     json!({
         "username": s.username,
         "name": s.principal.name,
         "role": s.principal.role,
+        // What the console offers; the approval itself checks again.
+        "may_approve": s.principal.may_approve().is_ok(),
         "organisation_id": s.principal.organisation,
         "csrf_token": s.csrf_token,
         "expires_at": s.expires_at,

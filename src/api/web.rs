@@ -33,6 +33,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../web/console/console.js"),
     ),
     (
+        "accounts.js",
+        JS,
+        include_bytes!("../../web/console/accounts.js"),
+    ),
+    (
         "console.css",
         CSS,
         include_bytes!("../../web/console/console.css"),

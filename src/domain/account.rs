@@ -1,11 +1,13 @@
-//! Console accounts: usernames, passwords, sessions and the sign-in
-//! throttle.
+//! Console accounts: usernames, passwords, enrolment links, sessions and
+//! the sign-in throttle.
 //!
 //! People sign in to the console with a username and a password; machines
-//! keep using API tokens. Passwords are low-entropy secrets, so unlike
-//! tokens they are stored as Argon2id hashes. A session id is 256 random
-//! bits held in an HttpOnly cookie and stored only as its SHA-256, like an
-//! API token.
+//! keep using API tokens. An admin creates an account without a password
+//! and gets a one-time enrolment link; its owner opens it and chooses the
+//! password, so nobody else ever knows it. Passwords are low-entropy
+//! secrets, so unlike tokens they are stored as Argon2id hashes. Session
+//! ids and enrolment tokens are 256 random bits stored only as their
+//! SHA-256, like an API token.
 
 use argon2::password_hash::{PasswordHash as Phc, SaltString};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
@@ -139,6 +141,87 @@ impl fmt::Debug for SessionId {
     }
 }
 
+/// A freshly issued enrolment token: shown once, in the link the admin
+/// hands to the account's owner.
+pub struct EnrolmentToken(String);
+
+impl EnrolmentToken {
+    pub fn generate() -> Self {
+        Self(random_urlsafe(32))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.0)
+    }
+
+    /// The link: the token travels in the fragment, which browsers never
+    /// send to a server, so no proxy or access log records it.
+    pub fn link(&self, public_base: &str) -> String {
+        format!("{public_base}/console#enrol={}", self.0)
+    }
+}
+
+impl fmt::Debug for EnrolmentToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EnrolmentToken(***)")
+    }
+}
+
+/// How long an enrolment link works: a long weekend between the admin
+/// handing it over and its owner opening it.
+pub const ENROLMENT_HOURS: i64 = 72;
+
+/// What an enrolment link can still do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Usable,
+    Used,
+    /// A newer link was issued for the account.
+    Replaced,
+    Expired,
+}
+
+impl LinkState {
+    pub fn at(now: DateTime<Utc>, expires_at: DateTime<Utc>, used: bool, replaced: bool) -> Self {
+        if used {
+            Self::Used
+        } else if replaced {
+            Self::Replaced
+        } else if expires_at <= now {
+            Self::Expired
+        } else {
+            Self::Usable
+        }
+    }
+}
+
+/// Who chose an account's password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordState {
+    /// Not enrolled yet (or a new link voided the old password).
+    None,
+    /// Chosen by an admin (accounts from before enrolment links): such an
+    /// account signs in but does not approve alerts.
+    SetByAdmin,
+    /// Chosen by the owner through an enrolment link.
+    Own,
+}
+
+impl PasswordState {
+    pub fn of(has_password: bool, enrolled: bool) -> Self {
+        match (has_password, enrolled) {
+            (false, _) => Self::None,
+            (true, false) => Self::SetByAdmin,
+            (true, true) => Self::Own,
+        }
+    }
+}
+
 /// How long a session lasts: one long duty shift, then sign in again.
 pub const SESSION_HOURS: i64 = 12;
 
@@ -161,7 +244,8 @@ pub fn lock_for(failures: u32) -> Option<Duration> {
 #[derive(Debug, Clone)]
 pub struct LoginRecord {
     pub account: i64,
-    pub hash: PasswordHash,
+    /// `None` until the owner enrols: nothing signs in then.
+    pub hash: Option<PasswordHash>,
     pub failures: u32,
     pub locked_until: Option<DateTime<Utc>>,
 }
@@ -202,6 +286,34 @@ mod tests {
         assert!(!PasswordHash::from_stored("garbage".into()).verify("x"));
         let again = Password::parse("correct horse battery").unwrap().hash();
         assert_ne!(hash, again, "each hash has its own salt");
+    }
+
+    #[test]
+    fn enrolment_links_are_random_and_carry_the_token_in_the_fragment() {
+        let a = EnrolmentToken::generate();
+        assert_ne!(a.expose(), EnrolmentToken::generate().expose());
+        assert_eq!(a.expose().len(), 43, "256 bits, base64url");
+        assert_eq!(
+            a.link("https://tocsin.example"),
+            format!("https://tocsin.example/console#enrol={}", a.expose())
+        );
+        assert!(!format!("{a:?}").contains(a.expose()));
+    }
+
+    #[test]
+    fn a_link_works_once_until_it_expires_or_is_replaced() {
+        let now = Utc::now();
+        let later = now + Duration::hours(ENROLMENT_HOURS);
+        assert_eq!(LinkState::at(now, later, false, false), LinkState::Usable);
+        assert_eq!(
+            LinkState::at(later, later, false, false),
+            LinkState::Expired
+        );
+        assert_eq!(LinkState::at(now, later, true, false), LinkState::Used);
+        assert_eq!(LinkState::at(now, later, false, true), LinkState::Replaced);
+        assert_eq!(PasswordState::of(false, true), PasswordState::None);
+        assert_eq!(PasswordState::of(true, false), PasswordState::SetByAdmin);
+        assert_eq!(PasswordState::of(true, true), PasswordState::Own);
     }
 
     #[test]

@@ -45,7 +45,8 @@ impl Role {
 /// The authenticated caller of one request.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The token's row: two tokens are two people for the two-person rule.
+    /// The principal's `api_tokens` row; a console account has its own,
+    /// whose token was never shown.
     pub token: i64,
     /// Who holds the token ("organisation" for an executor's).
     pub name: String,
@@ -53,6 +54,9 @@ pub struct Principal {
     pub organisation: Option<OrgId>,
     /// Where an executor may publish.
     pub territory: Territory,
+    /// Set when a person signed in to the console (a session), never for
+    /// a bearer token: a token is held by whoever copied it.
+    pub person: Option<Person>,
 }
 
 /// Where a caller may publish notices.
@@ -84,7 +88,75 @@ impl Territory {
     }
 }
 
+/// The console account behind a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub account: i64,
+    pub username: String,
+    /// The password was set by the account's owner through an enrolment
+    /// link, so nobody else (an admin included) was ever told it.
+    pub own_password: bool,
+}
+
+/// Why a caller may not approve an Actual alert. The two-person rule
+/// binds people: only an officer signed in with a password of their own
+/// counts as the second person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotAnApprover {
+    #[error(
+        "a person must approve an Actual alert: sign in to the console with your own \
+         civil-protection account (tokens may create alerts but not approve them)"
+    )]
+    Token,
+    #[error("alerts are approved by civil-protection officers signed in to the console")]
+    Role,
+    #[error(
+        "this account's password was set by an admin: set your own through an enrolment \
+         link (an admin issues one) before approving alerts"
+    )]
+    AdminSetPassword,
+}
+
+/// Who created or approved an alert, as its view names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// A console account (its username is recorded too).
+    Person,
+    /// A bearer token: an operator's, a feed's or an integration's.
+    Token,
+    /// The scheduler's checks.
+    Scheduler,
+}
+
+/// The token id alerts record for the scheduler (never an `api_tokens` row).
+pub const SCHEDULER_TOKEN: i64 = 0;
+
+impl PrincipalKind {
+    /// From what an alert records: the account's username for a person.
+    pub fn recorded(token: i64, username: Option<&str>) -> Self {
+        match (token, username) {
+            (_, Some(_)) => Self::Person,
+            (SCHEDULER_TOKEN, None) => Self::Scheduler,
+            (_, None) => Self::Token,
+        }
+    }
+}
+
 impl Principal {
+    /// The one rule for the second person of an Actual alert (the store's
+    /// conditional UPDATE checks the same again, with the creator).
+    pub fn may_approve(&self) -> Result<&Person, NotAnApprover> {
+        let person = self.person.as_ref().ok_or(NotAnApprover::Token)?;
+        if self.role != Role::CivilProtection {
+            return Err(NotAnApprover::Role);
+        }
+        if !person.own_password {
+            return Err(NotAnApprover::AdminSetPassword);
+        }
+        Ok(person)
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
@@ -183,6 +255,7 @@ mod tests {
             role: Role::Executor,
             organisation: Some(OrgId(1)),
             territory: Territory::Anywhere,
+            person: None,
         };
         assert!(exec.may_see_organisation(Some(OrgId(1))));
         assert!(!exec.may_see_organisation(Some(OrgId(2))));
@@ -196,6 +269,59 @@ mod tests {
         assert!(
             officer.may_see_organisation(Some(OrgId(2))),
             "the whole city"
+        );
+    }
+
+    #[test]
+    fn only_an_officer_with_a_password_of_their_own_approves() {
+        let person = |own_password| {
+            Some(Person {
+                account: 7,
+                username: "anna".to_owned(),
+                own_password,
+            })
+        };
+        let token = Principal {
+            token: 3,
+            name: "Анна".to_owned(),
+            role: Role::CivilProtection,
+            organisation: None,
+            territory: None,
+            person: None,
+        };
+        assert_eq!(token.may_approve().unwrap_err(), NotAnApprover::Token);
+        let admin_set = Principal {
+            person: person(false),
+            ..token.clone()
+        };
+        assert_eq!(
+            admin_set.may_approve().unwrap_err(),
+            NotAnApprover::AdminSetPassword
+        );
+        let admin = Principal {
+            role: Role::Admin,
+            person: person(true),
+            ..token.clone()
+        };
+        assert_eq!(admin.may_approve().unwrap_err(), NotAnApprover::Role);
+        let officer = Principal {
+            person: person(true),
+            ..token
+        };
+        assert_eq!(officer.may_approve().unwrap().username, "anna");
+        assert!(NotAnApprover::Token.to_string().contains("console"));
+    }
+
+    #[test]
+    fn recorded_kinds() {
+        assert_eq!(
+            PrincipalKind::recorded(4, Some("anna")),
+            PrincipalKind::Person
+        );
+        assert_eq!(PrincipalKind::recorded(4, None), PrincipalKind::Token);
+        assert_eq!(
+            PrincipalKind::recorded(SCHEDULER_TOKEN, None),
+            PrincipalKind::Scheduler
         );
     }
 }

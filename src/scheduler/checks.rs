@@ -12,6 +12,7 @@ use crate::api::AppState;
 use crate::api::alerts::json::{AlertIn, AreaIn, to_cap};
 use crate::api::alerts::send::{Options, submit};
 use crate::config::CHECK;
+use crate::domain::auth::SCHEDULER_TOKEN;
 use crate::domain::check::CheckSpec;
 use crate::store::{CheckRun, Operator, StoreError};
 
@@ -19,11 +20,12 @@ use crate::store::{CheckRun, Operator, StoreError};
 /// of 08:00 would mislead whoever reads the journal.
 const GRACE: TimeDelta = TimeDelta::seconds(60);
 
-/// Who the journal names for scheduled alerts (token 0 is never a row).
+/// Who the journal names for scheduled alerts (never an `api_tokens` row).
 fn scheduler() -> Operator {
     Operator {
-        token: 0,
+        token: SCHEDULER_TOKEN,
         name: "scheduler".to_owned(),
+        username: None,
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::GeoPoint;
 
-use crate::domain::account::{LoginRecord, Username};
+use crate::domain::account::{LoginRecord, PasswordHash, Username};
 use crate::domain::auth::{Principal, TokenHash};
 use crate::domain::check::CheckSpec;
 use crate::domain::journal::{JournalEntry, NewJournalEntry};
@@ -154,10 +154,31 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<Organisation>;
     async fn list_organisations(&self) -> StoreResult<Vec<Organisation>>;
 
-    // --- console accounts and sessions ---
-    /// `Conflict` if the username is taken, `Invalid` for an unknown
-    /// organisation.
+    // --- console accounts, enrolment links and sessions ---
+    /// Creates the account without a password, with its first enrolment
+    /// link, in one transaction. `Conflict` if the username is taken,
+    /// `Invalid` for an unknown organisation.
     async fn create_account(&self, account: &NewAccount) -> StoreResult<Account>;
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+    /// A new link for an existing account (lost password): voids its
+    /// password, its unused links and its sessions, in one transaction.
+    /// `NotFound` if there is no such account.
+    async fn reissue_enrolment(&self, account: i64, link: &NewEnrolment) -> StoreResult<Reissued>;
+    /// The link with this token and what it can still do at `now`.
+    async fn enrolment(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Enrolment>>;
+    /// Uses the link once, if it still works at `now`: the owner's own
+    /// password replaces any other, and the account's sessions end.
+    /// Returns the account, or `None` when the link did not work.
+    async fn enrol(
+        &self,
+        token: &TokenHash,
+        password: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>>;
     async fn login_record(&self, username: &Username) -> StoreResult<Option<LoginRecord>>;
     /// Counts a wrong password and locks the account as `account::lock_for`
     /// says; returns the lock's end when there is one.
@@ -334,8 +355,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         journal: &[AlertAction],
     ) -> StoreResult<AlertRecord>;
     /// Marks a pending alert approved by `approver` and sends it, in one
-    /// transaction; `Conflict` if it is not pending any more or the
-    /// approver created it (checked in the same statement).
+    /// transaction; `Conflict` if it is not pending any more, the approver
+    /// created it, or the approver is not a console account whose
+    /// password its owner set (checked in the same statement).
     async fn approve_alert(
         &self,
         id: AlertId,

@@ -408,9 +408,13 @@ pub struct DeliverySummary {
 /// A civil-protection operator as alerts record them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operator {
-    /// `api_tokens.id`: the identity the two-person rule compares.
+    /// `api_tokens.id`: the identity the two-person rule compares (an
+    /// account's own principal row for a person).
     pub token: i64,
     pub name: String,
+    /// The console account's username when a person acts; `None` for a
+    /// bearer token or the scheduler.
+    pub username: Option<String>,
 }
 
 /// An alert to store: the CAP document as Tocsin writes it, the fields
@@ -459,7 +463,12 @@ pub struct AlertRecord {
     pub created_by: String,
     #[serde(skip)]
     pub created_by_token: i64,
+    pub created_by_kind: crate::domain::auth::PrincipalKind,
+    /// The creator's console account, when a person created it.
+    pub created_by_username: Option<String>,
     pub approved_by: Option<String>,
+    pub approved_by_kind: Option<crate::domain::auth::PrincipalKind>,
+    pub approved_by_username: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
     /// When it was superseded, ended or expired.
     pub ended_at: Option<DateTime<Utc>>,
@@ -646,17 +655,42 @@ impl Digest {
     }
 }
 
-/// A console account to create; `principal` is the hash of a bearer token
-/// nobody is shown, so the account's principal row can only be reached by
-/// signing in.
+/// A console account to create, with no password: `enrolment` is the
+/// link its owner sets one with. `principal` is the hash of a bearer
+/// token nobody is shown, so the account's principal row can only be
+/// reached by signing in.
 #[derive(Debug)]
 pub struct NewAccount {
     pub username: crate::domain::account::Username,
     pub display_name: Text<100>,
-    pub password: crate::domain::account::PasswordHash,
     pub role: crate::domain::auth::Role,
     pub organisation: Option<OrgId>,
     pub principal: crate::domain::auth::TokenHash,
+    pub enrolment: NewEnrolment,
+}
+
+/// A one-time enrolment link, stored as the hash of its token.
+#[derive(Debug, Clone)]
+pub struct NewEnrolment {
+    pub token: crate::domain::auth::TokenHash,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What an enrolment token refers to.
+#[derive(Debug, Clone)]
+pub struct Enrolment {
+    pub account: i64,
+    pub state: crate::domain::account::LinkState,
+}
+
+/// What issuing a new link for an existing account voided.
+#[derive(Debug, Clone)]
+pub struct Reissued {
+    pub account: Account,
+    /// The account had a password, which no longer signs in.
+    pub had_password: bool,
+    pub sessions_ended: u64,
+    pub links_replaced: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -666,6 +700,9 @@ pub struct Account {
     pub display_name: String,
     pub role: crate::domain::auth::Role,
     pub organisation_id: Option<OrgId>,
+    pub password_state: crate::domain::account::PasswordState,
+    /// When the owner last set the password through a link.
+    pub enrolled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -11,14 +11,16 @@ pub(crate) use alerts::*;
 use tocsin_zones::Region;
 
 use super::{
-    AudienceCounts, ContactCount, DueDelivery, NewNotice, RecipientPrefs, StoreError,
-    UnreadableZone, Zone, ZoneList,
+    Account, AudienceCounts, ContactCount, DueDelivery, Enrolment, NewNotice, RecipientPrefs,
+    StoreError, UnreadableZone, Zone, ZoneList,
 };
 use crate::domain::CategorySet;
 use crate::domain::DeliveryState::{self, *};
 use crate::domain::EventKind;
 use crate::domain::Language;
-use crate::domain::auth::Territory;
+use crate::domain::OrgId;
+use crate::domain::account::{LinkState, PasswordHash, PasswordState};
+use crate::domain::auth::{Role, Territory};
 use crate::domain::cascade::Cascade;
 use crate::domain::cascade::Reached;
 use crate::domain::{ChannelOrder, QuietPreference};
@@ -383,6 +385,82 @@ pub(crate) fn timezone_column(tz: Option<chrono_tz::Tz>) -> Option<&'static str>
 pub(crate) fn channel_order_column(order: Option<&ChannelOrder>) -> Option<String> {
     order.map(ChannelOrder::to_json)
 }
+
+// --- console accounts and enrolment links (`$n`; SQLite reads `?n`) ---
+
+/// What `account_from` reads, from `ACCOUNTS`.
+pub(crate) const ACCOUNT_COLUMNS: &str = "a.id, a.username, t.label, t.role, t.organisation_id, \
+     a.password_hash <> '', a.enrolled_at, a.created_at";
+pub(crate) const ACCOUNTS: &str = "accounts a JOIN api_tokens t ON t.id = a.principal_id";
+pub(crate) type AccountRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<i64>,
+    bool,
+    Option<i64>,
+    i64,
+);
+
+pub(crate) fn account_from(r: AccountRow) -> Result<Account, StoreError> {
+    let (id, username, display_name, role, organisation, has_password, enrolled_at, created_at) = r;
+    Ok(Account {
+        id,
+        username,
+        display_name,
+        role: Role::parse(&role).ok_or_else(|| corrupt("api_tokens", &role))?,
+        organisation_id: organisation.map(OrgId),
+        password_state: PasswordState::of(has_password, enrolled_at.is_some()),
+        enrolled_at: opt_from_ms(enrolled_at),
+        created_at: from_ms(created_at),
+    })
+}
+
+/// `accounts.password_hash` of an account nobody has enrolled yet.
+pub(crate) const NO_PASSWORD: &str = "";
+
+pub(crate) fn stored_password(stored: String) -> Option<PasswordHash> {
+    (stored != NO_PASSWORD).then(|| PasswordHash::from_stored(stored))
+}
+
+/// `$1` token hash, `$2` account, `$3` now, `$4` expiry.
+pub(crate) const INSERT_ENROLMENT: &str = "INSERT INTO enrolments
+     (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+
+/// Whether account `$1` has a password; no row if there is no account.
+pub(crate) const HAS_PASSWORD: &str = "SELECT password_hash <> '' FROM accounts WHERE id = $1";
+
+/// Voids account `$2`'s unused links at `$1`.
+pub(crate) const REPLACE_ENROLMENTS: &str = "UPDATE enrolments SET replaced_at = $1
+     WHERE account_id = $2 AND used_at IS NULL AND replaced_at IS NULL";
+
+/// Account `$1` signs in with nothing until its owner enrols again.
+pub(crate) const VOID_PASSWORD: &str = "UPDATE accounts
+     SET password_hash = '', enrolled_at = NULL, failures = 0, locked_until = NULL WHERE id = $1";
+
+pub(crate) const END_SESSIONS: &str = "DELETE FROM sessions WHERE account_id = $1";
+
+/// Account, expiry, used, replaced of the link with token hash `$1`.
+pub(crate) const ENROLMENT_BY_TOKEN: &str = "SELECT account_id, expires_at,
+     used_at IS NOT NULL, replaced_at IS NOT NULL FROM enrolments WHERE token_hash = $1";
+
+pub(crate) fn enrolment_from(r: (i64, i64, bool, bool), now: DateTime<Utc>) -> Enrolment {
+    let (account, expires_at, used, replaced) = r;
+    Enrolment {
+        account,
+        state: LinkState::at(now, from_ms(expires_at), used, replaced),
+    }
+}
+
+/// Uses the link `$2` at `$1` if it still works; returns its account.
+pub(crate) const USE_ENROLMENT: &str = "UPDATE enrolments SET used_at = $1
+     WHERE token_hash = $2 AND used_at IS NULL AND replaced_at IS NULL AND expires_at > $1
+     RETURNING account_id";
+
+/// The owner's own password `$1` for account `$3`, enrolled at `$2`.
+pub(crate) const SET_OWN_PASSWORD: &str = "UPDATE accounts
+     SET password_hash = $1, enrolled_at = $2, failures = 0, locked_until = NULL WHERE id = $3";
 
 /// Names the residents of an audience that do not exist (`None`: all do).
 pub(crate) fn unknown_members(members: &[ResidentId], known: &[i64]) -> Option<String> {

@@ -1,9 +1,47 @@
-//! Helpers for the civil-protection tests (alerts, checks): operators,
-//! CAP documents, residents inside or outside the Lutsk centre polygon.
+//! Helpers for the civil-protection tests (alerts, checks): operators'
+//! tokens, officers signed in to the console (`Person`), CAP documents,
+//! residents inside or outside the Lutsk centre polygon.
 
 use serde_json::{Value, json};
 
+use super::people::{Session, enrolled};
 use super::{Reply, TestApp};
+
+/// A civil-protection person: an account enrolled through its own link
+/// and signed in to the console (session cookie + CSRF token).
+pub struct Person {
+    pub name: String,
+    session: Session,
+}
+
+/// Creates the account (admin), enrols it with its link, signs in.
+pub async fn person(app: &TestApp, username: &str, name: &str) -> Person {
+    let body = json!({"username": username, "name": name, "role": "civil_protection"});
+    Person {
+        name: name.to_owned(),
+        session: enrolled(app, &body).await,
+    }
+}
+
+impl Person {
+    pub async fn post(&self, app: &TestApp, path: &str, body: &Value) -> Reply {
+        self.session
+            .request(app, reqwest::Method::POST, path, Some(body))
+            .await
+    }
+
+    pub async fn get(&self, app: &TestApp, path: &str) -> Reply {
+        self.session
+            .request(app, reqwest::Method::GET, path, None)
+            .await
+    }
+}
+
+/// `POST /api/v1/alerts/{id}/approve` as this person.
+pub async fn approve(app: &TestApp, by: &Person, alert: i64) -> Reply {
+    by.post(app, &format!("/api/v1/alerts/{alert}/approve"), &json!({}))
+        .await
+}
 
 /// Lutsk centre: residents inside it are alerted, others are not.
 pub const POLYGON: &str = "50.73,25.30 50.73,25.35 50.76,25.35 50.76,25.30 50.73,25.30";

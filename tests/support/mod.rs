@@ -12,6 +12,7 @@ use tokio::process::{Child, Command};
 
 pub mod alerts;
 mod cluster;
+pub mod people;
 pub use cluster::{Backend, ClusterEnv};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";

@@ -1,11 +1,22 @@
 // The operator console: a small script over the JSON API. It signs in
 // with a session cookie and sends the session's CSRF token with every
 // request that changes something. Text from the server is only ever set
-// as textContent, never parsed as HTML.
+// as textContent, never parsed as HTML. An enrolment link
+// (`/console#enrol=TOKEN`) opens the page where a person chooses their
+// own password; the token stays in the fragment, which no server sees.
 "use strict";
 
 const TEXT = {
   uk: {
+    enrol_title: "Оберіть свій пароль", enrol_hint: "Посилання діє один раз. Пароль, який ви оберете (12–128 символів), не дізнається ніхто інший, навіть адміністратор.",
+    new_password: "Новий пароль", repeat_password: "Повторіть пароль", passwords_differ: "Паролі не збігаються.",
+    set_password: "Встановити пароль", enrolled_ok: "Пароль встановлено.", your_username: "Ваше ім'я для входу", continue: "Далі",
+    nav_accounts: "Облікові записи", accounts: "Облікові записи консолі", new_account: "Новий обліковий запис",
+    name: "Ім'я", role: "Роль", organisation: "Організація", create_account: "Створити обліковий запис",
+    new_link: "Нове посилання", link_once: "Передайте це посилання власникові облікового запису", link_until: "Воно діє один раз, до",
+    link_not_again: "Більше його не буде показано.", password_state: "Пароль", pw_none: "ще не встановлено",
+    pw_set_by_admin: "встановив адміністратор", pw_own: "власний", kind_token: "токен",
+    needs_own_password: "затверджувати може лише черговий із власним паролем: попросіть у адміністратора посилання",
     circle_by_numbers: "Або коло за координатами", lat: "Широта", lon: "Довгота", radius_m: "Радіус, м",
     drill_reports: "Звіти навчань і перевірок", report: "звіт",
     nav_journal: "Журнал", nav_checks: "Перевірки", journal: "Журнал", checks: "Перевірки системи оповіщення",
@@ -41,6 +52,15 @@ const TEXT = {
     role_admin: "адміністратор", role_executor: "виконавець", role_civil_protection: "цивільний захист",
   },
   pl: {
+    enrol_title: "Ustal swoje hasło", enrol_hint: "Link działa jeden raz. Hasła, które ustalisz (12–128 znaków), nie pozna nikt inny, nawet administrator.",
+    new_password: "Nowe hasło", repeat_password: "Powtórz hasło", passwords_differ: "Hasła się różnią.",
+    set_password: "Ustal hasło", enrolled_ok: "Hasło ustalone.", your_username: "Twoja nazwa użytkownika", continue: "Dalej",
+    nav_accounts: "Konta", accounts: "Konta konsoli", new_account: "Nowe konto",
+    name: "Imię i nazwisko", role: "Rola", organisation: "Organizacja", create_account: "Utwórz konto",
+    new_link: "Nowy link", link_once: "Przekaż ten link właścicielowi konta", link_until: "Działa jeden raz, do",
+    link_not_again: "Nie zostanie pokazany ponownie.", password_state: "Hasło", pw_none: "jeszcze nieustalone",
+    pw_set_by_admin: "ustalone przez administratora", pw_own: "własne", kind_token: "token",
+    needs_own_password: "zatwierdza tylko dyżurny z własnym hasłem: poproś administratora o link",
     circle_by_numbers: "Albo okrąg ze współrzędnych", lat: "Szerokość", lon: "Długość", radius_m: "Promień, m",
     drill_reports: "Raporty ćwiczeń i prób", report: "raport",
     nav_journal: "Dziennik", nav_checks: "Próby", journal: "Dziennik", checks: "Próby systemu ostrzegania",
@@ -76,6 +96,15 @@ const TEXT = {
     role_admin: "administrator", role_executor: "wykonawca", role_civil_protection: "ochrona ludności",
   },
   en: {
+    enrol_title: "Choose your password", enrol_hint: "This link works once. Nobody else, not even an admin, learns the password you choose (12–128 characters).",
+    new_password: "New password", repeat_password: "Repeat the password", passwords_differ: "The two passwords differ.",
+    set_password: "Set password", enrolled_ok: "Your password is set.", your_username: "Your username", continue: "Continue",
+    nav_accounts: "Accounts", accounts: "Console accounts", new_account: "New account",
+    name: "Name", role: "Role", organisation: "Organisation", create_account: "Create account",
+    new_link: "New enrolment link", link_once: "Give this link to the account's owner", link_until: "It works once, until",
+    link_not_again: "It is not shown again.", password_state: "Password", pw_none: "not set yet",
+    pw_set_by_admin: "set by an admin", pw_own: "their own", kind_token: "token",
+    needs_own_password: "only an officer with a password of their own approves: ask an admin for an enrolment link",
     circle_by_numbers: "Or a circle by coordinates", lat: "Latitude", lon: "Longitude", radius_m: "Radius, m",
     drill_reports: "Drill and test reports", report: "report",
     nav_journal: "Journal", nav_checks: "Checks", journal: "Journal", checks: "Warning-system checks",
@@ -171,6 +200,7 @@ function applyLanguage() {
   alertsLink.hidden = !state.session || state.session.role === "executor";
   document.getElementById("nav-checks").hidden = alertsLink.hidden;
   document.getElementById("nav-journal").hidden = !state.session || state.session.role !== "admin";
+  document.getElementById("nav-accounts").hidden = !state.session || state.session.role !== "admin";
 }
 
 function signInView(message) {
@@ -298,8 +328,12 @@ function signedOut() {
   signInView();
 }
 
-/// #/notices (the list), #/compose, #/notices/{id}.
+/// #/notices (the list), #/compose, #/notices/{id}, #enrol=TOKEN, …
 function route() {
+  // A link opened in a tab that already shows the console only changes
+  // the fragment.
+  const enrolToken = takeEnrolToken();
+  if (enrolToken) return enrolView(enrolToken);
   if (!state.session) return signInView();
   const hash = location.hash;
   const notice = /^#\/notices\/(\d+)$/.exec(hash);
@@ -308,6 +342,7 @@ function route() {
   if (hash === "#/alerts") return alertsView();
   if (hash === "#/journal") return journalView();
   if (hash === "#/checks") return checksView();
+  if (hash === "#/accounts") return accountsView();
   if (hash === "#/alerts/new") return alertComposeView();
   if (alert) return alertView(Number(alert[1]));
   if (notice) return noticeView(Number(notice[1]));
@@ -576,6 +611,15 @@ function statusBadge(status) {
   return el("span", { class: `badge status-${status}`, "data-status": status }, t(status));
 }
 
+/// Who created or approved an alert: a person with their username, or a
+/// token (another system).
+function byWhom(name, kind, username) {
+  if (!name) return "—";
+  if (kind === "person") return `${name} (${username})`;
+  if (kind === "token") return `${name} (${t("kind_token")})`;
+  return name;
+}
+
 function alertState(a) {
   return a.cancelled_at ? t("cancelled") : t(`${a.state}_state`);
 }
@@ -601,23 +645,24 @@ async function alertsView() {
   }
   const error = el("p", { class: "error", role: "alert", id: "alerts-error" });
   const officer = state.session.role === "civil_protection";
+  const approver = state.session.may_approve;
   const pending = alerts.filter((a) => a.state === "pending");
   const queue = el("section", { class: "card queue", id: "approval-queue" },
     el("h2", {}, t("approval_queue")),
     pending.length ? el("ul", {}, ...pending.map((a) => el("li", { "data-alert": a.id },
       statusBadge(a.status), " ", el("a", { href: `#/alerts/${a.id}` }, a.headline),
-      ` · ${t("created_by")}: ${a.created_by} · ${since(a.created_at)} `,
-      officer && a.created_by !== state.session.name
+      ` · ${t("created_by")}: ${byWhom(a.created_by, a.created_by_kind, a.created_by_username)} · ${since(a.created_at)} `,
+      approver && a.created_by_username !== state.session.username
         ? el("button", { type: "button", class: "approve", onclick: () => approve(a.id, error) }, t("approve"))
-        : el("span", { class: "muted" }, `(${t("needs_second")})`))))
+        : el("span", { class: "muted" }, `(${t(officer && !approver ? "needs_own_password" : "needs_second")})`))))
       : el("p", { class: "muted" }, t("none")),
     error);
   const rows = alerts.map((a) => el("tr", { "data-alert": a.id, class: `status-row-${a.status}` },
     el("td", {}, statusBadge(a.status)),
     el("td", {}, el("a", { href: `#/alerts/${a.id}` }, a.headline)),
     el("td", {}, alertState(a)),
-    el("td", {}, a.created_by),
-    el("td", {}, a.approved_by || "—"),
+    el("td", {}, byWhom(a.created_by, a.created_by_kind, a.created_by_username)),
+    el("td", {}, byWhom(a.approved_by, a.approved_by_kind, a.approved_by_username)),
     el("td", {}, since(a.created_at))));
   const table = el("table", { id: "alerts" },
     el("thead", {}, el("tr", {}, el("th", {}, "CAP"), el("th", {}, t("headline")), el("th", {}, t("state")),
@@ -737,8 +782,10 @@ async function alertView(id) {
   const error = el("p", { class: "error", role: "alert", id: "alert-error" });
   const officer = state.session.role === "civil_protection";
   const actions = el("div", { class: "actions" });
-  if (officer && a.state === "pending") {
+  if (state.session.may_approve && a.state === "pending") {
     actions.append(el("button", { type: "button", id: "approve", onclick: () => approve(a.id, error) }, t("approve")));
+  } else if (officer && a.state === "pending") {
+    actions.append(el("p", { class: "muted", id: "needs-own-password" }, t("needs_own_password")));
   }
   if (officer && a.state === "sent" && !a.cancelled_at && a.msg_type !== "Cancel") {
     actions.append(el("button", { type: "button", id: "cancel-alert", class: "secondary", onclick: async () => {
@@ -768,7 +815,9 @@ async function alertView(id) {
   show(el("section", { class: `card alert status-${a.status}`, "data-status": a.status },
     el("h1", {}, statusBadge(a.status), " ", a.headline), audience,
     el("p", {}, `${t("state")}: `, el("strong", { id: "alert-state" }, alertState(a)),
-      ` · ${t("created_by")}: ${a.created_by}`, a.approved_by ? ` · ${t("approved_by")}: ${a.approved_by}` : ""),
+      ` · ${t("created_by")}: `, el("span", { id: "alert-created-by" }, byWhom(a.created_by, a.created_by_kind, a.created_by_username)),
+      a.approved_by ? ` · ${t("approved_by")}: ` : "",
+      a.approved_by ? el("span", { id: "alert-approved-by" }, byWhom(a.approved_by, a.approved_by_kind, a.approved_by_username)) : ""),
     actions, error, table));
   if (a.state === "sent") state.timer = setInterval(() => { if (location.hash === `#/alerts/${id}`) alertView(id); }, 5000);
 }

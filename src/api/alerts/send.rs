@@ -40,11 +40,18 @@ pub fn operator(p: &Principal) -> Result<Operator, ApiError> {
         Role::CivilProtection => Ok(Operator {
             token: p.token,
             name: p.name.clone(),
+            username: p.person.as_ref().map(|person| person.username.clone()),
         }),
         _ => Err(ApiError::Forbidden(
             "alerts are created and approved by civil-protection operators".to_owned(),
         )),
     }
+}
+
+/// Only a person approves an Actual alert (`Principal::may_approve`).
+pub fn approver(p: &Principal) -> Result<Operator, ApiError> {
+    p.may_approve()?;
+    operator(p)
 }
 
 pub fn actor(op: &Operator) -> String {
@@ -150,8 +157,8 @@ pub async fn submit(
     Ok((code, record))
 }
 
-/// A second, different operator approves a pending Actual alert: it is
-/// sent in the same transaction.
+/// A second, different operator, a person (`approver`), approves a
+/// pending Actual alert: it is sent in the same transaction.
 pub async fn approve(
     state: &AppState,
     op: &Operator,
@@ -183,7 +190,9 @@ pub async fn approve(
         AlertAction {
             actor: actor(op),
             action: "alert.approved",
-            detail: json!({"created_by": alert.created_by}),
+            detail: json!({"username": op.username, "created_by": alert.created_by,
+                "created_by_kind": alert.created_by_kind,
+                "created_by_username": alert.created_by_username}),
         },
         sent_action(op, &cap, lane),
     ];

@@ -1,14 +1,47 @@
-//! Console accounts, sign-in failures and sessions.
+//! Console accounts, enrolment links, sign-in failures and sessions.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{PgConnection, Row};
 
 use super::auth::{PRINCIPAL_COLUMNS, principal_from};
 use super::{PgStore, is_unique_violation};
 use crate::domain::account::{LoginRecord, PasswordHash, Username, lock_for};
-use crate::domain::auth::{Role, TokenHash};
+use crate::domain::auth::{Person, Role, TokenHash};
+use crate::store::sql::{
+    ACCOUNT_COLUMNS, ACCOUNTS, AccountRow, END_SESSIONS, ENROLMENT_BY_TOKEN, HAS_PASSWORD,
+    INSERT_ENROLMENT, NO_PASSWORD, REPLACE_ENROLMENTS, SET_OWN_PASSWORD, USE_ENROLMENT,
+    VOID_PASSWORD, account_from, enrolment_from, stored_password,
+};
 use crate::store::sql::{from_ms, ms, opt_from_ms};
-use crate::store::{Account, NewAccount, Session, StoreError, StoreResult};
+use crate::store::{
+    Account, Enrolment, NewAccount, NewEnrolment, Reissued, Session, StoreError, StoreResult,
+};
+
+async fn insert_enrolment(
+    conn: &mut PgConnection,
+    account: i64,
+    link: &NewEnrolment,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(INSERT_ENROLMENT)
+        .bind(link.token.as_str())
+        .bind(account)
+        .bind(now)
+        .bind(ms(link.expires_at))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn account_in(conn: &mut PgConnection, id: i64) -> StoreResult<Account> {
+    let row: AccountRow = sqlx::query_as(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNTS} WHERE a.id = $1"
+    ))
+    .bind(id)
+    .fetch_one(conn)
+    .await?;
+    account_from(row)
+}
 
 impl PgStore {
     pub(super) async fn accounts_create(&self, a: &NewAccount) -> StoreResult<Account> {
@@ -65,7 +98,7 @@ impl PgStore {
              VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(a.username.as_str())
-        .bind(a.password.as_str())
+        .bind(NO_PASSWORD)
         .bind(principal)
         .bind(ms(now))
         .fetch_one(&mut *tx)
@@ -79,15 +112,99 @@ impl PgStore {
             }
         })?
         .get(0);
+        insert_enrolment(&mut tx, id, &a.enrolment, ms(now)).await?;
+        let account = account_in(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Account {
-            id,
-            username: a.username.as_str().to_owned(),
-            display_name: a.display_name.as_str().to_owned(),
-            role: a.role,
-            organisation_id: a.organisation,
-            created_at: from_ms(ms(now)),
+        Ok(account)
+    }
+
+    pub(super) async fn accounts_list(&self) -> StoreResult<Vec<Account>> {
+        let rows: Vec<AccountRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNTS} ORDER BY a.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(account_from).collect()
+    }
+
+    pub(super) async fn accounts_reissue(
+        &self,
+        account: i64,
+        link: &NewEnrolment,
+    ) -> StoreResult<Reissued> {
+        let now = ms(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        // Locks the account row: a racing enrolment waits for this one.
+        let had_password: bool = sqlx::query_scalar(&format!("{HAS_PASSWORD} FOR UPDATE"))
+            .bind(account)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("account"))?;
+        let links_replaced = sqlx::query(REPLACE_ENROLMENTS)
+            .bind(now)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(VOID_PASSWORD)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        let sessions_ended = sqlx::query(END_SESSIONS)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        insert_enrolment(&mut tx, account, link, now).await?;
+        let account = account_in(&mut tx, account).await?;
+        tx.commit().await?;
+        Ok(Reissued {
+            account,
+            had_password,
+            sessions_ended,
+            links_replaced,
         })
+    }
+
+    pub(super) async fn accounts_enrolment(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Enrolment>> {
+        let row: Option<(i64, i64, bool, bool)> = sqlx::query_as(ENROLMENT_BY_TOKEN)
+            .bind(token.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| enrolment_from(r, now)))
+    }
+
+    pub(super) async fn accounts_enrol(
+        &self,
+        token: &TokenHash,
+        password: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let Some(account) = sqlx::query_scalar::<_, i64>(USE_ENROLMENT)
+            .bind(ms(now))
+            .bind(token.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        sqlx::query(SET_OWN_PASSWORD)
+            .bind(password.as_str())
+            .bind(ms(now))
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(END_SESSIONS)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(account))
     }
 
     pub(super) async fn accounts_login_record(
@@ -102,7 +219,7 @@ impl PgStore {
         .await?;
         Ok(row.map(|r| LoginRecord {
             account: r.get(0),
-            hash: PasswordHash::from_stored(r.get(1)),
+            hash: stored_password(r.get(1)),
             failures: u32::try_from(r.get::<i64, _>(2)).unwrap_or(u32::MAX),
             locked_until: opt_from_ms(r.get(3)),
         }))
@@ -181,7 +298,8 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Session>> {
         let row = sqlx::query(&format!(
-            "SELECT {PRINCIPAL_COLUMNS}, a.id, a.username, s.csrf_token, s.expires_at
+            "SELECT {PRINCIPAL_COLUMNS}, a.id, a.username, s.csrf_token, s.expires_at,
+                    a.enrolled_at IS NOT NULL AND a.password_hash <> ''
              FROM sessions s JOIN accounts a ON a.id = s.account_id
              JOIN api_tokens t ON t.id = a.principal_id
              LEFT JOIN organisations o ON o.id = t.organisation_id
@@ -192,8 +310,14 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
+            let mut principal = principal_from(&r, 0)?;
+            principal.person = Some(Person {
+                account: r.get(5),
+                username: r.get(6),
+                own_password: r.get(9),
+            });
             Ok(Session {
-                principal: principal_from(&r, 0)?,
+                principal,
                 account: r.get(5),
                 username: r.get(6),
                 csrf_token: r.get(7),

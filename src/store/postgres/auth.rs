@@ -23,6 +23,7 @@ pub(super) fn principal_from(row: &PgRow, at: usize) -> StoreResult<Principal> {
         role,
         organisation: row.get::<Option<i64>, _>(at + 1).map(OrgId),
         territory: sql::read_territory(row.get(at + 1), row.get(at + 2)),
+        person: None,
     })
 }
 

@@ -56,7 +56,7 @@ use std::time::Duration;
 use tocsin_zones::GeoPoint;
 
 use super::*;
-use crate::domain::account::{LoginRecord, Username};
+use crate::domain::account::{LoginRecord, PasswordHash, Username};
 use crate::domain::auth::{Principal, TokenHash, random_bytes};
 use crate::domain::check::CheckSpec;
 use crate::domain::{
@@ -153,6 +153,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "alert lifecycle",
         include_str!("../../../migrations/postgres/0013_alert_lifecycle.sql"),
+    ),
+    (
+        14,
+        "enrolment",
+        include_str!("../../../migrations/postgres/0014_enrolment.sql"),
     ),
 ];
 
@@ -335,6 +340,27 @@ impl Store for PgStore {
     }
     async fn create_account(&self, account: &NewAccount) -> StoreResult<Account> {
         self.accounts_create(account).await
+    }
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        self.accounts_list().await
+    }
+    async fn reissue_enrolment(&self, account: i64, link: &NewEnrolment) -> StoreResult<Reissued> {
+        self.accounts_reissue(account, link).await
+    }
+    async fn enrolment(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Enrolment>> {
+        self.accounts_enrolment(token, now).await
+    }
+    async fn enrol(
+        &self,
+        token: &TokenHash,
+        password: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>> {
+        self.accounts_enrol(token, password, now).await
     }
     async fn login_record(&self, username: &Username) -> StoreResult<Option<LoginRecord>> {
         self.accounts_login_record(username).await

@@ -1,11 +1,44 @@
 //! The alert statements both backends run as they are: SQLite reads
 //! `$N` placeholders by number, as PostgreSQL does.
 
+use crate::domain::auth::PrincipalKind;
+
 /// The columns `alert_from_row` of both backends reads, in its order.
 pub(crate) const ALERT_COLUMNS: &str = "id, identifier, sender, sent, status, msg_type, scope, \
      headline, urgent, expires, cap, state, references_id, notice_id, event_id, audience_id, \
      widened, template, created_by, creator, approver, approved_at, ended_at, ended_by, \
-     superseded_by, created_at";
+     superseded_by, created_at, creator_username, approved_by, approver_username";
+
+/// Who created and approved an alert, as its view names them: from
+/// `created_by`, `creator_username`, `approved_by`, `approver_username`.
+pub(crate) fn alert_people(
+    creator_token: i64,
+    creator_username: Option<String>,
+    approver_token: Option<i64>,
+    approver_username: Option<String>,
+) -> (
+    PrincipalKind,
+    Option<String>,
+    Option<PrincipalKind>,
+    Option<String>,
+) {
+    let created = PrincipalKind::recorded(creator_token, creator_username.as_deref());
+    let approved = approver_token.map(|t| PrincipalKind::recorded(t, approver_username.as_deref()));
+    (created, creator_username, approved, approver_username)
+}
+
+/// Marks a pending alert sent by `$1` (principal id), `$2` (name) at
+/// `$3`, for alert `$4`. The rule is in the statement itself, so racing
+/// approvals cannot both pass: still pending and not past its `expires`,
+/// not the creator, and `$1` is a console account whose password its
+/// owner set (a person, never a bearer token).
+pub(crate) const APPROVE_ALERT: &str = "
+    UPDATE alerts SET state = 'sent', approved_by = $1, approver = $2, approved_at = $3,
+        approver_username = (SELECT username FROM accounts WHERE principal_id = $1)
+    WHERE id = $4 AND state = 'pending' AND created_by <> $1
+      AND (expires IS NULL OR expires > $3)
+      AND EXISTS (SELECT 1 FROM accounts WHERE principal_id = $1
+                  AND enrolled_at IS NOT NULL AND password_hash <> '')";
 
 /// Sending an Update or Cancel changes the alerts it follows on the same
 /// notice (the chain): an Update supersedes the one in effect, a Cancel

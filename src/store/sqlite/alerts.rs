@@ -13,8 +13,8 @@ use crate::domain::auth::TokenHash;
 use crate::domain::journal::NewJournalEntry;
 use crate::domain::{AlertId, AudienceId, EventId, NoticeId, ResidentId};
 use crate::store::sql::{
-    ALERT_COLUMNS, ALERT_OF_NOTICE, chain_transition, expire_pending_sql, list_alerts_sql,
-    listing_params, unknown_members,
+    ALERT_COLUMNS, ALERT_OF_NOTICE, APPROVE_ALERT, alert_people, chain_transition,
+    expire_pending_sql, list_alerts_sql, listing_params, unknown_members,
 };
 use crate::store::{
     AlertAction, AlertJournal, AlertListing, AlertRecord, Audience, DeliveryTiming, NewAlert,
@@ -23,6 +23,8 @@ use crate::store::{
 
 fn alert_from_row(r: &SqliteRow) -> StoreResult<AlertRecord> {
     let state: String = r.get(11);
+    let (created_by_kind, created_by_username, approved_by_kind, approved_by_username) =
+        alert_people(r.get(18), r.get(26), r.get(27), r.get(28));
     Ok(AlertRecord {
         id: AlertId(r.get(0)),
         identifier: r.get(1),
@@ -44,7 +46,11 @@ fn alert_from_row(r: &SqliteRow) -> StoreResult<AlertRecord> {
         template: r.get(17),
         created_by_token: r.get(18),
         created_by: r.get(19),
+        created_by_kind,
+        created_by_username,
         approved_by: r.get(20),
+        approved_by_kind,
+        approved_by_username,
         approved_at: opt_from_ms(r.get(21)),
         ended_at: opt_from_ms(r.get(22)),
         ended_by: r.get::<Option<i64>, _>(23).map(AlertId),
@@ -262,8 +268,9 @@ impl SqliteStore {
         let id: i64 = sqlx::query(
             "INSERT INTO alerts (identifier, sender, sent, status, msg_type, scope, headline,
                                  urgent, expires, cap, state, references_id, notice_id, event_id,
-                                 audience_id, widened, template, created_by, creator, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                                 audience_id, widened, template, created_by, creator, created_at,
+                                 creator_username)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&a.identifier)
         .bind(&a.sender)
@@ -285,6 +292,7 @@ impl SqliteStore {
         .bind(a.creator.token)
         .bind(&a.creator.name)
         .bind(now)
+        .bind(&a.creator.username)
         .fetch_one(&mut *tx)
         .await?
         .get(0);
@@ -308,23 +316,20 @@ impl SqliteStore {
         let now = ms(Utc::now());
         let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
-        // The state and creator are checked in the statement itself, so
-        // two approvals racing cannot both send.
-        let approved = sqlx::query(
-            "UPDATE alerts SET state = 'sent', approved_by = ?1, approver = ?2, approved_at = ?3
-             WHERE id = ?4 AND state = 'pending' AND created_by <> ?1
-               AND (expires IS NULL OR expires > ?3)",
-        )
-        .bind(approver.token)
-        .bind(&approver.name)
-        .bind(now)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        // Who may approve is checked in the statement itself, so two
+        // approvals racing cannot both send.
+        let approved = sqlx::query(APPROVE_ALERT)
+            .bind(approver.token)
+            .bind(&approver.name)
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if approved == 0 {
             return Err(StoreError::Conflict(format!(
-                "alert {id} is no longer pending approval (approved, expired), or you created it"
+                "alert {id} is no longer pending approval (approved, expired), or you \
+                 created it, or you are not a person with a password of your own"
             )));
         }
         let (notice, event) = release(&mut tx, sends, now).await?;

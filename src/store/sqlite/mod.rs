@@ -42,7 +42,7 @@ use std::time::Duration;
 use tocsin_zones::GeoPoint;
 
 use super::*;
-use crate::domain::account::{LoginRecord, Username};
+use crate::domain::account::{LoginRecord, PasswordHash, Username};
 use crate::domain::auth::{Principal, TokenHash, random_bytes};
 use crate::domain::check::CheckSpec;
 use crate::domain::{
@@ -128,6 +128,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         14,
         "alert lifecycle",
         include_str!("../../../migrations/sqlite/0014_alert_lifecycle.sql"),
+    ),
+    (
+        15,
+        "enrolment",
+        include_str!("../../../migrations/sqlite/0015_enrolment.sql"),
     ),
 ];
 
@@ -278,6 +283,27 @@ impl Store for SqliteStore {
     }
     async fn create_account(&self, account: &NewAccount) -> StoreResult<Account> {
         self.accounts_create(account).await
+    }
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        self.accounts_list().await
+    }
+    async fn reissue_enrolment(&self, account: i64, link: &NewEnrolment) -> StoreResult<Reissued> {
+        self.accounts_reissue(account, link).await
+    }
+    async fn enrolment(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Enrolment>> {
+        self.accounts_enrolment(token, now).await
+    }
+    async fn enrol(
+        &self,
+        token: &TokenHash,
+        password: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>> {
+        self.accounts_enrol(token, password, now).await
     }
     async fn login_record(&self, username: &Username) -> StoreResult<Option<LoginRecord>> {
         self.accounts_login_record(username).await
