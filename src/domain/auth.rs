@@ -286,7 +286,7 @@ mod tests {
             name: "Анна".to_owned(),
             role: Role::CivilProtection,
             organisation: None,
-            territory: None,
+            territory: Territory::Anywhere,
             person: None,
         };
         assert_eq!(token.may_approve().unwrap_err(), NotAnApprover::Token);
