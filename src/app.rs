@@ -19,6 +19,7 @@ use crate::clock::{AdjustableClock, Clock, SystemClock};
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::dispatch::Dispatcher;
+use crate::domain::actor;
 use crate::domain::auth::ApiToken;
 use crate::domain::journal::NewJournalEntry;
 use crate::links::Links;
@@ -156,7 +157,7 @@ pub async fn journal_config_change(store: &dyn Store, config: &Config) -> Result
     }
     store
         .append_journal(&NewJournalEntry {
-            actor: "service".to_owned(),
+            actor: actor::SERVICE.to_owned(),
             action: "config.changed".to_owned(),
             subject: "config".to_owned(),
             detail: serde_json::json!({"sections": changed, "first_start": before.is_none(),

@@ -1,7 +1,8 @@
 //! The tamper-evident journal: actions are journaled, `GET /api/v1/journal`
 //! pages them, `tocsin journal verify` passes on the untouched database
 //! and names the entry after a direct edit of a row, `tocsin journal
-//! export` writes NDJSON.
+//! export` writes NDJSON, and people cannot take the names the service
+//! journals under.
 
 mod support;
 
@@ -148,4 +149,40 @@ async fn a_changed_configuration_is_journaled_at_start_naming_the_section() {
         2,
         "an unchanged restart is not a change"
     );
+}
+
+#[tokio::test]
+async fn people_cannot_take_the_names_the_service_journals_under() {
+    let app = TestApp::spawn().await;
+    for name in [
+        "scheduler",
+        "Ѕcheduler",
+        "ADMIN",
+        "sуstem",
+        " admin\u{200B} ",
+    ] {
+        let r = app.post("/api/v1/operators", &json!({"name": name})).await;
+        assert_eq!((r.status, r.field()), (422, "name"), "{name:?}: {r:?}");
+        assert_eq!(r.body["error"]["code"], "invalid_field", "{r:?}");
+    }
+    let account = |username: &str, name: Option<&str>| {
+        json!({"username": username, "password": "correct horse battery",
+               "role": "civil_protection", "name": name})
+    };
+    let r = app
+        .post("/api/v1/accounts", &account("scheduler", None))
+        .await;
+    assert_eq!((r.status, r.field()), (422, "username"), "{r:?}");
+    let r = app
+        .post("/api/v1/accounts", &account("olena", Some("Ѕcheduler")))
+        .await;
+    assert_eq!((r.status, r.field()), (422, "name"), "{r:?}");
+    let r = app
+        .post("/api/v1/accounts", &account("olena", Some("Олена")))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = app
+        .post("/api/v1/operators", &json!({"name": "Оксана"}))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
 }

@@ -9,8 +9,10 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::Caller;
+use crate::domain::actor;
 use crate::domain::auth::{Principal, Role};
 use crate::domain::journal::NewJournalEntry;
+use crate::store::Operator;
 
 const MAX_PAGE: u32 = 1_000;
 
@@ -36,9 +38,19 @@ pub async fn page(
     Ok(Json(json!({ "entries": entries, "next_after": next })))
 }
 
-/// A civil-protection operator (or the scheduler) as the journal names them.
+/// A civil-protection operator as the journal names them.
 pub fn operator_actor(name: &str) -> String {
     format!("operator:{name}")
+}
+
+/// Who sent an alert: an operator, or the scheduler under its own
+/// `system:` actor, which no operator's name can produce.
+pub fn alert_actor(op: &Operator) -> String {
+    if op.is_scheduler() {
+        actor::SCHEDULER.to_owned()
+    } else {
+        operator_actor(&op.name)
+    }
 }
 
 /// Who did it, as the journal names them.

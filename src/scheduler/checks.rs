@@ -19,14 +19,6 @@ use crate::store::{CheckRun, Operator, StoreError};
 /// of 08:00 would mislead whoever reads the journal.
 const GRACE: TimeDelta = TimeDelta::seconds(60);
 
-/// Who the journal names for scheduled alerts (token 0 is never a row).
-fn scheduler() -> Operator {
-    Operator {
-        token: 0,
-        name: "scheduler".to_owned(),
-    }
-}
-
 pub(super) async fn tick(
     state: &AppState,
     check: &CheckSpec,
@@ -77,7 +69,7 @@ async fn fire(
         template: Some(template),
     };
     let sent = match to_cap(&body, &state.config, None) {
-        Ok(cap) => submit(state, &scheduler(), cap, opts).await,
+        Ok(cap) => submit(state, &Operator::scheduler(), cap, opts).await,
         Err(e) => Err(e),
     };
     match sent {

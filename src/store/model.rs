@@ -389,6 +389,23 @@ pub struct Operator {
     pub name: String,
 }
 
+impl Operator {
+    /// Token 0 is never an `api_tokens` row (ids start at 1).
+    const SCHEDULER_TOKEN: i64 = 0;
+
+    /// The scheduler, which sends the warning-system checks.
+    pub fn scheduler() -> Self {
+        Self {
+            token: Self::SCHEDULER_TOKEN,
+            name: "scheduler".to_owned(),
+        }
+    }
+
+    pub fn is_scheduler(&self) -> bool {
+        self.token == Self::SCHEDULER_TOKEN
+    }
+}
+
 /// An alert to store: the CAP document as Tocsin writes it, the fields
 /// lists and the feed need, and what happens to it.
 #[derive(Debug, Clone)]

@@ -44,7 +44,7 @@ pub fn operator(p: &Principal) -> Result<Operator, ApiError> {
 }
 
 pub fn actor(op: &Operator) -> String {
-    crate::api::journal::operator_actor(&op.name)
+    crate::api::journal::alert_actor(op)
 }
 
 /// Creates the alert: sent at once (drills, pre-approved templates),
