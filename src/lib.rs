@@ -12,13 +12,15 @@
 //!   `tocsin_channels` ([`providers`]), recording outcomes in batches.
 //! - [`links`]: acknowledgement links and provider callback URLs.
 //! - [`estimate`]: cost and duration of a notice for the preview.
-//! - [`app`] wires it all from a [`config::Config`]; `main.rs` is the CLI.
+//! - [`app`] wires it all from a [`config::Config`]; `main.rs` is the CLI;
+//!   [`audit`] is what `tocsin journal verify` checks.
 //!
 //! Geometry lives in the `tocsin_zones` crate and provider wire formats in
 //! `tocsin_channels`; neither knows about HTTP servers or databases.
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod directory;

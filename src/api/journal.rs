@@ -1,5 +1,7 @@
-//! `GET /api/v1/journal` (admin): the tamper-evident journal, paged; and
-//! `record`, which handlers call after an action worth auditing.
+//! `GET /api/v1/journal` (admin): the tamper-evident journal, paged;
+//! `GET /api/v1/journal/head`, its newest entry (to keep a copy of
+//! elsewhere, for `tocsin journal verify --head`); and `record`, which
+//! handlers call after an action worth auditing.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -36,6 +38,16 @@ pub async fn page(
         .then(|| entries.last().map(|e| e.id))
         .flatten();
     Ok(Json(json!({ "entries": entries, "next_after": next })))
+}
+
+/// `{"id", "hash"}` of the newest entry; both null while it is empty.
+pub async fn head(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let head = state.store.journal_head().await?;
+    Ok(Json(json!({
+        "id": head.as_ref().map(|e| e.id),
+        "hash": head.as_ref().map(|e| &e.hash),
+    })))
 }
 
 /// A civil-protection operator as the journal names them.

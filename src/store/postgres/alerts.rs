@@ -9,7 +9,7 @@ use super::PgStore;
 use super::notices::{append_event, insert_notice};
 use crate::domain::alert::AlertState;
 use crate::domain::auth::TokenHash;
-use crate::domain::journal::NewJournalEntry;
+use crate::domain::journal::{JournalKey, NewJournalEntry};
 use crate::domain::{AlertId, AudienceId, EventId, NoticeId, ResidentId};
 use crate::store::sql::{ALERT_COLUMNS, unknown_members};
 use crate::store::sql::{corrupt, from_ms, ms, opt_from_ms};
@@ -73,7 +73,12 @@ async fn release(conn: &mut PgConnection, release: &Release, now: i64) -> StoreR
     }
 }
 
-async fn journal(conn: &mut PgConnection, alert: i64, actions: &[AlertAction]) -> StoreResult<()> {
+async fn journal(
+    conn: &mut PgConnection,
+    key: Option<&JournalKey>,
+    alert: i64,
+    actions: &[AlertAction],
+) -> StoreResult<()> {
     for a in actions {
         let entry = NewJournalEntry {
             actor: a.actor.clone(),
@@ -81,7 +86,7 @@ async fn journal(conn: &mut PgConnection, alert: i64, actions: &[AlertAction]) -
             subject: format!("alert/{alert}"),
             detail: a.detail.clone(),
         };
-        super::journal::append_in(&mut *conn, &entry).await?;
+        super::journal::append_in(&mut *conn, key, &entry).await?;
     }
     Ok(())
 }
@@ -262,7 +267,7 @@ impl PgStore {
         .fetch_one(&mut *tx)
         .await?
         .get(0);
-        journal(&mut tx, id, actions).await?;
+        journal(&mut tx, self.journal_key.as_ref(), id, actions).await?;
         tx.commit().await?;
         self.alert_via_writer(AlertId(id)).await
     }
@@ -301,7 +306,7 @@ impl PgStore {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        journal(&mut tx, id.0, actions).await?;
+        journal(&mut tx, self.journal_key.as_ref(), id.0, actions).await?;
         tx.commit().await?;
         self.alert_via_writer(id).await
     }

@@ -10,7 +10,7 @@ use super::notices::{append_event, insert_notice};
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms};
 use crate::domain::alert::AlertState;
 use crate::domain::auth::TokenHash;
-use crate::domain::journal::NewJournalEntry;
+use crate::domain::journal::{JournalKey, NewJournalEntry};
 use crate::domain::{AlertId, AudienceId, EventId, NoticeId, ResidentId};
 use crate::store::sql::{ALERT_COLUMNS, unknown_members};
 use crate::store::{
@@ -77,6 +77,7 @@ async fn release(
 
 async fn journal(
     tx: &mut Transaction<'_, Sqlite>,
+    key: Option<&JournalKey>,
     alert: i64,
     actions: &[AlertAction],
 ) -> StoreResult<()> {
@@ -87,7 +88,7 @@ async fn journal(
             subject: format!("alert/{alert}"),
             detail: a.detail.clone(),
         };
-        super::journal::append_in(tx, &entry).await?;
+        super::journal::append_in(tx, key, &entry).await?;
     }
     Ok(())
 }
@@ -273,7 +274,7 @@ impl SqliteStore {
         .fetch_one(&mut *tx)
         .await?
         .get(0);
-        journal(&mut tx, id, actions).await?;
+        journal(&mut tx, self.journal_key.as_ref(), id, actions).await?;
         tx.commit().await?;
         // Release the writer first: the read-back below takes it again.
         drop(conn);
@@ -315,7 +316,7 @@ impl SqliteStore {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        journal(&mut tx, id.0, actions).await?;
+        journal(&mut tx, self.journal_key.as_ref(), id.0, actions).await?;
         tx.commit().await?;
         // Release the writer first: the read-back below takes it again.
         drop(conn);
