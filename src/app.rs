@@ -16,11 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::clock::{AdjustableClock, Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::directory::Directory;
 use crate::dispatch::Dispatcher;
+use crate::domain::actor;
 use crate::domain::auth::ApiToken;
-use crate::domain::journal::NewJournalEntry;
+use crate::domain::journal::{Hashing, JournalKey, NewJournalEntry};
 use crate::links::Links;
 use crate::metrics::Metrics;
 use crate::planner::Planner;
@@ -51,6 +52,15 @@ pub enum StartupError {
     },
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The newest journal entry fits neither the key nor a plain hash.
+    #[error(
+        "journal entry {0}, the newest, does not verify with the configured journal key: \
+         the key is not the one the journal was written with (keys cannot be changed), or \
+         the entry was altered. Run `tocsin journal verify` to see where the chain breaks"
+    )]
+    JournalKeyMismatch(i64),
     #[error("cannot reach the queue: {0}")]
     Queue(#[from] QueueError),
     #[error(transparent)]
@@ -77,8 +87,13 @@ fn create_data_dir(config: &Config) -> Result<(), StartupError> {
 }
 
 /// Opens the configured store: PostgreSQL when `database` is set, else
-/// SQLite in the data directory.
-pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>, StartupError> {
+/// SQLite in the data directory. Only a store given the journal key
+/// writes the journal.
+pub async fn open_store(
+    config: &Config,
+    migrate: bool,
+    journal_key: Option<JournalKey>,
+) -> Result<Arc<dyn Store>, StartupError> {
     if config.database.is_none() {
         create_data_dir(config)?;
     }
@@ -88,8 +103,48 @@ pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>
         &config.database_path(),
         config.amqp.db_max_connections,
         migrate,
+        journal_key,
     )
     .await?)
+}
+
+/// The key `serve` journals with, created on the first embedded start.
+fn serve_journal_key(config: &Config) -> Result<JournalKey, StartupError> {
+    if config.database.is_none() {
+        create_data_dir(config)?;
+    }
+    Ok(config.journal_key(true)?)
+}
+
+/// Checks at start that the newest journal entry fits the key, so a wrong
+/// key stops `serve` before it writes entries nobody can verify. A journal
+/// from before the key (plain SHA-256 head) is sealed: a keyed entry
+/// covering its head through `prev_hash`, so the legacy prefix cannot be
+/// rewritten from then on either.
+pub async fn seal_journal(store: &dyn Store, key: &JournalKey) -> Result<(), StartupError> {
+    let Some(head) = store.journal_head().await? else {
+        return Ok(());
+    };
+    match head.hashing(key) {
+        Some(Hashing::Keyed) => Ok(()),
+        None => Err(StartupError::JournalKeyMismatch(head.id)),
+        Some(Hashing::Legacy) => {
+            tracing::info!(
+                legacy_entries = head.id,
+                "sealing the journal's plain-SHA-256 entries under the journal key"
+            );
+            store
+                .append_journal(&NewJournalEntry {
+                    actor: actor::SERVICE.to_owned(),
+                    action: "journal.keyed".to_owned(),
+                    subject: "journal".to_owned(),
+                    detail: serde_json::json!({"legacy_entries": head.id,
+                        "legacy_head": head.hash}),
+                })
+                .await?;
+            Ok(())
+        }
+    }
 }
 
 async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, StartupError> {
@@ -156,7 +211,7 @@ pub async fn journal_config_change(store: &dyn Store, config: &Config) -> Result
     }
     store
         .append_journal(&NewJournalEntry {
-            actor: "service".to_owned(),
+            actor: actor::SERVICE.to_owned(),
             action: "config.changed".to_owned(),
             subject: "config".to_owned(),
             detail: serde_json::json!({"sections": changed, "first_start": before.is_none(),
@@ -183,9 +238,14 @@ pub struct Core {
 
 impl Core {
     /// `config.public_url` must already be final: links are built from it.
-    pub async fn build(config: Config, migrate: bool) -> Result<Self, StartupError> {
+    /// `journal_key` only for `serve`: nothing else writes the journal.
+    pub async fn build(
+        config: Config,
+        migrate: bool,
+        journal_key: Option<JournalKey>,
+    ) -> Result<Self, StartupError> {
         let metrics = Arc::new(Metrics::install());
-        let store = open_store(&config, migrate).await?;
+        let store = open_store(&config, migrate, journal_key).await?;
         let queue = open_queue(&config).await?;
         let channels = Arc::new(ChannelSet::from_config(
             &config.channels,
@@ -285,8 +345,10 @@ impl Application {
                 })?;
         }
         let migrate = config.migrate_on_start;
-        let core = Core::build(config, migrate).await?;
+        let key = serve_journal_key(&config)?;
+        let core = Core::build(config, migrate, Some(key.clone())).await?;
         let generated_admin_token = ensure_admin(core.store.as_ref(), &core.config).await?;
+        seal_journal(core.store.as_ref(), &key).await?;
         journal_config_change(core.store.as_ref(), &core.config).await?;
         let directory = Arc::new(Directory::load(core.store.as_ref()).await?);
         let planner = Arc::new(Planner::new(
@@ -375,7 +437,8 @@ impl WorkerProcess {
         }
         let listener = bind(config.worker_listen).await?;
         // Workers never migrate: `serve` or `tocsin migrate` owns the schema.
-        let core = Core::build(config, false).await?;
+        // No journal key: workers never write the journal.
+        let core = Core::build(config, false, None).await?;
         Ok(Self { listener, core })
     }
 

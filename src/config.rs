@@ -14,11 +14,13 @@ use std::path::{Path, PathBuf};
 mod alerts;
 mod digest;
 pub mod fingerprint;
+mod journal;
 mod policy;
 mod testing;
 
 pub use alerts::{AlertTemplate, AlertsConfig, CANCEL, CHECK};
 pub use digest::DigestConfig;
+pub use journal::JournalConfig;
 pub use policy::{ChannelRate, PolicyConfig, RatesConfig};
 pub use testing::TestingConfig;
 
@@ -66,6 +68,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub alerts: AlertsConfig,
     pub digest: DigestConfig,
+    /// The journal's HMAC key (see `config::journal`).
+    pub journal: JournalConfig,
     pub testing: TestingConfig,
 }
 
@@ -96,6 +100,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             alerts: AlertsConfig::default(),
             digest: DigestConfig::default(),
+            journal: JournalConfig::default(),
             testing: TestingConfig::default(),
         }
     }
@@ -343,6 +348,8 @@ pub enum ConfigError {
     MissingFile(PathBuf),
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    #[error("{0}")]
+    JournalKey(String),
 }
 
 /// `TOCSIN_A__B=v` as the key `a.b` with the *text* `v`. figment's own
@@ -490,6 +497,7 @@ impl Config {
             return invalid("amqp.prefetch must be at least 1 and amqp.prefix not empty".into());
         }
         self.rates.validate().map_err(ConfigError::Invalid)?;
+        self.journal.validate().map_err(ConfigError::Invalid)?;
         self.policy.validate().map_err(ConfigError::Invalid)?;
         if self.simulated.outbox_capacity == 0 {
             return invalid("simulated.outbox_capacity must be at least 1".into());

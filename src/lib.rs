@@ -12,7 +12,8 @@
 //!   `tocsin_channels` ([`providers`]), recording outcomes in batches.
 //! - [`links`]: acknowledgement links and provider callback URLs.
 //! - [`estimate`]: cost and duration of a notice for the preview.
-//! - [`app`] wires it all from a [`config::Config`]; `main.rs` is the CLI.
+//! - [`app`] wires it all from a [`config::Config`]; `main.rs` is the CLI;
+//!   [`audit`] is what `tocsin journal verify` checks.
 //! - [`supervise`]: a panic in a long-lived task costs one piece of work,
 //!   not the task.
 //!
@@ -21,6 +22,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod directory;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use tocsin::config::{Config, LogFormat};
 use tocsin::{Application, WorkerProcess};
 
@@ -77,17 +78,101 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum JournalCommand {
-    /// Check the hash chain; exits 1 naming the first entry that does not fit.
-    Verify,
+    /// Check the keyed hash chain and each alert's CAP against it; exits 1
+    /// naming what does not fit, 2 when it cannot check (no database, no key).
+    Verify {
+        /// A head recorded earlier (`GET /api/v1/journal/head`, the daily
+        /// digest): fails when that entry is no longer in the chain.
+        #[arg(long, value_name = "HASH", value_parser = parse_hash)]
+        head: Option<String>,
+    },
     /// Write every entry as NDJSON to standard output.
     Export,
 }
 
-/// Reads the whole journal page by page, in id order.
-async fn each_journal_entry(
+fn parse_hash(s: &str) -> Result<String, String> {
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err("a journal hash is 64 hex digits".to_owned())
+    }
+}
+
+/// Exit status of a journal command that could not look at the journal.
+const CANNOT_CHECK: u8 = 2;
+
+/// `journal verify` and `journal export`: 0 when done, 1 when the journal
+/// is broken, 2 when there is nothing to check. Neither creates a
+/// database (or a key) where there is none.
+async fn journal(action: JournalCommand, config: &Config) -> anyhow::Result<ExitCode> {
+    let cannot = |e: &dyn std::fmt::Display| {
+        eprintln!("{e}");
+        Ok(ExitCode::from(CANNOT_CHECK))
+    };
+    if config.database.is_none() && !config.database_path().exists() {
+        return cannot(&format!(
+            "no database at {}",
+            config.database_path().display()
+        ));
+    }
+    let open = || tocsin::app::open_store(config, false, None);
+    match action {
+        JournalCommand::Verify { head } => {
+            let key = match config.journal_key(false) {
+                Ok(key) => key,
+                Err(e) => return cannot(&e),
+            };
+            match open().await {
+                Ok(store) => verify(store.as_ref(), &key, head.as_deref()).await,
+                Err(e) => cannot(&e),
+            }
+        }
+        JournalCommand::Export => match open().await {
+            Ok(store) => {
+                export(store.as_ref()).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => cannot(&e),
+        },
+    }
+}
+
+async fn verify(
     store: &dyn tocsin::store::Store,
-    mut each: impl FnMut(&tocsin::domain::journal::JournalEntry) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+    key: &tocsin::domain::journal::JournalKey,
+    head: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use tocsin::audit::AuditError;
+    match tocsin::audit::verify(store, key, head).await {
+        Ok(r) => {
+            let c = &r.chain;
+            println!(
+                "journal intact: {} entries, {} of them legacy (plain SHA-256, from before the journal key)",
+                c.entries, c.legacy
+            );
+            match &c.head {
+                Some((id, hash)) => println!("head: {id} {hash}"),
+                None => println!("head: none (the journal is empty)"),
+            }
+            println!(
+                "alerts: {}, each with the CAP document journaled at its creation",
+                r.alerts
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ (AuditError::Broken(_) | AuditError::Alerts(_))) => {
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e @ AuditError::Store(_)) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(CANNOT_CHECK))
+        }
+    }
+}
+
+/// Writes the whole journal as NDJSON, page by page, in id order.
+async fn export(store: &dyn tocsin::store::Store) -> anyhow::Result<()> {
     let mut after = 0;
     loop {
         let page = store.journal_page(after, 10_000).await?;
@@ -96,7 +181,7 @@ async fn each_journal_entry(
         };
         after = last.id;
         for e in &page {
-            each(e)?;
+            println!("{}", serde_json::to_string(e)?);
         }
     }
 }
@@ -140,7 +225,7 @@ fn run_until_signal() -> CancellationToken {
 
 /// Reads the configuration first: it says how many threads the runtime
 /// gets (`Config::runtime_threads`).
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let Cli {
         config: file,
         data_dir,
@@ -167,7 +252,7 @@ fn main() -> anyhow::Result<()> {
         .block_on(run(command, config))
 }
 
-async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
+async fn run(command: Command, mut config: Config) -> anyhow::Result<ExitCode> {
     init_logging(config.log_format);
     // Read back from the runtime, so the log says what is running.
     let threads = tokio::runtime::Handle::current().metrics().num_workers();
@@ -207,40 +292,20 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 .context("running workers")?;
         }
         Command::Migrate => {
-            tocsin::app::open_store(&config, true).await?;
+            tocsin::app::open_store(&config, true, None).await?;
             println!("migrations applied");
         }
         Command::Requeue => {
-            let core = tocsin::app::Core::build(config, false).await?;
+            let core = tocsin::app::Core::build(config, false, None).await?;
             let n = core
                 .dispatcher
                 .enqueue(tocsin::store::ToQueue::AllUnfinished)
                 .await?;
             println!("{n} unfinished deliveries published");
         }
-        Command::Journal { action } => {
-            let store = tocsin::app::open_store(&config, false).await?;
-            match action {
-                JournalCommand::Verify => {
-                    let mut v = tocsin::domain::journal::Verifier::default();
-                    each_journal_entry(store.as_ref(), |e| {
-                        v.check(e)
-                            .map_err(|b| anyhow::anyhow!("journal BROKEN at {b}"))
-                    })
-                    .await?;
-                    println!("journal intact: {} entries", v.count());
-                }
-                JournalCommand::Export => {
-                    each_journal_entry(store.as_ref(), |e| {
-                        println!("{}", serde_json::to_string(e)?);
-                        Ok(())
-                    })
-                    .await?;
-                }
-            }
-        }
+        Command::Journal { action } => return journal(action, &config).await,
         Command::AdminToken => {
-            let store = tocsin::app::open_store(&config, config.migrate_on_start).await?;
+            let store = tocsin::app::open_store(&config, config.migrate_on_start, None).await?;
             let token = tocsin::domain::auth::ApiToken::generate();
             store
                 .replace_admin_token(&token.hash(), "generated")
@@ -251,5 +316,5 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -117,6 +117,17 @@ async fn scheduled_checks_fire_on_time_and_missed_runs_are_recorded() {
     let actions = journal_actions(&app).await;
     let journaled = actions.iter().filter(|(a, _)| a == "check.missed").count();
     assert_eq!(journaled, missed.len(), "{actions:?}");
+    // The scheduler journals under a `system:` actor, which no operator's
+    // (`operator:<name>`) can equal.
+    let scheduled: Vec<&str> = actions
+        .iter()
+        .filter(|(a, _)| a == "check.missed" || a == "alert.created")
+        .map(|(_, actor)| actor.as_str())
+        .collect();
+    assert!(
+        !scheduled.is_empty() && scheduled.iter().all(|a| *a == "system:scheduler"),
+        "{actions:?}"
+    );
 }
 
 /// 08:00 in Kyiv `days` from today, in UTC.

@@ -207,4 +207,16 @@ async fn the_leadership_digest_arrives_by_email_with_its_counts() {
     assert!(body.contains("emergency: 1"), "{body}");
     assert!(body.contains("sms: sent 1, failed 0"), "{body}");
     assert!(body.contains(&format!("#{overdue} Прорив труби")), "{body}");
+    // The journal's newest entry when it was written: a copy outside the
+    // machine for `tocsin journal verify --head`.
+    let head = body
+        .lines()
+        .find_map(|l| l.strip_prefix("Newest journal entry (for tocsin journal verify --head): #"))
+        .unwrap_or_else(|| panic!("no journal head in {body}"));
+    let (id, hash) = head.split_once(' ').unwrap();
+    let id: i64 = id.parse().unwrap();
+    let entry = app
+        .get(&format!("/api/v1/journal?after={}&limit=1", id - 1))
+        .await;
+    assert_eq!(entry.body["entries"][0]["hash"], hash, "{body}");
 }

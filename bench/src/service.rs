@@ -127,7 +127,9 @@ impl Service {
         if let Some(c) = &self.cluster {
             cmd.env("TOCSIN_DATABASE", c.db.url())
                 .env("TOCSIN_QUEUE", &c.amqp)
-                .env("TOCSIN_AMQP__PREFIX", &c.prefix);
+                .env("TOCSIN_AMQP__PREFIX", &c.prefix)
+                // The cluster mode needs the journal key configured.
+                .env("TOCSIN_JOURNAL__KEY", "b0".repeat(32));
         }
         let mut child = cmd.spawn()?;
         let stdout = child.stdout.take().expect("piped");

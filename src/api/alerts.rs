@@ -348,6 +348,7 @@ pub async fn create_operator(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
     let name: Text<100> = Text::parse(&body.name).map_err(|e| ApiError::invalid("name", e))?;
+    crate::domain::actor::check_name(name.as_str()).map_err(|e| ApiError::invalid("name", e))?;
     let token = ApiToken::generate();
     let id = state
         .store

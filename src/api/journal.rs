@@ -1,5 +1,7 @@
-//! `GET /api/v1/journal` (admin): the tamper-evident journal, paged; and
-//! `record`, which handlers call after an action worth auditing.
+//! `GET /api/v1/journal` (admin): the tamper-evident journal, paged;
+//! `GET /api/v1/journal/head`, its newest entry (to keep a copy of
+//! elsewhere, for `tocsin journal verify --head`); and `record`, which
+//! handlers call after an action worth auditing.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -9,8 +11,10 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::Caller;
+use crate::domain::actor;
 use crate::domain::auth::{Principal, Role};
 use crate::domain::journal::NewJournalEntry;
+use crate::store::Operator;
 
 const MAX_PAGE: u32 = 1_000;
 
@@ -36,9 +40,29 @@ pub async fn page(
     Ok(Json(json!({ "entries": entries, "next_after": next })))
 }
 
-/// A civil-protection operator (or the scheduler) as the journal names them.
+/// `{"id", "hash"}` of the newest entry; both null while it is empty.
+pub async fn head(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let head = state.store.journal_head().await?;
+    Ok(Json(json!({
+        "id": head.as_ref().map(|e| e.id),
+        "hash": head.as_ref().map(|e| &e.hash),
+    })))
+}
+
+/// A civil-protection operator as the journal names them.
 pub fn operator_actor(name: &str) -> String {
     format!("operator:{name}")
+}
+
+/// Who sent an alert: an operator, or the scheduler under its own
+/// `system:` actor, which no operator's name can produce.
+pub fn alert_actor(op: &Operator) -> String {
+    if op.is_scheduler() {
+        actor::SCHEDULER.to_owned()
+    } else {
+        operator_actor(&op.name)
+    }
 }
 
 /// Who did it, as the journal names them.

@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/notices/live", get(live::list))
         .route("/simulated/outbox", get(outbox::outbox::<AppState>))
         .route("/journal", get(journal::page))
+        .route("/journal/head", get(journal::head))
         .route("/operators", post(alerts::create_operator))
         .route(
             "/accounts",

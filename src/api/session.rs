@@ -61,8 +61,12 @@ pub async fn create_account(
         ));
     }
     let username = Username::parse(&body.username).map_err(|e| ApiError::invalid("username", e))?;
+    crate::domain::actor::check_name(username.as_str())
+        .map_err(|e| ApiError::invalid("username", e))?;
     let name = body.name.as_deref().unwrap_or(username.as_str());
     let display_name: Text<100> = Text::parse(name).map_err(|e| ApiError::invalid("name", e))?;
+    crate::domain::actor::check_name(display_name.as_str())
+        .map_err(|e| ApiError::invalid("name", e))?;
     let role = Role::parse(&body.role)
         .ok_or_else(|| ApiError::invalid("role", "must be admin, executor or civil_protection"))?;
     let organisation = match (role, body.organisation_id) {

@@ -12,7 +12,7 @@ use super::Config;
 /// Section name → hex SHA-256 of its `Debug` form (no map in the
 /// configuration is a `HashMap`, so the form is stable).
 pub fn sections(c: &Config) -> BTreeMap<String, String> {
-    let parts: [(&str, &dyn Debug); 11] = [
+    let parts: [(&str, &dyn Debug); 12] = [
         ("city", &c.city),
         ("dispatch", &c.dispatch),
         ("limits", &c.limits),
@@ -23,6 +23,7 @@ pub fn sections(c: &Config) -> BTreeMap<String, String> {
         ("channels", &c.channels),
         ("simulated", &c.simulated),
         ("testing", &c.testing),
+        ("journal", &c.journal),
         ("public_url", &c.public_url),
     ];
     parts
@@ -60,5 +61,19 @@ mod tests {
         assert_eq!(changed(Some(&fa), &fb), ["policy"]);
         assert!(changed(Some(&fa), &sections(&a)).is_empty(), "stable");
         assert_eq!(changed(None, &fa).len(), fa.len());
+    }
+
+    #[test]
+    fn the_journal_key_is_not_part_of_it_but_where_it_lives_is() {
+        let keyed = |hex: &str| {
+            let mut c = Config::default();
+            c.journal.key = Some(tocsin_channels::Secret::new(hex.repeat(32)));
+            sections(&c)
+        };
+        assert!(changed(Some(&keyed("ab")), &keyed("cd")).is_empty());
+        let a = Config::default();
+        let mut file = Config::default();
+        file.journal.key_file = Some("/run/secrets/journal.key".into());
+        assert_eq!(changed(Some(&sections(&a)), &sections(&file)), ["journal"]);
     }
 }

@@ -4,6 +4,7 @@
 //! API convert between these types and their own representations.
 
 pub mod account;
+pub mod actor;
 pub mod alert;
 pub mod auth;
 pub mod cascade;

@@ -12,22 +12,12 @@ use crate::api::AppState;
 use crate::api::alerts::json::{AlertIn, AreaIn, to_cap};
 use crate::api::alerts::send::{Options, submit};
 use crate::config::CHECK;
-use crate::domain::auth::SCHEDULER_TOKEN;
 use crate::domain::check::CheckSpec;
 use crate::store::{CheckRun, Operator, StoreError};
 
 /// A check more than this late is missed: a siren test at 08:20 instead
 /// of 08:00 would mislead whoever reads the journal.
 const GRACE: TimeDelta = TimeDelta::seconds(60);
-
-/// Who the journal names for scheduled alerts (never an `api_tokens` row).
-fn scheduler() -> Operator {
-    Operator {
-        token: SCHEDULER_TOKEN,
-        name: "scheduler".to_owned(),
-        username: None,
-    }
-}
 
 pub(super) async fn tick(
     state: &AppState,
@@ -79,7 +69,7 @@ async fn fire(
         template: Some(template),
     };
     let sent = match to_cap(&body, &state.config, None) {
-        Ok(cap) => submit(state, &scheduler(), cap, opts).await,
+        Ok(cap) => submit(state, &Operator::scheduler(), cap, opts).await,
         Err(e) => Err(e),
     };
     match sent {

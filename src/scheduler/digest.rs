@@ -1,7 +1,9 @@
 //! The daily digest for the city's leadership (`[digest]`), by email
 //! through the configured email provider: notices published and messages
-//! sent, delivered and failed in the last 24 hours, and the works that are
-//! past their expected end and still open.
+//! sent, delivered and failed in the last 24 hours, the works that are
+//! past their expected end and still open, and the journal's newest entry:
+//! a copy outside the machine that `tocsin journal verify --head` checks
+//! the journal against, so deleting the newest rows is found.
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -10,6 +12,7 @@ use tocsin_channels::{Address, ChannelKind, Content, OutboundMessage};
 
 use super::{DIGEST, Job, run_due};
 use crate::api::AppState;
+use crate::domain::journal::JournalEntry;
 use crate::domain::{DeliveryState, NoticeKind};
 use crate::store::{CheckRun, Digest, StoreError};
 
@@ -36,8 +39,9 @@ async fn send(
     now: DateTime<Utc>,
 ) -> Result<CheckRun, StoreError> {
     let digest = state.store.digest(now - TimeDelta::hours(24), now).await?;
+    let head = state.store.journal_head().await?;
     let labels = Labels::of(&state.config.digest.language);
-    let (subject, body) = compose(&digest, &labels, state.config.timezone());
+    let (subject, body) = compose(&digest, head.as_ref(), &labels, state.config.timezone());
     let channel = state.channels.get(ChannelKind::Email);
     let mut failed = Vec::new();
     for to in state.config.digest.recipients() {
@@ -81,6 +85,8 @@ struct Labels {
     overdue: &'static str,
     none_overdue: &'static str,
     expected_end: &'static str,
+    head: &'static str,
+    empty_journal: &'static str,
 }
 
 impl Labels {
@@ -97,6 +103,8 @@ impl Labels {
                 overdue: "Прострочені роботи (не закриті після орієнтовного завершення)",
                 none_overdue: "Прострочених робіт немає.",
                 expected_end: "мали завершитися",
+                head: "Останній запис журналу (для tocsin journal verify --head)",
+                empty_journal: "журнал порожній",
             },
             "pl" => Self {
                 subject: "Raport dzienny",
@@ -109,6 +117,8 @@ impl Labels {
                 overdue: "Prace po terminie (niezamknięte po przewidywanym końcu)",
                 none_overdue: "Brak prac po terminie.",
                 expected_end: "miały się zakończyć",
+                head: "Ostatni wpis dziennika (dla tocsin journal verify --head)",
+                empty_journal: "dziennik jest pusty",
             },
             _ => Self {
                 subject: "Daily digest",
@@ -121,13 +131,15 @@ impl Labels {
                 overdue: "Overdue works (still open after their expected end)",
                 none_overdue: "No overdue works.",
                 expected_end: "expected end",
+                head: "Newest journal entry (for tocsin journal verify --head)",
+                empty_journal: "the journal is empty",
             },
         }
     }
 }
 
 /// The digest as plain text (pure, for the tests).
-fn compose(d: &Digest, l: &Labels, tz: Tz) -> (String, String) {
+fn compose(d: &Digest, head: Option<&JournalEntry>, l: &Labels, tz: Tz) -> (String, String) {
     let day = d.until.with_timezone(&tz).format("%d.%m.%Y");
     let subject = format!("{}, {day}", l.subject);
     let mut body = String::new();
@@ -175,6 +187,12 @@ fn compose(d: &Digest, l: &Labels, tz: Tz) -> (String, String) {
             let _ = writeln!(body, "  #{} {} ({} {end})", n.id, n.title, l.expected_end);
         }
     }
+    let _ = writeln!(body);
+    match head {
+        Some(e) => writeln!(body, "{}: #{} {}", l.head, e.id, e.hash),
+        None => writeln!(body, "{}: {}", l.head, l.empty_journal),
+    }
+    .expect("writing to a String");
     (subject, body)
 }
 
@@ -196,7 +214,18 @@ mod tests {
             )]),
             overdue: vec![],
         };
-        let (subject, body) = compose(&d, &Labels::of("en"), chrono_tz::Europe::Kyiv);
+        let head = crate::domain::journal::NewJournalEntry {
+            actor: "admin".into(),
+            action: "test".into(),
+            subject: "x".into(),
+            detail: serde_json::json!({}),
+        }
+        .chained(
+            Some((41, "ab".repeat(32))),
+            now,
+            &crate::domain::journal::JournalKey::from_bytes(&[1; 32]).unwrap(),
+        );
+        let (subject, body) = compose(&d, Some(&head), &Labels::of("en"), chrono_tz::Europe::Kyiv);
         assert_eq!(subject, "Daily digest, 24.11.2026");
         assert!(
             body.contains("Notices published in the last 24 hours: 4"),
@@ -208,7 +237,13 @@ mod tests {
         );
         assert!(body.contains("sent 90, delivered 90, failed 4"), "{body}");
         assert!(body.contains("No overdue works."), "{body}");
-        let (subject, _) = compose(&d, &Labels::of("uk"), chrono_tz::Europe::Kyiv);
+        let line = format!(
+            "Newest journal entry (for tocsin journal verify --head): #42 {}",
+            head.hash
+        );
+        assert!(body.contains(&line), "{body}");
+        let (subject, body) = compose(&d, None, &Labels::of("uk"), chrono_tz::Europe::Kyiv);
+        assert!(body.contains("журнал порожній"), "{body}");
         assert!(subject.starts_with("Щоденний звіт"));
     }
 }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::AppState;
+use crate::domain::actor;
 use crate::domain::journal::NewJournalEntry;
 use crate::domain::schedule::Schedule;
 use crate::store::{CheckRun, StoreError};
@@ -145,7 +146,7 @@ async fn missed(state: &AppState, job: &Job<'_>, due: DateTime<Utc>) -> Result<(
     state
         .store
         .append_journal(&NewJournalEntry {
-            actor: "scheduler".to_owned(),
+            actor: actor::SCHEDULER.to_owned(),
             action: job.missed_action.to_owned(),
             subject: format!("schedule/{}", job.name),
             detail: json!({"due_at": due}),

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::api::AppState;
+use crate::domain::actor;
 use crate::domain::journal::NewJournalEntry;
 use crate::domain::{EventKind, NoticeKind};
 use crate::store::{NewEvent, ReminderKind, StoreError};
@@ -35,7 +36,7 @@ pub(super) async fn tick(state: &AppState, now: DateTime<Utc>) -> Result<(), Sto
         state
             .store
             .append_journal(&NewJournalEntry {
-                actor: "scheduler".to_owned(),
+                actor: actor::SCHEDULER.to_owned(),
                 action: "notice.expired".to_owned(),
                 subject: format!("notice/{}", notice.id),
                 detail: json!({"expires_at": notice.expires_at, "title": notice.title}),

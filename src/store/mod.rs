@@ -24,7 +24,7 @@ use tocsin_zones::GeoPoint;
 use crate::domain::account::{LoginRecord, PasswordHash, Username};
 use crate::domain::auth::{Principal, TokenHash};
 use crate::domain::check::CheckSpec;
-use crate::domain::journal::{JournalEntry, NewJournalEntry};
+use crate::domain::journal::{JournalEntry, JournalKey, NewJournalEntry};
 use crate::domain::pace::Pace;
 use crate::domain::{
     AlertId, AudienceId, Category, ContactId, DeliveryId, DeliveryState, EventId, NoticeId, OrgId,
@@ -74,17 +74,30 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// gives `PgStore` (a pool of `max_connections`, migrated first when
 /// `migrate`); `None` gives the embedded `SqliteStore` at `sqlite_path`,
 /// which always migrates its own file and ignores the other two arguments.
+///
+/// Only a store given the `journal_key` can append to the journal.
 pub async fn open(
     database: Option<&str>,
     sqlite_path: &Path,
     max_connections: u32,
     migrate: bool,
+    journal_key: Option<JournalKey>,
 ) -> StoreResult<Arc<dyn Store>> {
     match database {
-        None => Ok(Arc::new(sqlite::SqliteStore::open(sqlite_path).await?)),
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(
-            Arc::new(postgres::PgStore::connect(url, max_connections, migrate).await?),
-        ),
+        None => {
+            let store = sqlite::SqliteStore::open(sqlite_path).await?;
+            Ok(Arc::new(match journal_key {
+                Some(key) => store.with_journal_key(key),
+                None => store,
+            }))
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = postgres::PgStore::connect(url, max_connections, migrate).await?;
+            Ok(Arc::new(match journal_key {
+                Some(key) => store.with_journal_key(key),
+                None => store,
+            }))
+        }
         Some(url) => {
             // Name only the scheme: the rest of a URL may hold a password.
             let found = match url.split_once("://") {
@@ -435,6 +448,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn append_journal(&self, entry: &NewJournalEntry) -> StoreResult<JournalEntry>;
     /// Entries with id > `after`, in id order.
     async fn journal_page(&self, after: i64, limit: u32) -> StoreResult<Vec<JournalEntry>>;
+    /// The newest entry; `None` for an empty journal.
+    async fn journal_head(&self) -> StoreResult<Option<JournalEntry>>;
 
     // Waiting deliveries (cascade steps, quiet hours) and the daily cap.
     /// Deliveries whose `not_before` is at or before `now`, oldest first.

@@ -9,6 +9,7 @@ use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::{Area, GeoPoint, Region};
 
 use crate::domain::alert::{AlertContent, AlertState};
+use crate::domain::auth::SCHEDULER_TOKEN;
 use crate::domain::auth::Territory;
 use crate::domain::cascade::{Cascade, Reached};
 use crate::domain::text::Text;
@@ -415,6 +416,21 @@ pub struct Operator {
     /// The console account's username when a person acts; `None` for a
     /// bearer token or the scheduler.
     pub username: Option<String>,
+}
+
+impl Operator {
+    /// The scheduler, which sends the warning-system checks.
+    pub fn scheduler() -> Self {
+        Self {
+            token: SCHEDULER_TOKEN,
+            name: "scheduler".to_owned(),
+            username: None,
+        }
+    }
+
+    pub fn is_scheduler(&self) -> bool {
+        self.token == SCHEDULER_TOKEN
+    }
 }
 
 /// An alert to store: the CAP document as Tocsin writes it, the fields

@@ -23,6 +23,7 @@ use crate::domain::account::{LinkState, PasswordHash, PasswordState};
 use crate::domain::auth::{Role, Territory};
 use crate::domain::cascade::Cascade;
 use crate::domain::cascade::Reached;
+use crate::domain::journal::{JournalEntry, JournalKey};
 use crate::domain::{ChannelOrder, QuietPreference};
 use crate::domain::{DeliveryId, ResidentId, ZoneId};
 
@@ -496,6 +497,45 @@ pub(crate) const DIGEST_NOTICES: &str =
 /// Deliveries written since `$1`, by channel and state (the digest).
 pub(crate) const DIGEST_DELIVERIES: &str = "SELECT channel, state, COUNT(*) FROM deliveries
      WHERE created_at > $1 GROUP BY channel, state ORDER BY channel, state";
+
+/// The journal's columns in the order `journal_from_row` reads them.
+pub(crate) const JOURNAL_COLUMNS: &str = "id, at, actor, action, subject, detail, prev_hash, hash";
+
+/// The newest journal entry.
+pub(crate) fn journal_head_sql() -> String {
+    format!("SELECT {JOURNAL_COLUMNS} FROM journal ORDER BY id DESC LIMIT 1")
+}
+
+/// A journal row of either backend (columns as `JOURNAL_COLUMNS`).
+pub(crate) fn journal_from_row<'r, R: sqlx::Row>(r: &'r R) -> JournalEntry
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    JournalEntry {
+        id: r.get(0),
+        at: from_ms(r.get(1)),
+        actor: r.get(2),
+        action: r.get(3),
+        subject: r.get(4),
+        detail: r.get(5),
+        prev_hash: r.get(6),
+        hash: r.get(7),
+    }
+}
+
+/// The key appends need. Only `tocsin serve` opens its store with one:
+/// workers and the other commands never write the journal.
+pub(crate) fn journal_key(key: Option<&JournalKey>) -> Result<&JournalKey, StoreError> {
+    key.ok_or_else(|| {
+        StoreError::Config(
+            "this process has no journal key, so it cannot write the journal \
+             (only `tocsin serve` does)"
+                .to_owned(),
+        )
+    })
+}
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,7 @@ use tocsin_channels::{Address, ChannelKind};
 use tocsin_zones::{Area, Circle, GeoPoint, Limits};
 
 use crate::domain::auth::TokenHash;
+use crate::domain::journal::JournalKey;
 use crate::domain::text::Text;
 use crate::domain::{
     Category, CategorySet, DeliveryId, DeliveryState, EventKind, Language, NoticeKind, ResidentId,
@@ -25,18 +26,27 @@ use crate::store::postgres::{PgStore, TempDatabase};
 use crate::store::sqlite::SqliteStore;
 use crate::store::*;
 
+/// The journal key of the test stores.
+pub(super) fn test_journal_key() -> JournalKey {
+    JournalKey::from_bytes(&[42; 32]).unwrap()
+}
+
 pub(super) async fn sqlite_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("t.sqlite3"))
         .await
-        .unwrap();
+        .unwrap()
+        .with_journal_key(test_journal_key());
     (dir, store)
 }
 
 /// A migrated PostgreSQL store in a fresh database, or None (skipped).
 pub(super) async fn pg_store() -> Option<(TempDatabase, PgStore)> {
     let db = TempDatabase::create().await?;
-    let store = PgStore::connect(&db.url(), 4, true).await.unwrap();
+    let store = PgStore::connect(&db.url(), 4, true)
+        .await
+        .unwrap()
+        .with_journal_key(test_journal_key());
     Some((db, store))
 }
 

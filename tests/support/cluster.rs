@@ -105,6 +105,8 @@ impl ClusterEnv {
             ("TOCSIN_DATABASE".into(), self.db.url()),
             ("TOCSIN_QUEUE".into(), self.amqp.clone()),
             ("TOCSIN_AMQP__PREFIX".into(), self.prefix.clone()),
+            // The cluster mode needs the journal key configured.
+            ("TOCSIN_JOURNAL__KEY".into(), "c1".repeat(32)),
             (
                 "TOCSIN_PUBLIC_URL".into(),
                 format!("http://127.0.0.1:{}", self.api_port()),

@@ -55,7 +55,7 @@ pub fn approver(p: &Principal) -> Result<Operator, ApiError> {
 }
 
 pub fn actor(op: &Operator) -> String {
-    crate::api::journal::operator_actor(&op.name)
+    crate::api::journal::alert_actor(op)
 }
 
 /// Creates the alert: sent at once (drills, pre-approved templates),
@@ -217,13 +217,10 @@ fn sent_action(op: &Operator, cap: &Alert, lane: LaneDecision) -> AlertAction {
     }
 }
 
-/// Who the journal names for what the service does on its own.
-pub const SYSTEM_ACTOR: &str = "scheduler";
-
 /// The journal entry of a pending alert nobody approved in time.
 pub fn expired_action(a: &AlertRecord) -> AlertAction {
     AlertAction {
-        actor: SYSTEM_ACTOR.to_owned(),
+        actor: crate::domain::actor::SCHEDULER.to_owned(),
         action: "alert.expired",
         detail: json!({"identifier": a.identifier, "expires": a.expires,
             "headline": a.headline, "created_by": a.created_by}),

@@ -9,7 +9,7 @@ use super::PgStore;
 use super::notices::{append_event, insert_notice};
 use crate::domain::alert::AlertState;
 use crate::domain::auth::TokenHash;
-use crate::domain::journal::NewJournalEntry;
+use crate::domain::journal::{JournalKey, NewJournalEntry};
 use crate::domain::{AlertId, AudienceId, EventId, NoticeId, ResidentId};
 use crate::store::sql::{
     ALERT_COLUMNS, ALERT_OF_NOTICE, APPROVE_ALERT, alert_people, chain_transition,
@@ -94,7 +94,12 @@ async fn follow_chain(
     Ok(())
 }
 
-async fn journal(conn: &mut PgConnection, alert: i64, actions: &[AlertAction]) -> StoreResult<()> {
+async fn journal(
+    conn: &mut PgConnection,
+    key: Option<&JournalKey>,
+    alert: i64,
+    actions: &[AlertAction],
+) -> StoreResult<()> {
     for a in actions {
         let entry = NewJournalEntry {
             actor: a.actor.clone(),
@@ -102,7 +107,7 @@ async fn journal(conn: &mut PgConnection, alert: i64, actions: &[AlertAction]) -
             subject: format!("alert/{alert}"),
             detail: a.detail.clone(),
         };
-        super::journal::append_in(&mut *conn, &entry).await?;
+        super::journal::append_in(&mut *conn, key, &entry).await?;
     }
     Ok(())
 }
@@ -288,7 +293,7 @@ impl PgStore {
         if let Some(r) = sends {
             follow_chain(&mut tx, id, r, now).await?;
         }
-        journal(&mut tx, id, actions).await?;
+        journal(&mut tx, self.journal_key.as_ref(), id, actions).await?;
         tx.commit().await?;
         self.alert_via_writer(AlertId(id)).await
     }
@@ -326,7 +331,7 @@ impl PgStore {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        journal(&mut tx, id.0, actions).await?;
+        journal(&mut tx, self.journal_key.as_ref(), id.0, actions).await?;
         tx.commit().await?;
         self.alert_via_writer(id).await
     }
@@ -404,7 +409,7 @@ impl PgStore {
             .map(alert_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         for a in &expired {
-            journal(&mut tx, a.id.0, &[journal_of(a)]).await?;
+            journal(&mut tx, self.journal_key.as_ref(), a.id.0, &[journal_of(a)]).await?;
         }
         tx.commit().await?;
         Ok(expired)

@@ -44,7 +44,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_channels::ChannelKind;
 
-use crate::domain::journal::{JournalEntry, NewJournalEntry};
+use crate::domain::journal::{JournalEntry, JournalKey, NewJournalEntry};
 use crate::domain::pace::Pace;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -85,6 +85,8 @@ pub(crate) const JOURNAL_LOCK: i64 = 0x746f_6373_0003;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Set only where the journal is written (`serve`, tests).
+    journal_key: Option<JournalKey>,
 }
 
 /// The schema, in order: version, description, SQL.
@@ -194,7 +196,16 @@ impl PgStore {
         if migrate {
             migrator().run(&pool).await?;
         }
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            journal_key: None,
+        })
+    }
+
+    /// The key journal entries are chained with; without it appends fail.
+    pub fn with_journal_key(mut self, key: JournalKey) -> Self {
+        self.journal_key = Some(key);
+        self
     }
 
     /// Applies pending migrations over one connection (`tocsin migrate`).
@@ -664,6 +675,9 @@ impl Store for PgStore {
     }
     async fn journal_page(&self, after: i64, limit: u32) -> StoreResult<Vec<JournalEntry>> {
         self.journal_read(after, limit).await
+    }
+    async fn journal_head(&self) -> StoreResult<Option<JournalEntry>> {
+        self.journal_newest().await
     }
     async fn due_deliveries(
         &self,

@@ -10,7 +10,7 @@ use super::notices::{append_event, insert_notice};
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms};
 use crate::domain::alert::AlertState;
 use crate::domain::auth::TokenHash;
-use crate::domain::journal::NewJournalEntry;
+use crate::domain::journal::{JournalKey, NewJournalEntry};
 use crate::domain::{AlertId, AudienceId, EventId, NoticeId, ResidentId};
 use crate::store::sql::{
     ALERT_COLUMNS, ALERT_OF_NOTICE, APPROVE_ALERT, alert_people, chain_transition,
@@ -98,6 +98,7 @@ async fn follow_chain(
 
 async fn journal(
     tx: &mut Transaction<'_, Sqlite>,
+    key: Option<&JournalKey>,
     alert: i64,
     actions: &[AlertAction],
 ) -> StoreResult<()> {
@@ -108,7 +109,7 @@ async fn journal(
             subject: format!("alert/{alert}"),
             detail: a.detail.clone(),
         };
-        super::journal::append_in(tx, &entry).await?;
+        super::journal::append_in(tx, key, &entry).await?;
     }
     Ok(())
 }
@@ -299,7 +300,7 @@ impl SqliteStore {
         if let Some(r) = sends {
             follow_chain(&mut tx, id, r, now).await?;
         }
-        journal(&mut tx, id, actions).await?;
+        journal(&mut tx, self.journal_key.as_ref(), id, actions).await?;
         tx.commit().await?;
         // Release the writer first: the read-back below takes it again.
         drop(conn);
@@ -340,7 +341,7 @@ impl SqliteStore {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        journal(&mut tx, id.0, actions).await?;
+        journal(&mut tx, self.journal_key.as_ref(), id.0, actions).await?;
         tx.commit().await?;
         // Release the writer first: the read-back below takes it again.
         drop(conn);
@@ -421,7 +422,7 @@ impl SqliteStore {
             .map(alert_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         for a in &expired {
-            journal(&mut tx, a.id.0, &[journal_of(a)]).await?;
+            journal(&mut tx, self.journal_key.as_ref(), a.id.0, &[journal_of(a)]).await?;
         }
         tx.commit().await?;
         Ok(expired)

@@ -3,40 +3,28 @@
 
 use chrono::Utc;
 use sqlx::Connection;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
-use super::{SqliteStore, from_ms, ms};
-use crate::domain::journal::{JournalEntry, NewJournalEntry};
+use super::{SqliteStore, ms};
+use crate::domain::journal::{JournalEntry, JournalKey, NewJournalEntry};
 use crate::store::StoreResult;
-
-const COLUMNS: &str = "id, at, actor, action, subject, detail, prev_hash, hash";
-
-fn from_row(r: &sqlx::sqlite::SqliteRow) -> JournalEntry {
-    JournalEntry {
-        id: r.get(0),
-        at: from_ms(r.get(1)),
-        actor: r.get(2),
-        action: r.get(3),
-        subject: r.get(4),
-        detail: r.get(5),
-        prev_hash: r.get(6),
-        hash: r.get(7),
-    }
-}
+use crate::store::sql::{JOURNAL_COLUMNS, journal_from_row, journal_head_sql, journal_key};
 
 /// Appends inside the caller's transaction, so an action and its entry
 /// commit together or not at all.
 pub(super) async fn append_in(
     tx: &mut Transaction<'_, Sqlite>,
+    key: Option<&JournalKey>,
     e: &NewJournalEntry,
 ) -> StoreResult<JournalEntry> {
+    let key = journal_key(key)?;
     let last: Option<(i64, String)> =
         sqlx::query_as("SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut **tx)
             .await?;
-    let entry = e.chained(last, Utc::now());
+    let entry = e.chained(last, Utc::now(), key);
     sqlx::query(&format!(
-        "INSERT INTO journal ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(entry.id)
     .bind(ms(entry.at))
@@ -55,7 +43,7 @@ impl SqliteStore {
     pub(super) async fn journal_append(&self, e: &NewJournalEntry) -> StoreResult<JournalEntry> {
         let mut conn = self.writer.lock().await?;
         let mut tx = conn.begin().await?;
-        let entry = append_in(&mut tx, e).await?;
+        let entry = append_in(&mut tx, self.journal_key.as_ref(), e).await?;
         tx.commit().await?;
         Ok(entry)
     }
@@ -66,12 +54,19 @@ impl SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<JournalEntry>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM journal WHERE id > ? ORDER BY id LIMIT ?"
+            "SELECT {JOURNAL_COLUMNS} FROM journal WHERE id > ? ORDER BY id LIMIT ?"
         ))
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows.iter().map(from_row).collect())
+        Ok(rows.iter().map(journal_from_row).collect())
+    }
+
+    pub(super) async fn journal_newest(&self) -> StoreResult<Option<JournalEntry>> {
+        let row = sqlx::query(&journal_head_sql())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.as_ref().map(journal_from_row))
     }
 }

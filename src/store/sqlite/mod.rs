@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tocsin_channels::ChannelKind;
 
-use crate::domain::journal::{JournalEntry, NewJournalEntry};
+use crate::domain::journal::{JournalEntry, JournalKey, NewJournalEntry};
 use crate::domain::pace::Pace;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -55,6 +55,8 @@ use tocsin_channels::Address;
 pub struct SqliteStore {
     writer: writer::Writer,
     reader: SqlitePool,
+    /// Set only where the journal is written (`serve`, tests).
+    journal_key: Option<JournalKey>,
 }
 
 /// The schema, in order: version, description, SQL.
@@ -172,7 +174,17 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            journal_key: None,
+        })
+    }
+
+    /// The key journal entries are chained with; without it appends fail.
+    pub fn with_journal_key(mut self, key: JournalKey) -> Self {
+        self.journal_key = Some(key);
+        self
     }
 }
 
@@ -607,6 +619,9 @@ impl Store for SqliteStore {
     }
     async fn journal_page(&self, after: i64, limit: u32) -> StoreResult<Vec<JournalEntry>> {
         self.journal_read(after, limit).await
+    }
+    async fn journal_head(&self) -> StoreResult<Option<JournalEntry>> {
+        self.journal_newest().await
     }
     async fn due_deliveries(
         &self,

@@ -116,13 +116,13 @@ async fn processes_migrate_together_and_share_secrets() {
 async fn open_picks_the_backend_from_the_url() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.sqlite3");
-    open(None, &path, 4, false)
+    open(None, &path, 4, false, None)
         .await
         .unwrap()
         .ping()
         .await
         .unwrap();
-    let err = open(Some("mysql://u:secret@h/db"), &path, 4, true)
+    let err = open(Some("mysql://u:secret@h/db"), &path, 4, true, None)
         .await
         .unwrap_err();
     let message = err.to_string();
@@ -143,7 +143,7 @@ async fn open_picks_the_backend_from_the_url() {
         db.url(),
         db.url().replacen("postgres://", "postgresql://", 1),
     ] {
-        let store = open(Some(&url), &path, 2, true).await.unwrap();
+        let store = open(Some(&url), &path, 2, true, None).await.unwrap();
         store.ping().await.unwrap();
         assert!(!store.has_admin().await.unwrap());
     }
