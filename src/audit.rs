@@ -126,7 +126,9 @@ async fn check_alerts(store: &dyn Store, mut caps: CapHashes) -> Result<u64, Aud
     let mut matched = 0;
     let mut before = None;
     loop {
-        let page = store.list_alerts(before, crate::store::AlertListing::All, ALERT_PAGE).await?;
+        let page = store
+            .list_alerts(before, crate::store::AlertListing::All, ALERT_PAGE)
+            .await?;
         let Some(last) = page.last() else { break };
         before = Some(last.id);
         for a in &page {

@@ -295,8 +295,10 @@ async fn an_exercise_changed_to_actual_in_the_database_is_found() {
         .post_as(
             &token,
             "/api/v1/alerts",
-            &json!({"status": "Exercise", "template": "cancel", "widen": true,
-                    "areas": [{"area_desc": "Луцьк", "polygons": [support::alerts::POLYGON]}]}),
+            &json!({"status": "Exercise", "widen": true, "infos": [{"language": "uk-UA",
+                    "event": "Повітряна тривога", "urgency": "Immediate", "severity": "Extreme",
+                    "certainty": "Observed", "headline": "Навчання: повітряна тривога",
+                    "areas": [{"area_desc": "Луцьк", "polygons": [support::alerts::POLYGON]}]}]}),
         )
         .await;
     assert_eq!(r.status, 201, "{r:?}");
@@ -340,10 +342,7 @@ async fn people_cannot_take_the_names_the_service_journals_under() {
         assert_eq!((r.status, r.field()), (422, "name"), "{name:?}: {r:?}");
         assert_eq!(r.body["error"]["code"], "invalid_field", "{r:?}");
     }
-    let account = |username: &str, name: Option<&str>| {
-        json!({"username": username, "password": "correct horse battery",
-               "role": "civil_protection", "name": name})
-    };
+    let account = |username: &str, name: Option<&str>| json!({"username": username, "role": "civil_protection", "name": name});
     let r = app
         .post("/api/v1/accounts", &account("scheduler", None))
         .await;

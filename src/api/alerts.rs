@@ -46,6 +46,14 @@ fn created(code: StatusCode, alert: &AlertRecord) -> Response {
 fn view(a: &AlertRecord) -> Value {
     let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
     v["cap_url"] = json!(format!("/api/v1/alerts/{}.cap", a.id));
+    // The gravest severity of its infos, so lists can say how grave it is
+    // (read from the stored document, which was validated when written).
+    v["severity"] = json!(
+        tocsin_cap::parse(&a.cap)
+            .ok()
+            .and_then(|cap| crate::domain::alert::gravest(&cap))
+            .map(|s| s.as_str())
+    );
     v
 }
 

@@ -328,7 +328,12 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     let notice = visible_notice(&state, &caller, id).await?;
     let events = state.store.notice_events(notice.id).await?;
-    Ok(Json(notice_json(&notice, Some(&events))))
+    let mut v = notice_json(&notice, Some(&events));
+    if notice.alert.is_some() {
+        // Where the console changes or ends it: the alert that sent it.
+        v["alert"]["id"] = json!(state.store.alert_of_notice(notice.id).await?);
+    }
+    Ok(Json(v))
 }
 
 #[derive(Debug, Deserialize)]

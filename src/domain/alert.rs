@@ -212,12 +212,7 @@ impl AlertContent {
             },
             msg_type: alert.msg_type.as_str().to_owned(),
             bypass_quiet_hours: lane.bypass_quiet_hours,
-            severity: alert
-                .infos
-                .iter()
-                .map(|i| i.severity)
-                .min_by_key(|s| Severity::ALL.iter().position(|v| v == s))
-                .map(|s| s.as_str().to_owned()),
+            severity: gravest(alert).map(|s| s.as_str().to_owned()),
             texts,
             first,
         }
@@ -262,6 +257,15 @@ impl AlertContent {
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
     }
+}
+
+/// The gravest CAP severity among the alert's infos (Unknown last).
+pub fn gravest(alert: &tocsin_cap::Alert) -> Option<Severity> {
+    alert
+        .infos
+        .iter()
+        .map(|i| i.severity)
+        .min_by_key(|s| Severity::ALL.iter().position(|v| v == s))
 }
 
 /// Which message types Tocsin acts on (Ack, Error are for systems).
