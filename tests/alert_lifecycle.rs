@@ -91,6 +91,19 @@ async fn an_alert_changes_and_ends_only_through_the_alert(backend: Backend) {
         );
     }
     assert_eq!(sms_bodies(&app, notice).await.len(), 1, "nothing resent");
+    // The notice says it is a real alert, how grave, and which alert.
+    let n = app.get(&format!("/api/v1/notices/{notice}")).await;
+    assert_eq!(
+        (
+            &n.body["alert"]["id"],
+            &n.body["alert"]["real"],
+            &n.body["alert"]["severity"]
+        ),
+        (&json!(alert), &json!(true), &json!("Extreme")),
+        "{n:?}"
+    );
+    let a = app.get(&format!("/api/v1/alerts/{alert}")).await;
+    assert_eq!(a.body["severity"], "Extreme", "{a:?}");
 
     // An Update says its own text; an Actual one waits for a second person.
     let update = json!({"infos": [{"language": "uk-UA", "event": "Пожежа",
