@@ -226,9 +226,19 @@ fn invalid_ack_link() -> Response {
     )
 }
 
-/// The language of the delivery a genuine token names.
-async fn ack_language(state: &AppState, id: DeliveryId) -> Result<Option<String>, ApiError> {
-    Ok(state.store.get_delivery(id).await?.map(|d| d.language))
+/// The delivery a genuine link names, with the texts in its language;
+/// `Err` is the page for a link that is not (or no longer) valid.
+async fn ack_target(
+    state: &AppState,
+    token: &str,
+) -> Result<Result<(DeliveryId, AckTexts), Response>, ApiError> {
+    let Some(id) = state.links.verify_ack_token(token) else {
+        return Ok(Err(invalid_ack_link()));
+    };
+    Ok(match state.store.get_delivery(id).await? {
+        Some(d) => Ok((id, ack_texts(&d.language))),
+        None => Err(invalid_ack_link()),
+    })
 }
 
 /// Shows a confirmation button. A GET never acknowledges: mail scanners
@@ -237,27 +247,20 @@ pub async fn ack_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some(id) = state.links.verify_ack_token(&token) else {
-        return Ok(invalid_ack_link());
-    };
-    let Some(language) = ack_language(&state, id).await? else {
-        return Ok(invalid_ack_link());
-    };
-    let t = ack_texts(&language);
-    Ok(page(StatusCode::OK, t.title, t.ask, Some(t.button)))
+    Ok(match ack_target(&state, &token).await? {
+        Ok((_, t)) => page(StatusCode::OK, t.title, t.ask, Some(t.button)),
+        Err(invalid) => invalid,
+    })
 }
 
 pub async fn ack(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some(id) = state.links.verify_ack_token(&token) else {
-        return Ok(invalid_ack_link());
+    let (id, t) = match ack_target(&state, &token).await? {
+        Ok(target) => target,
+        Err(invalid) => return Ok(invalid),
     };
-    let Some(language) = ack_language(&state, id).await? else {
-        return Ok(invalid_ack_link());
-    };
-    let t = ack_texts(&language);
     let result = state
         .store
         .report(id, DeliveryState::Acknowledged, None, false)

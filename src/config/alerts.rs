@@ -194,139 +194,132 @@ impl AlertsConfig {
     }
 }
 
+/// One language of a built-in template: tag, event, headline, instruction.
+type BuiltinText = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
+
 impl AlertTemplate {
-    /// The routine warning-system check.
-    pub fn check() -> Self {
-        let text = |event: &str, headline: &str| TemplateText {
-            event: Some(event.to_owned()),
-            headline: headline.to_owned(),
-            description: None,
-            instruction: None,
-        };
+    /// A template shipped with Tocsin, in Ukrainian, Polish and English.
+    fn builtin(
+        event: &str,
+        (urgency, severity): (&str, &str),
+        ends_alert: bool,
+        texts: [BuiltinText; 3],
+    ) -> Self {
         Self {
-            event: "Warning system check".to_owned(),
-            urgency: "Expected".to_owned(),
-            severity: "Minor".to_owned(),
+            event: event.to_owned(),
+            urgency: urgency.to_owned(),
+            severity: severity.to_owned(),
             certainty: "Observed".to_owned(),
             category: safety(),
-            text: BTreeMap::from([
-                (
-                    "uk-UA".to_owned(),
-                    text(
-                        "Перевірка системи оповіщення",
-                        "Перевірка системи оповіщення, дій не потрібно",
-                    ),
-                ),
-                (
-                    "pl-PL".to_owned(),
-                    text(
-                        "Test systemu ostrzegania",
-                        "Test systemu ostrzegania, nie trzeba nic robić",
-                    ),
-                ),
-                (
-                    "en-US".to_owned(),
-                    text(
-                        "Warning system check",
-                        "Warning system check; no action is needed",
-                    ),
-                ),
-            ]),
-            ends_alert: false,
+            text: texts
+                .into_iter()
+                .map(|(tag, event, headline, instruction)| {
+                    let text = TemplateText {
+                        event: Some(event.to_owned()),
+                        headline: headline.to_owned(),
+                        description: None,
+                        instruction: instruction.map(str::to_owned),
+                    };
+                    (tag.to_owned(), text)
+                })
+                .collect(),
+            ends_alert,
             all_clear: None,
         }
+    }
+
+    /// The routine warning-system check.
+    pub fn check() -> Self {
+        Self::builtin(
+            "Warning system check",
+            ("Expected", "Minor"),
+            false,
+            [
+                (
+                    "uk-UA",
+                    "Перевірка системи оповіщення",
+                    "Перевірка системи оповіщення, дій не потрібно",
+                    None,
+                ),
+                (
+                    "pl-PL",
+                    "Test systemu ostrzegania",
+                    "Test systemu ostrzegania, nie trzeba nic robić",
+                    None,
+                ),
+                (
+                    "en-US",
+                    "Warning system check",
+                    "Warning system check; no action is needed",
+                    None,
+                ),
+            ],
+        )
     }
 
     /// The false-alarm correction: what the Hawaii operators needed 38
     /// minutes to compose in 2018.
     pub fn cancel() -> Self {
-        let text = |event: &str, headline: &str, instruction: &str| TemplateText {
-            event: Some(event.to_owned()),
-            headline: headline.to_owned(),
-            description: None,
-            instruction: Some(instruction.to_owned()),
-        };
-        Self {
-            event: "False alarm".to_owned(),
-            urgency: "Immediate".to_owned(),
-            severity: "Minor".to_owned(),
-            certainty: "Observed".to_owned(),
-            category: safety(),
-            text: BTreeMap::from([
+        Self::builtin(
+            "False alarm",
+            ("Immediate", "Minor"),
+            true,
+            [
                 (
-                    "uk-UA".to_owned(),
-                    text(
-                        "Хибна тривога",
-                        "Відбій: попереднє сповіщення надіслано помилково",
-                        "Загрози немає, жодних дій не потрібно",
-                    ),
+                    "uk-UA",
+                    "Хибна тривога",
+                    "Відбій: попереднє сповіщення надіслано помилково",
+                    Some("Загрози немає, жодних дій не потрібно"),
                 ),
                 (
-                    "pl-PL".to_owned(),
-                    text(
-                        "Fałszywy alarm",
-                        "Odwołanie: poprzedni komunikat wysłano omyłkowo",
-                        "Nie ma zagrożenia, nie trzeba nic robić",
-                    ),
+                    "pl-PL",
+                    "Fałszywy alarm",
+                    "Odwołanie: poprzedni komunikat wysłano omyłkowo",
+                    Some("Nie ma zagrożenia, nie trzeba nic robić"),
                 ),
                 (
-                    "en-US".to_owned(),
-                    text(
-                        "False alarm",
-                        "Cancelled: the previous alert was sent in error",
-                        "There is no threat; no action is needed",
-                    ),
+                    "en-US",
+                    "False alarm",
+                    "Cancelled: the previous alert was sent in error",
+                    Some("There is no threat; no action is needed"),
                 ),
-            ]),
-            ends_alert: true,
-            all_clear: None,
-        }
+            ],
+        )
     }
 
     /// The threat is over. Needs a second person unless listed in
     /// `preapproved`: a false all-clear sends people out of shelter.
     pub fn all_clear() -> Self {
-        let text = |event: &str, headline: &str, instruction: &str| TemplateText {
-            event: Some(event.to_owned()),
-            headline: headline.to_owned(),
-            description: None,
-            instruction: Some(instruction.to_owned()),
-        };
-        Self {
-            event: "All clear".to_owned(),
-            urgency: "Immediate".to_owned(),
-            severity: "Minor".to_owned(),
-            certainty: "Observed".to_owned(),
-            category: safety(),
-            text: BTreeMap::from([
+        Self::builtin(
+            "All clear",
+            ("Immediate", "Minor"),
+            true,
+            [
                 (
-                    "uk-UA".to_owned(),
-                    text(
-                        "Відбій тривоги",
-                        "Відбій тривоги: загроза минула",
-                        "Дотримуйтеся подальших вказівок міських служб",
-                    ),
+                    "uk-UA",
+                    "Відбій тривоги",
+                    "Відбій тривоги: загроза минула",
+                    Some("Дотримуйтеся подальших вказівок міських служб"),
                 ),
                 (
-                    "pl-PL".to_owned(),
-                    text(
-                        "Odwołanie alarmu",
-                        "Odwołanie alarmu: zagrożenie minęło",
-                        "Stosuj się do dalszych komunikatów służb miejskich",
-                    ),
+                    "pl-PL",
+                    "Odwołanie alarmu",
+                    "Odwołanie alarmu: zagrożenie minęło",
+                    Some("Stosuj się do dalszych komunikatów służb miejskich"),
                 ),
                 (
-                    "en-US".to_owned(),
-                    text(
-                        "All clear",
-                        "All clear: the threat has passed",
-                        "Follow further instructions from the city's services",
-                    ),
+                    "en-US",
+                    "All clear",
+                    "All clear: the threat has passed",
+                    Some("Follow further instructions from the city's services"),
                 ),
-            ]),
-            ends_alert: true,
-            all_clear: None,
-        }
+            ],
+        )
     }
 }
 
@@ -368,6 +361,24 @@ mod tests {
     const AIR_RAID: &str = "[templates.air_raid]\nevent = \"Air raid\"\nurgency = \"Immediate\"\n\
         severity = \"Extreme\"\ncertainty = \"Observed\"\n\
         [templates.air_raid.text.uk-UA]\nheadline = \"Повітряна тривога\"\n";
+
+    #[test]
+    fn built_in_templates_name_their_event_in_each_language() {
+        for t in [
+            AlertTemplate::check(),
+            AlertTemplate::cancel(),
+            AlertTemplate::all_clear(),
+        ] {
+            let events: Vec<&str> = ["uk-UA", "pl-PL", "en-US"]
+                .iter()
+                .map(|l| t.text[*l].event.as_deref().unwrap())
+                .collect();
+            assert_ne!(events[0], events[2], "{events:?}");
+            assert_ne!(events[1], events[2], "{events:?}");
+        }
+        assert!(AlertTemplate::cancel().ends_alert && AlertTemplate::all_clear().ends_alert);
+        assert!(!AlertTemplate::check().ends_alert);
+    }
 
     #[test]
     fn only_ending_templates_skip_the_second_person() {

@@ -94,6 +94,7 @@ pub async fn submit(
         action: "alert.created",
         detail: json!({"identifier": cap.identifier, "status": cap.status.as_str(),
             "msg_type": cap.msg_type.as_str(), "template": opts.template,
+            "references": original.as_ref().map(|o| o.id),
             "headline": headline(&cap), "cap_sha256": cap_sha256}),
     }];
     let (alert_state, sends, audience) = match route(cap.status) {
