@@ -411,6 +411,12 @@ async fn a_pending_alert_nobody_approved_expires() {
             "expires": (now + chrono::Duration::hours(hours)).to_rfc3339(),
             "areas": [{"area_desc": "Луцьк", "polygons": [POLYGON]}]}]})
     };
+    let r = app.post_as(&anna, "/api/v1/alerts", &body(-1)).await;
+    assert_eq!(
+        (r.status, r.field()),
+        (422, "alert/info/expires"),
+        "already past: {r:?}"
+    );
     let r = app.post_as(&anna, "/api/v1/alerts", &body(1)).await;
     assert_eq!(r.status, 202, "{r:?}");
     let first = r.body["id"].as_i64().unwrap();

@@ -82,6 +82,13 @@ pub async fn submit(
             .as_ref()
             .is_some_and(|t| state.config.alerts.preapproved.contains(t));
     let lane = state.config.alerts.lanes.decide(&cap);
+    if route(cap.status) != Route::Record && expires(&cap).is_some_and(|e| e <= Utc::now()) {
+        // It would only wait for an approval it can never get.
+        return Err(ApiError::invalid(
+            "alert/info/expires",
+            "is already past: nothing would be sent",
+        ));
+    }
     let written = tocsin_cap::write(&cap);
     // The document's hash in the chained journal: an edit of the stored
     // CAP afterwards no longer matches what was approved and sent.
