@@ -2,7 +2,9 @@
 //! `tests/browser.rs`, through `tests/support/browser.rs`): alert notices
 //! carry their marks (ACTUAL ALERT or a drill, and how grave) in the
 //! operator's language and change only through their alert, and an alert
-//! is updated and ended on its own page under the two-person rule.
+//! is updated and ended on its own page under the two-person rule; the
+//! map's drawing tools speak the console's language, and zone names on
+//! the map stay text.
 
 mod support;
 
@@ -314,5 +316,76 @@ async fn officers_update_and_end_an_alert_on_its_page_each_approving_the_other()
     screenshot(&client, "alert-ended").await;
     select_language(&client, "pl").await;
     wait_for_xpath(&client, "//strong[@id='alert-state'][.='zakończony']").await;
+    client.close().await.unwrap();
+}
+
+/// Observation 10: Leaflet.draw's buttons and tooltips were English in
+/// the Ukrainian console.
+#[tokio::test]
+async fn the_drawing_tools_speak_the_consoles_language() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    // A zone's name is text on the map too, never markup.
+    let hostile = "Центр <img src=x id=injected>";
+    app.create_zone(hostile, &support::rect(25.30, 50.73, 25.35, 50.76))
+        .await;
+    person(&app, "olha", "Ольга Мельник").await;
+    let client = browser(&driver).await;
+    sign_in(&client, &app, "olha").await;
+    select_language(&client, "uk").await;
+    click(&client, "nav a[href='#/compose']").await;
+    text_of(&client, "#map path.leaflet-interactive").await;
+    let shown = client
+        .execute(
+            "state.map.eachLayer((l) => { if (l.getTooltip && l.getTooltip()) l.openTooltip(); });\
+             const t = document.querySelector('.leaflet-tooltip');\
+             return [t ? t.textContent : null, !!document.getElementById('injected')];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!([hostile, false]));
+    let polygon = "a.leaflet-draw-draw-polygon";
+    text_of(&client, polygon).await;
+    assert_eq!(
+        attr(&client, polygon, "title").await,
+        "Намалювати багатокутник"
+    );
+    assert_eq!(
+        attr(&client, "a.leaflet-draw-draw-circle", "title").await,
+        "Намалювати коло"
+    );
+    click(&client, polygon).await;
+    let tooltip = client
+        .execute(
+            "const t = document.querySelector('.leaflet-draw-tooltip'); return t ? t.textContent : '';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(tooltip, json!("Натисніть, щоб почати багатокутник."));
+    wait_for_xpath(
+        &client,
+        "//ul[contains(@class, 'leaflet-draw-actions')]//a[@title='Скасувати малювання'][.='Скасувати']",
+    )
+    .await;
+    screenshot(&client, "compose-draw-uk").await;
+
+    // Switching the language draws the tools again in it, also back to
+    // Leaflet.draw's own English.
+    select_language(&client, "pl").await;
+    wait_for_xpath(
+        &client,
+        "//a[contains(@class, 'leaflet-draw-draw-polygon')][@title='Narysuj wielokąt']",
+    )
+    .await;
+    select_language(&client, "en").await;
+    wait_for_xpath(
+        &client,
+        "//a[contains(@class, 'leaflet-draw-draw-polygon')][@title='Draw a polygon']",
+    )
+    .await;
     client.close().await.unwrap();
 }

@@ -43,6 +43,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../web/console/alerts.js"),
     ),
     (
+        "draw-text.js",
+        JS,
+        include_bytes!("../../web/console/draw-text.js"),
+    ),
+    (
         "console.css",
         CSS,
         include_bytes!("../../web/console/console.css"),

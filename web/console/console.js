@@ -439,7 +439,8 @@ async function zonesOnMap(map, list) {
     list.append(el("label", { class: "zone" }, box, " ", z.name));
     const feature = await api("GET", `/api/v1/zones/${z.id}`);
     const layer = L.geoJSON(feature, { style: { color: "#0b5cad", weight: 2, fillOpacity: 0.05 } })
-      .bindTooltip(z.name).addTo(map);
+      // Leaflet reads a string tooltip as markup; a node keeps the name text.
+      .bindTooltip(el("span", {}, z.name)).addTo(map);
     const paint = () => layer.setStyle({ fillOpacity: box.checked ? 0.3 : 0.05 });
     layer.on("click", () => { box.checked = !box.checked; paint(); });
     box.addEventListener("change", paint);
@@ -452,6 +453,7 @@ async function zonesOnMap(map, list) {
 
 /// The drawing tools; one drawn shape at a time.
 function drawing(map, onChange) {
+  localiseDraw(state.lang);
   const drawn = new L.FeatureGroup().addTo(map);
   map.addControl(new L.Control.Draw({
     draw: {
