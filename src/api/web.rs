@@ -38,6 +38,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../web/console/accounts.js"),
     ),
     (
+        "alerts.js",
+        JS,
+        include_bytes!("../../web/console/alerts.js"),
+    ),
+    (
+        "draw-text.js",
+        JS,
+        include_bytes!("../../web/console/draw-text.js"),
+    ),
+    (
         "console.css",
         CSS,
         include_bytes!("../../web/console/console.css"),

@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub mod alerts;
+pub mod browser;
 mod cluster;
 pub mod people;
 pub use cluster::{Backend, ClusterEnv};

@@ -26,10 +26,21 @@ const TEXT = {
     approve: "Затвердити", needs_second: "затверджує інший черговий", state: "Стан", created_by: "Створив",
     approved_by: "Затвердив", headline: "Заголовок", instruction: "Що робити", event: "Подія",
     urgency: "Терміновість", severity: "Серйозність", certainty: "Достовірність", audience: "Тестова аудиторія",
-    Actual: "РЕАЛЬНА", Exercise: "НАВЧАННЯ", Test: "ТЕСТ", status_hint_Actual: "Надійде всім у межах території після затвердження іншим черговим.",
+    Actual: "РЕАЛЬНА ТРИВОГА", Exercise: "НАВЧАННЯ", Test: "ТЕСТ", Draft: "ЧЕРНЕТКА", System: "СИСТЕМНЕ", status_hint_Actual: "Надійде всім у межах території після затвердження іншим черговим.",
     status_hint_Exercise: "Навчання: лише тестовій аудиторії, з позначкою НАВЧАННЯ.", status_hint_Test: "Тест: лише тестовій аудиторії, з позначкою ТЕСТ.",
     create_alert: "Створити тривогу", cancel_alert: "Скасувати (хибна тривога)", pending_state: "чекає", sent_state: "надіслано",
-    recorded_state: "записано", cancelled: "скасовано", in_progress: "у процесі", no_alerts: "Тривог немає.",
+    recorded_state: "записано", expired_state: "не затверджено вчасно", superseded_state: "замінено оновленням",
+    ended_state: "завершено", in_progress: "у процесі", no_alerts: "Тривог немає.",
+    severity_Extreme: "Надзвичайна", severity_Severe: "Висока", severity_Moderate: "Помірна", severity_Minor: "Низька", severity_Unknown: "Невідома",
+    urgency_Immediate: "Негайно", urgency_Expected: "Незабаром", urgency_Future: "Згодом", urgency_Past: "Минуло", urgency_Unknown: "Невідомо",
+    certainty_Observed: "Спостерігається", certainty_Likely: "Імовірно", certainty_Possible: "Можливо", certainty_Unlikely: "Малоймовірно", certainty_Unknown: "Невідомо",
+    msg_Alert: "Тривога", msg_Update: "Оновлення", msg_Cancel: "Відбій/скасування", follows: "стосується тривоги", marking: "Позначка", cap_status: "Статус (CAP)",
+    all_clear: "Відбій тривоги", send_update: "Надіслати оновлення", widened: "розширено на всю територію",
+    follow_up_pending: "чекає на затвердження іншим черговим", follow_up_sent: "надіслано",
+    follow_update: "Оновлення", follow_all_clear: "Відбій тривоги", follow_cancel: "Скасування хибної тривоги",
+    cap_unreadable: "Не вдалося прочитати CAP-документ тривоги.", civil: "цивільний захист",
+    alert_notice: "Це повідомлення тривоги: оновити її чи дати відбій можна лише на сторінці тривоги.", open_alert: "Відкрити тривогу",
+    http_error: "Помилка HTTP", check_name: "Перевірка",
     nav_notices: "Повідомлення", nav_compose: "Нове повідомлення", compose: "Нове повідомлення",
     category: "Категорія", cause: "Причина", starts_at: "Початок", expected_end: "Очікуване завершення",
     water: "вода", heating: "тепло", power: "електрика", gas: "газ", roads: "дороги", transport: "транспорт", other: "інше",
@@ -70,10 +81,21 @@ const TEXT = {
     approve: "Zatwierdź", needs_second: "zatwierdza inny dyżurny", state: "Stan", created_by: "Utworzył",
     approved_by: "Zatwierdził", headline: "Nagłówek", instruction: "Co robić", event: "Zdarzenie",
     urgency: "Pilność", severity: "Powaga", certainty: "Pewność", audience: "Grupa testowa",
-    Actual: "RZECZYWISTY", Exercise: "ĆWICZENIA", Test: "TEST", status_hint_Actual: "Trafi do wszystkich na obszarze po zatwierdzeniu przez innego dyżurnego.",
+    Actual: "ALARM RZECZYWISTY", Exercise: "ĆWICZENIA", Test: "TEST", Draft: "SZKIC", System: "SYSTEMOWY", status_hint_Actual: "Trafi do wszystkich na obszarze po zatwierdzeniu przez innego dyżurnego.",
     status_hint_Exercise: "Ćwiczenia: tylko do grupy testowej, z oznaczeniem ĆWICZENIA.", status_hint_Test: "Test: tylko do grupy testowej, z oznaczeniem TEST.",
     create_alert: "Utwórz alarm", cancel_alert: "Odwołaj (fałszywy alarm)", pending_state: "oczekuje", sent_state: "wysłany",
-    recorded_state: "zapisany", cancelled: "odwołany", in_progress: "w toku", no_alerts: "Brak alarmów.",
+    recorded_state: "zapisany", expired_state: "niezatwierdzony na czas", superseded_state: "zastąpiony aktualizacją",
+    ended_state: "zakończony", in_progress: "w toku", no_alerts: "Brak alarmów.",
+    severity_Extreme: "Ekstremalne", severity_Severe: "Poważne", severity_Moderate: "Umiarkowane", severity_Minor: "Niewielkie", severity_Unknown: "Nieznane",
+    urgency_Immediate: "Natychmiast", urgency_Expected: "Wkrótce", urgency_Future: "W przyszłości", urgency_Past: "Minęło", urgency_Unknown: "Nieznana",
+    certainty_Observed: "Zaobserwowane", certainty_Likely: "Prawdopodobne", certainty_Possible: "Możliwe", certainty_Unlikely: "Mało prawdopodobne", certainty_Unknown: "Nieznana",
+    msg_Alert: "Alarm", msg_Update: "Aktualizacja", msg_Cancel: "Odwołanie", follows: "dotyczy alarmu", marking: "Oznaczenie", cap_status: "Status (CAP)",
+    all_clear: "Odwołanie alarmu", send_update: "Wyślij aktualizację", widened: "rozszerzony na cały obszar",
+    follow_up_pending: "czeka na zatwierdzenie przez innego dyżurnego", follow_up_sent: "wysłano",
+    follow_update: "Aktualizacja", follow_all_clear: "Odwołanie alarmu", follow_cancel: "Odwołanie fałszywego alarmu",
+    cap_unreadable: "Nie udało się odczytać dokumentu CAP alarmu.", civil: "ochrona ludności",
+    alert_notice: "To komunikat alarmu: aktualizować go lub odwołać można tylko na stronie alarmu.", open_alert: "Otwórz alarm",
+    http_error: "Błąd HTTP", check_name: "Próba",
     nav_notices: "Komunikaty", nav_compose: "Nowy komunikat", compose: "Nowy komunikat",
     category: "Kategoria", cause: "Przyczyna", starts_at: "Początek", expected_end: "Przewidywany koniec",
     water: "woda", heating: "ciepło", power: "prąd", gas: "gaz", roads: "drogi", transport: "transport", other: "inne",
@@ -114,10 +136,21 @@ const TEXT = {
     approve: "Approve", needs_second: "another officer approves", state: "State", created_by: "Created by",
     approved_by: "Approved by", headline: "Headline", instruction: "What to do", event: "Event",
     urgency: "Urgency", severity: "Severity", certainty: "Certainty", audience: "Test audience",
-    Actual: "ACTUAL", Exercise: "EXERCISE", Test: "TEST", status_hint_Actual: "Goes to everyone in the area once another officer approves it.",
+    Actual: "ACTUAL ALERT", Exercise: "EXERCISE", Test: "TEST", Draft: "DRAFT", System: "SYSTEM", status_hint_Actual: "Goes to everyone in the area once another officer approves it.",
     status_hint_Exercise: "Exercise: the test audience only, marked EXERCISE.", status_hint_Test: "Test: the test audience only, marked TEST.",
     create_alert: "Create alert", cancel_alert: "Cancel (false alarm)", pending_state: "pending", sent_state: "sent",
-    recorded_state: "recorded", cancelled: "cancelled", in_progress: "in progress", no_alerts: "No alerts.",
+    recorded_state: "recorded", expired_state: "expired unapproved", superseded_state: "superseded by an update",
+    ended_state: "ended", in_progress: "in progress", no_alerts: "No alerts.",
+    severity_Extreme: "Extreme", severity_Severe: "Severe", severity_Moderate: "Moderate", severity_Minor: "Minor", severity_Unknown: "Unknown",
+    urgency_Immediate: "Immediate", urgency_Expected: "Expected", urgency_Future: "Future", urgency_Past: "Past", urgency_Unknown: "Unknown",
+    certainty_Observed: "Observed", certainty_Likely: "Likely", certainty_Possible: "Possible", certainty_Unlikely: "Unlikely", certainty_Unknown: "Unknown",
+    msg_Alert: "Alert", msg_Update: "Update", msg_Cancel: "Cancel", follows: "follows alert", marking: "Marking", cap_status: "Status (CAP)",
+    all_clear: "All clear", send_update: "Send update", widened: "widened to the whole area",
+    follow_up_pending: "waiting for another officer's approval", follow_up_sent: "sent",
+    follow_update: "Update", follow_all_clear: "All clear", follow_cancel: "False-alarm correction",
+    cap_unreadable: "The alert's CAP document could not be read.", civil: "civil protection",
+    alert_notice: "This is an alert's notice: it is updated or ended only on the alert's page.", open_alert: "Open the alert",
+    http_error: "HTTP error", check_name: "Check",
     nav_notices: "Notices", nav_compose: "New notice", compose: "New notice",
     category: "Category", cause: "Cause", starts_at: "Starts", expected_end: "Expected end",
     water: "water", heating: "heating", power: "power", gas: "gas", roads: "roads", transport: "transport", other: "other",
@@ -163,7 +196,7 @@ function el(tag, attrs, ...children) {
 
 class ApiError extends Error {
   constructor(status, body) {
-    super((body && body.error && body.error.message) || `HTTP ${status}`);
+    super((body && body.error && body.error.message) || `${t("http_error")} ${status}`);
     this.status = status;
   }
 }
@@ -177,7 +210,13 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  const data = text ? JSON.parse(text) : null;
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch (_) {
+    // Not JSON (a proxy's error page): the status says what happened.
+    if (res.ok) throw new ApiError(res.status, null);
+  }
   if (!res.ok) throw new ApiError(res.status, data);
   return data;
 }
@@ -255,8 +294,10 @@ function counts(summary) {
 
 function noticeRow(n) {
   const overdue = n.status === "active" && n.expected_end && Date.parse(n.expected_end) < Date.now();
-  return el("tr", { class: overdue ? "overdue" : "", "data-notice": n.id },
-    el("td", {}, el("a", { href: `#/notices/${n.id}` }, n.title)),
+  const classes = [overdue ? "overdue" : "", n.alert ? `alert-row${n.alert.real ? " alert-real" : ""}` : ""];
+  return el("tr", { class: classes.filter(Boolean).join(" "), "data-notice": n.id },
+    el("td", {}, n.alert ? noticeMarks(n.alert) : null, n.alert ? " " : null,
+      el("a", { href: `#/notices/${n.id}` }, n.title)),
     el("td", { class: "kind-" + n.kind }, t(n.kind)),
     el("td", {}, overdue ? t("overdue") : t(n.status)),
     el("td", {}, since(n.created_at)),
@@ -398,7 +439,8 @@ async function zonesOnMap(map, list) {
     list.append(el("label", { class: "zone" }, box, " ", z.name));
     const feature = await api("GET", `/api/v1/zones/${z.id}`);
     const layer = L.geoJSON(feature, { style: { color: "#0b5cad", weight: 2, fillOpacity: 0.05 } })
-      .bindTooltip(z.name).addTo(map);
+      // Leaflet reads a string tooltip as markup; a node keeps the name text.
+      .bindTooltip(el("span", {}, z.name)).addTo(map);
     const paint = () => layer.setStyle({ fillOpacity: box.checked ? 0.3 : 0.05 });
     layer.on("click", () => { box.checked = !box.checked; paint(); });
     box.addEventListener("change", paint);
@@ -411,6 +453,7 @@ async function zonesOnMap(map, list) {
 
 /// The drawing tools; one drawn shape at a time.
 function drawing(map, onChange) {
+  localiseDraw(state.lang);
   const drawn = new L.FeatureGroup().addTo(map);
   map.addControl(new L.Control.Draw({
     draw: {
@@ -572,6 +615,18 @@ function eventForm(id, kind, label, withEnd) {
   return form;
 }
 
+/// Update and close for a notice in effect; an alert's notice changes
+/// only through its alert, so it links there instead.
+function noticeActions(notice) {
+  if (notice.alert) {
+    return el("p", { class: "alert-notice", id: "alert-notice" }, t("alert_notice"), " ",
+      notice.alert.id ? el("a", { href: `#/alerts/${notice.alert.id}`, id: "notice-alert" }, t("open_alert")) : null);
+  }
+  if (notice.status !== "active") return null;
+  return el("div", { class: "events" },
+    eventForm(notice.id, "update", t("update"), true), eventForm(notice.id, "close", t("close_notice"), false));
+}
+
 async function noticeView(id) {
   stopRefresh();
   let notice;
@@ -583,16 +638,12 @@ async function noticeView(id) {
   }
   const slot = el("div", { id: "progress-slot" }, el("p", { class: "muted" }, t("loading")));
   const elapsed = el("p", { class: "muted", id: "elapsed" });
-  const actions = notice.status === "active"
-    ? el("div", { class: "events" },
-        eventForm(id, "update", t("update"), true), eventForm(id, "close", t("close_notice"), false))
-    : null;
   show(el("section", { class: "card" },
-    el("h1", {}, notice.title),
+    el("h1", {}, notice.alert ? noticeMarks(notice.alert) : null, notice.alert ? " " : null, notice.title),
     el("p", {}, el("span", { class: "kind-" + notice.kind }, t(notice.kind)), " · ",
       el("span", { id: "status" }, t(notice.status)), " · ", t(notice.category)),
     el("h2", {}, `${t("deliveries")} `, el("span", { class: "live muted" }, `(${t("live")})`)),
-    slot, elapsed, actions));
+    slot, elapsed, noticeActions(notice)));
   const tick = () => { elapsed.textContent = `${t("since_publish")}: ${since(notice.created_at)}`; };
   tick();
   state.timer = setInterval(tick, 30000);
@@ -601,228 +652,6 @@ async function noticeView(id) {
     slot.replaceChildren(progressTable(JSON.parse(ev.data)));
   });
 }
-
-
-
-// --- civil-protection alerts --------------------------------------------
-
-/// ACTUAL / EXERCISE / TEST, in its own colour everywhere.
-function statusBadge(status) {
-  return el("span", { class: `badge status-${status}`, "data-status": status }, t(status));
-}
-
-/// Who created or approved an alert: a person with their username, or a
-/// token (another system).
-function byWhom(name, kind, username) {
-  if (!name) return "—";
-  if (kind === "person") return `${name} (${username})`;
-  if (kind === "token") return `${name} (${t("kind_token")})`;
-  return name;
-}
-
-function alertState(a) {
-  return a.cancelled_at ? t("cancelled") : t(`${a.state}_state`);
-}
-
-async function approve(id, error) {
-  try {
-    await api("POST", `/api/v1/alerts/${id}/approve`, {});
-    location.hash = `#/alerts/${id}`;
-    route();
-  } catch (e) {
-    error.textContent = e.message;
-  }
-}
-
-async function alertsView() {
-  stopRefresh();
-  let alerts;
-  try {
-    ({ alerts } = await api("GET", "/api/v1/alerts?limit=100"));
-  } catch (e) {
-    if (e.status === 401) return signedOut();
-    return show(el("p", { class: "error", role: "alert" }, e.message));
-  }
-  const error = el("p", { class: "error", role: "alert", id: "alerts-error" });
-  const officer = state.session.role === "civil_protection";
-  const approver = state.session.may_approve;
-  const pending = alerts.filter((a) => a.state === "pending");
-  const queue = el("section", { class: "card queue", id: "approval-queue" },
-    el("h2", {}, t("approval_queue")),
-    pending.length ? el("ul", {}, ...pending.map((a) => el("li", { "data-alert": a.id },
-      statusBadge(a.status), " ", el("a", { href: `#/alerts/${a.id}` }, a.headline),
-      ` · ${t("created_by")}: ${byWhom(a.created_by, a.created_by_kind, a.created_by_username)} · ${since(a.created_at)} `,
-      approver && a.created_by_username !== state.session.username
-        ? el("button", { type: "button", class: "approve", onclick: () => approve(a.id, error) }, t("approve"))
-        : el("span", { class: "muted" }, `(${t(officer && !approver ? "needs_own_password" : "needs_second")})`))))
-      : el("p", { class: "muted" }, t("none")),
-    error);
-  const rows = alerts.map((a) => el("tr", { "data-alert": a.id, class: `status-row-${a.status}` },
-    el("td", {}, statusBadge(a.status)),
-    el("td", {}, el("a", { href: `#/alerts/${a.id}` }, a.headline)),
-    el("td", {}, alertState(a)),
-    el("td", {}, byWhom(a.created_by, a.created_by_kind, a.created_by_username)),
-    el("td", {}, byWhom(a.approved_by, a.approved_by_kind, a.approved_by_username)),
-    el("td", {}, since(a.created_at))));
-  const table = el("table", { id: "alerts" },
-    el("thead", {}, el("tr", {}, el("th", {}, "CAP"), el("th", {}, t("headline")), el("th", {}, t("state")),
-      el("th", {}, t("created_by")), el("th", {}, t("approved_by")), el("th", {}, t("published")))),
-    el("tbody", {}, ...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, t("no_alerts")))])));
-  const drills = alerts.filter((a) => a.status !== "Actual" && a.state === "sent");
-  const reports = el("section", { class: "card", id: "drill-reports" }, el("h2", {}, t("drill_reports")),
-    drills.length ? el("ul", {}, ...drills.map((a) => el("li", { "data-alert": a.id },
-      statusBadge(a.status), " ", a.headline, ` · ${new Date(a.sent).toLocaleString(state.lang)} · `,
-      el("a", { href: `#/alerts/${a.id}` }, t("report")))))
-      : el("p", { class: "muted" }, t("none")));
-  show(queue, el("section", { class: "card" }, el("h1", {}, t("alerts")),
-    officer ? el("p", {}, el("a", { href: "#/alerts/new", id: "new-alert" }, t("new_alert"))) : null,
-    table), reports);
-}
-
-const URGENCY = ["Immediate", "Expected", "Future", "Past", "Unknown"];
-const SEVERITY = ["Extreme", "Severe", "Moderate", "Minor", "Unknown"];
-const CERTAINTY = ["Observed", "Likely", "Possible", "Unlikely", "Unknown"];
-
-function plainSelect(name, values) {
-  return el("select", { name }, ...values.map((v) => el("option", { value: v }, v)));
-}
-
-/// CAP areas from ticked zones and the drawn shape ("lat,lon" pairs).
-function capAreas(boxes, drawn, label) {
-  const area = { area_desc: label };
-  const zones = boxes.filter((b) => b.checked).map((b) => Number(b.value));
-  if (zones.length) area.zones = zones;
-  for (const layer of drawn.getLayers()) {
-    if (layer instanceof L.Circle) {
-      const c = layer.getLatLng();
-      area.circles = [`${c.lat.toFixed(6)},${c.lng.toFixed(6)} ${(layer.getRadius() / 1000).toFixed(3)}`];
-    } else {
-      const ring = layer.getLatLngs()[0].map((p) => `${p.lat.toFixed(6)},${p.lng.toFixed(6)}`);
-      ring.push(ring[0]);
-      area.polygons = [ring.join(" ")];
-    }
-  }
-  return [area];
-}
-
-async function alertComposeView() {
-  stopRefresh();
-  const statusSel = el("select", { name: "status" },
-    ...["Actual", "Exercise", "Test"].map((v) => el("option", { value: v }, t(v))));
-  const hint = el("p", { class: "status-hint", id: "status-hint" });
-  const audience = el("select", { name: "audience" });
-  const audienceField = field(t("audience"), audience);
-  const zoneList = el("fieldset", { class: "zones" }, el("legend", {}, t("zones")));
-  const error = el("p", { class: "error", role: "alert", id: "alert-error" });
-  const form = el("form", { class: "card", id: "alert-form" },
-    el("h1", {}, t("new_alert")),
-    field("CAP", statusSel), hint, audienceField,
-    field(t("language"), el("select", { name: "language" },
-      ...["uk-UA", "pl", "en"].map((v) => el("option", { value: v }, v)))),
-    field(t("event"), el("input", { name: "event", required: "", maxlength: "200" })),
-    field(t("urgency"), plainSelect("urgency", URGENCY)),
-    field(t("severity"), plainSelect("severity", SEVERITY)),
-    field(t("certainty"), plainSelect("certainty", CERTAINTY)),
-    field(t("headline"), el("input", { name: "headline", required: "", maxlength: "200" })),
-    field(t("instruction"), el("input", { name: "instruction", maxlength: "500" })),
-    el("p", { class: "muted" }, t("draw_hint")), zoneList, circleFields(), error,
-    el("div", { class: "actions" }, el("button", { type: "submit", id: "create-alert" }, t("create_alert"))));
-  const mapDiv = el("div", { id: "map", class: "map", "aria-label": t("area") });
-  show(el("div", { class: "compose" }, mapDiv, form));
-  const paint = () => {
-    const s = statusSel.value;
-    form.dataset.status = s;
-    hint.textContent = t(`status_hint_${s}`);
-    audienceField.hidden = s === "Actual";
-  };
-  statusSel.addEventListener("change", paint);
-  paint();
-  const { audiences } = await api("GET", "/api/v1/audiences");
-  audience.replaceChildren(...audiences.map((a) => el("option", { value: a.name }, `${a.name} (${a.members.length})`)));
-  const map = await baseMap(mapDiv);
-  const boxes = await zonesOnMap(map, zoneList);
-  const drawn = drawing(map, () => {});
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    error.textContent = "";
-    const data = new FormData(form);
-    const areas = capAreas(boxes, drawn, data.get("headline"));
-    const typed = typedCircle(data);
-    if (typed) areas[0].circles = [`${typed.lat},${typed.lon} ${typed.radius_m / 1000}`];
-    if (!areas[0].zones && !areas[0].polygons && !areas[0].circles) {
-      error.textContent = t("need_area");
-      return;
-    }
-    const info = {
-      language: data.get("language"), event: data.get("event"), urgency: data.get("urgency"),
-      severity: data.get("severity"), certainty: data.get("certainty"), headline: data.get("headline"),
-      instruction: data.get("instruction") || undefined, areas,
-    };
-    const body = { status: data.get("status"), infos: [info] };
-    if (body.status !== "Actual" && data.get("audience")) body.audience = data.get("audience");
-    try {
-      const created = await api("POST", "/api/v1/alerts", body);
-      location.hash = `#/alerts/${created.id}`;
-    } catch (e) {
-      error.textContent = e.message;
-    }
-  });
-}
-
-async function alertView(id) {
-  stopRefresh();
-  let report;
-  try {
-    report = await api("GET", `/api/v1/alerts/${id}/report`);
-  } catch (e) {
-    if (e.status === 401) return signedOut();
-    return show(el("p", { class: "error", role: "alert" }, e.message));
-  }
-  const a = report.alert;
-  const error = el("p", { class: "error", role: "alert", id: "alert-error" });
-  const officer = state.session.role === "civil_protection";
-  const actions = el("div", { class: "actions" });
-  if (state.session.may_approve && a.state === "pending") {
-    actions.append(el("button", { type: "button", id: "approve", onclick: () => approve(a.id, error) }, t("approve")));
-  } else if (officer && a.state === "pending") {
-    actions.append(el("p", { class: "muted", id: "needs-own-password" }, t("needs_own_password")));
-  }
-  if (officer && a.state === "sent" && !a.cancelled_at && a.msg_type !== "Cancel") {
-    actions.append(el("button", { type: "button", id: "cancel-alert", class: "secondary", onclick: async () => {
-      try {
-        const correction = await api("POST", `/api/v1/alerts/${a.id}/cancel`, {});
-        location.hash = `#/alerts/${correction.id}`;
-      } catch (e) {
-        error.textContent = e.message;
-      }
-    } }, t("cancel_alert")));
-  }
-  const rows = Object.entries(report.channels).map(([ch, r]) => el("tr", { "data-channel": ch },
-    el("th", { scope: "row" }, ch), el("td", { "data-state": "recipients" }, String(r.recipients)),
-    el("td", { "data-state": "in_progress" }, String(r.in_progress)), el("td", { "data-state": "sent" }, String(r.sent)),
-    el("td", {}, String(r.delivered)), el("td", {}, String(r.acknowledged)), el("td", {}, String(r.failed))));
-  const table = el("table", { id: "alert-report" },
-    el("thead", {}, el("tr", {}, el("th", {}, t("channel")), el("th", {}, t("recipients")), el("th", {}, t("in_progress")),
-      el("th", {}, t("sent")), el("th", {}, t("delivered")), el("th", {}, t("acknowledged")), el("th", {}, t("failed")))),
-    el("tbody", {}, ...rows));
-  let audience = null;
-  if (a.audience) {
-    const { audiences } = await api("GET", "/api/v1/audiences");
-    const found = audiences.find((x) => x.id === a.audience);
-    audience = el("p", { id: "alert-audience" }, `${t("test_audience")}: ${found ? found.name : a.audience}`,
-      a.widened ? " (+)" : "");
-  }
-  show(el("section", { class: `card alert status-${a.status}`, "data-status": a.status },
-    el("h1", {}, statusBadge(a.status), " ", a.headline), audience,
-    el("p", {}, `${t("state")}: `, el("strong", { id: "alert-state" }, alertState(a)),
-      ` · ${t("created_by")}: `, el("span", { id: "alert-created-by" }, byWhom(a.created_by, a.created_by_kind, a.created_by_username)),
-      a.approved_by ? ` · ${t("approved_by")}: ` : "",
-      a.approved_by ? el("span", { id: "alert-approved-by" }, byWhom(a.approved_by, a.approved_by_kind, a.approved_by_username)) : ""),
-    actions, error, table));
-  if (a.state === "sent") state.timer = setInterval(() => { if (location.hash === `#/alerts/${id}`) alertView(id); }, 5000);
-}
-
-
 
 // --- journal and checks -------------------------------------------------
 
@@ -879,7 +708,7 @@ async function checksView() {
       c.runs[0] && c.runs[0].alert ? el("span", {}, " · ", el("a", { href: `#/alerts/${c.runs[0].alert}` }, t("report"))) : null)));
   show(el("section", { class: "card" }, el("h1", {}, t("checks")),
     rows.length ? el("table", { id: "checks" },
-      el("thead", {}, el("tr", {}, el("th", {}, "ID"), el("th", {}, t("schedule")),
+      el("thead", {}, el("tr", {}, el("th", {}, t("check_name")), el("th", {}, t("schedule")),
         el("th", {}, t("test_audience")), el("th", {}, t("next_run")), el("th", {}, t("last_result")))),
       el("tbody", {}, ...rows)) : el("p", { class: "muted" }, t("no_checks"))));
 }
