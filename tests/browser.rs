@@ -549,5 +549,24 @@ async fn a_resident_subscribes_on_the_public_page_and_gets_the_next_notice() {
     let item = text_of(&client, &format!("li[data-notice='{id}']")).await;
     assert!(item.contains("Ремонт водогону"), "{item}");
     screenshot(&client, "resident-page").await;
+
+    // An executor's title is text on the public map too, never markup.
+    let hostile = "Ремонт <img src=x id=injected>";
+    let mut body = notice_body("planned", json!({"zones": [zone]}));
+    body["title"] = json!(hostile);
+    app.publish(body).await;
+    client.goto(&app.url("/")).await.unwrap();
+    wait_for_xpath(&client, "//li[contains(., 'id=injected')]").await;
+    let shown = client
+        .execute(
+            "state.layers.eachLayer((l) => l.openTooltip && l.getTooltip() && l.openTooltip());\
+             return [Array.from(document.querySelectorAll('.leaflet-tooltip'))\
+                       .some((t) => t.textContent === arguments[0]),\
+                     !!document.getElementById('injected')];",
+            vec![json!(hostile)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!([true, false]));
     client.close().await.unwrap();
 }

@@ -94,7 +94,9 @@ async function showNotices() {
   state.layers.clearLayers();
   for (const n of notices) {
     const color = n.kind === "emergency" ? "#b3261e" : n.kind === "unplanned" ? "#a15c00" : "#0b5cad";
-    drawArea(n.area, { color, weight: 2, fillOpacity: 0.2 }).bindTooltip(n.title).addTo(state.layers);
+    // Leaflet reads a string tooltip as markup: a title is text.
+    drawArea(n.area, { color, weight: 2, fillOpacity: 0.2 })
+      .bindTooltip(document.createTextNode(n.title)).addTo(state.layers);
   }
 }
 
