@@ -150,7 +150,7 @@ impl Marker {
 }
 
 /// "uk" of "uk-UA".
-fn primary(tag: &str) -> &str {
+pub fn primary(tag: &str) -> &str {
     tag.split(['-', '_']).next().unwrap_or(tag)
 }
 

@@ -286,9 +286,8 @@ fn fits_msg_type(name: &str, t: &AlertTemplate, msg_type: MsgType) -> Result<(),
 
 /// The city's language first, the others in the template's order.
 fn city_first(mut infos: Vec<Info>, city: &str) -> Vec<Info> {
-    let primary = |tag: &str| tag.split(['-', '_']).next().unwrap_or(tag).to_lowercase();
-    let city = primary(city);
-    infos.sort_by_key(|i| primary(&i.language) != city);
+    use crate::domain::alert::primary;
+    infos.sort_by_key(|i| !primary(&i.language).eq_ignore_ascii_case(primary(city)));
     infos
 }
 
