@@ -21,6 +21,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::Tally;
 use crate::control::{Control, Server, group_times, lock, random_hex, with_retry_after};
 use crate::keys::{APNS_PRIVATE_KEY_PEM, APNS_PUBLIC_KEY_PEM};
 
@@ -119,6 +120,16 @@ impl ApnsMock {
         lock(&self.state.requests)
             .iter()
             .map(Accepted::request)
+            .collect()
+    }
+
+    /// Accepted notifications per device token; the content is the
+    /// payload as received, which is what the device shows.
+    pub fn tally(&self) -> Tally {
+        let requests = lock(&self.state.requests);
+        requests
+            .iter()
+            .map(|a| (a.head.device_token.as_str(), &a.body))
             .collect()
     }
 

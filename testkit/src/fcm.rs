@@ -23,6 +23,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::Tally;
 use crate::control::{Control, Server, content_type_is, group_times, lock, with_retry_after};
 use crate::keys::{FCM_PRIVATE_KEY_PEM, FCM_PUBLIC_KEY_PEM};
 
@@ -113,6 +114,22 @@ impl FcmMock {
             .collect()
     }
 
+    /// Accepted messages per target (the token, else `topic:…` or
+    /// `condition:…`); the content is the notification and data, which
+    /// stay the same on a resend while `android.ttl` counts down.
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally::new();
+        for (_, body) in lock(&self.state.messages).iter() {
+            let message = &parse_accepted(body)["message"];
+            let content = (
+                message["notification"].to_string(),
+                message["data"].to_string(),
+            );
+            tally.record(&target(message), content);
+        }
+        tally
+    }
+
     /// Sizes of the last `n` accepted bodies, as received: the benchmark
     /// checks its bare client sends messages of the same size.
     pub fn recent_body_bytes(&self, n: usize) -> Vec<usize> {
@@ -181,12 +198,12 @@ impl FcmMock {
         self.state.control.fail_next(count, status, retry_after);
     }
 
-    /// Waits until `count` messages have been accepted in total.
     /// Messages accepted so far, without copying them.
     pub fn accepted(&self) -> usize {
         self.state.control.accepted()
     }
 
+    /// Waits until `count` messages have been accepted in total.
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> bool {
         self.state.control.wait_for(count, timeout).await
     }
@@ -315,6 +332,16 @@ async fn send(
     state.control.pause().await;
     let name = format!("projects/{}/messages/{n}", FcmMock::PROJECT_ID);
     axum::Json(json!({ "name": name })).into_response()
+}
+
+/// Whom a message is for: its token, topic or condition.
+fn target(message: &Value) -> String {
+    let text = |field| message[field].as_str();
+    match (text("token"), text("topic"), text("condition")) {
+        (Some(token), _, _) => token.to_owned(),
+        (None, Some(topic), _) => format!("topic:{topic}"),
+        (None, None, condition) => format!("condition:{}", condition.unwrap_or_default()),
+    }
 }
 
 /// A stored body, which parsed when it was accepted.

@@ -11,6 +11,10 @@
 //!   status callbacks and incoming SMS back to the service.
 //! - [`SmtpSink`]: an SMTP server that records envelopes and messages.
 //!
+//! No mock deduplicates: each accepted request is a message a person gets,
+//! and each mock's `tally()` ([`Tally`]) counts them per recipient, so a
+//! test sees duplicate sends and recipients that got nothing.
+//!
 //! All mocks share the same test knobs: `set_delay` slows answers down,
 //! `fail_next` makes the next requests fail like the provider does under
 //! load, and `wait_for` waits until a number of messages were accepted.
@@ -24,6 +28,7 @@ mod fcm;
 pub mod keys;
 mod providers;
 mod smtp;
+mod tally;
 mod twilio;
 
 pub use apns::{ApnsMock, ApnsRequest};
@@ -31,4 +36,5 @@ pub use control::Arrival;
 pub use fcm::FcmMock;
 pub use providers::Providers;
 pub use smtp::{ReceivedMail, SmtpSink};
+pub use tally::Tally;
 pub use twilio::{Reply as TwilioReply, TwilioMock, TwilioRequest, signature as twilio_signature};

@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::Tally;
 use crate::control::{Control, Server, lock};
 
 const BOUNCE_DOMAIN: &str = "bounce.invalid";
@@ -129,6 +130,20 @@ impl SmtpSink {
     /// Accepted messages, oldest first.
     pub fn mails(&self) -> Vec<ReceivedMail> {
         lock(&self.state.mails).clone()
+    }
+
+    /// Accepted messages per RCPT address; the content is the subject and
+    /// decoded text, leaving out the Date and other headers a resend
+    /// changes.
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally::new();
+        for mail in lock(&self.state.mails).iter() {
+            let content = (mail.header("Subject"), mail.body_text());
+            for rcpt in &mail.to {
+                tally.record(rcpt, &content);
+            }
+        }
+        tally
     }
 
     /// Transactions that reached the end of DATA, rejected ones included.
