@@ -27,6 +27,17 @@ impl Providers {
         self.fcm.accepted() + self.apns.accepted() + self.twilio.accepted() + self.smtp.accepted()
     }
 
+    /// Every channel's tally, named as in the `[channels.*]` sections.
+    pub fn tallies(&self) -> Vec<(&'static str, crate::Tally)> {
+        vec![
+            ("fcm", self.fcm.tally()),
+            ("apns", self.apns.tally()),
+            ("sms", self.twilio.tally()),
+            ("voice", self.twilio.call_tally()),
+            ("email", self.smtp.tally()),
+        ]
+    }
+
     /// `[channels.*]` sections for every mock, plus `extra` TOML.
     pub fn config(&self, extra: &str) -> String {
         use crate::{ApnsMock, TwilioMock};

@@ -3,10 +3,12 @@
 //! to the URLs the client supplied, and incoming SMS from residents.
 //!
 //! Like Twilio it checks Basic auth, the required form fields and the
-//! number format, answers with Twilio's error JSON, and deduplicates by the
-//! idempotency header the way a deduplicating gateway does.
+//! number format, and answers with Twilio's error JSON. Like a real
+//! gateway it does not deduplicate: every accepted request is a new message
+//! or call, even one that repeats an earlier idempotency key, so a test sees
+//! each resend as the second SMS a resident would get.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +25,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
 
+use crate::Tally;
 use crate::control::{Control, Server, content_type_is, lock, random_hex, with_retry_after};
 
 const API_VERSION: &str = "2010-04-01";
@@ -98,9 +101,9 @@ struct TwilioState {
     control: Control,
     messages: Mutex<Vec<TwilioRequest>>,
     calls: Mutex<Vec<TwilioRequest>>,
-    /// Successful answers by (resource, idempotency token).
-    answered: Mutex<HashMap<(Resource, String), Value>>,
-    duplicates: AtomicUsize,
+    /// Idempotency keys of created messages and calls, by resource.
+    keys_seen: Mutex<HashSet<(Resource, String)>>,
+    repeated_keys: AtomicUsize,
 }
 
 impl TwilioMock {
@@ -112,8 +115,8 @@ impl TwilioMock {
             control: Control::new(),
             messages: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
-            answered: Mutex::new(HashMap::new()),
-            duplicates: AtomicUsize::new(0),
+            keys_seen: Mutex::new(HashSet::new()),
+            repeated_keys: AtomicUsize::new(0),
         });
         let router = Router::new()
             .route("/2010-04-01/Accounts/{account}/{resource}", post(create))
@@ -140,17 +143,29 @@ impl TwilioMock {
         lock(&self.state.calls).clone()
     }
 
-    /// Requests answered from the idempotency cache instead of creating anything.
-    pub fn duplicates(&self) -> usize {
-        self.state.duplicates.load(Ordering::SeqCst)
+    /// Created messages per `To` number, identical copies counted.
+    pub fn tally(&self) -> Tally {
+        tally_of(&self.state.messages, "Body")
     }
 
-    /// HTTP requests received, rejected and duplicate ones included.
+    /// Created calls per `To` number; the content is the TwiML (or Url).
+    pub fn call_tally(&self) -> Tally {
+        tally_of(&self.state.calls, "Twiml")
+    }
+
+    /// Created messages and calls whose idempotency key an earlier created
+    /// one of the same resource already carried. Informational only: each
+    /// of them was created and recorded like any other.
+    pub fn repeated_keys(&self) -> usize {
+        self.state.repeated_keys.load(Ordering::SeqCst)
+    }
+
     /// Every request in arrival order, with its time and planned failure.
     pub fn arrivals(&self) -> Vec<crate::Arrival> {
         self.state.control.arrivals()
     }
 
+    /// HTTP requests received, rejected ones included.
     pub fn request_count(&self) -> usize {
         self.state.control.requests()
     }
@@ -165,12 +180,12 @@ impl TwilioMock {
         self.state.control.fail_next(count, status, retry_after);
     }
 
-    /// Waits until `count` messages and calls have been created in total.
-    /// Messages accepted so far, without copying them.
+    /// Messages and calls created so far, without copying them.
     pub fn accepted(&self) -> usize {
         self.state.control.accepted()
     }
 
+    /// Waits until `count` messages and calls have been created in total.
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> bool {
         self.state.control.wait_for(count, timeout).await
     }
@@ -409,18 +424,6 @@ async fn create(
     };
     let idempotency_token = header_text("I-Twilio-Idempotency-Token");
     let idempotency_key = header_text("Idempotency-Key");
-    let cache_key = idempotency_token
-        .clone()
-        .or_else(|| idempotency_key.clone())
-        .map(|token| (resource, token));
-    let original = cache_key
-        .as_ref()
-        .and_then(|key| lock(&state.answered).get(key).cloned());
-    if let Some(original) = original {
-        state.duplicates.fetch_add(1, Ordering::SeqCst);
-        state.control.pause().await;
-        return (StatusCode::CREATED, axum::Json(original)).into_response();
-    }
     // Twilio reads the form regardless of content type, so a JSON body
     // simply looks like a request with no fields.
     let params: Vec<(String, String)> =
@@ -452,9 +455,7 @@ async fn create(
         ..request
     };
     let answer = resource_json(resource, &request);
-    if let Some(key) = cache_key {
-        lock(&state.answered).insert(key, answer.clone());
-    }
+    note_key(&state, resource, &request);
     match resource {
         Resource::Messages => lock(&state.messages).push(request),
         Resource::Calls => lock(&state.calls).push(request),
@@ -462,6 +463,27 @@ async fn create(
     state.control.accept();
     state.control.pause().await;
     (StatusCode::CREATED, axum::Json(answer)).into_response()
+}
+
+/// Counts a created request whose idempotency key was used before.
+fn note_key(state: &TwilioState, resource: Resource, request: &TwilioRequest) {
+    let key = request.idempotency_token.as_ref();
+    if let Some(key) = key.or(request.idempotency_key.as_ref())
+        && !lock(&state.keys_seen).insert((resource, key.clone()))
+    {
+        state.repeated_keys.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Per `To` number, with the `content` field (or `Url` when absent) as
+/// what the person reads or hears.
+fn tally_of(list: &Mutex<Vec<TwilioRequest>>, content: &str) -> Tally {
+    let mut tally = Tally::new();
+    for request in lock(list).iter() {
+        let text = request.param(content).or_else(|| request.param("Url"));
+        tally.record(request.param("To").unwrap_or_default(), text);
+    }
+    tally
 }
 
 fn authorized(headers: &HeaderMap) -> bool {

@@ -63,6 +63,89 @@ async fn twilio_calls_need_twiml_or_url() {
     assert!(mock.calls().is_empty());
 }
 
+/// Posts an SMS form with an `I-Twilio-Idempotency-Token`; returns the sid.
+async fn send_sms(mock: &TwilioMock, key: &str, body: &str) -> String {
+    let url = format!(
+        "{}/2010-04-01/Accounts/{}/Messages.json",
+        mock.base_url(),
+        TwilioMock::ACCOUNT_SID
+    );
+    let response = reqwest::Client::new()
+        .post(&url)
+        .basic_auth(TwilioMock::ACCOUNT_SID, Some(TwilioMock::AUTH_TOKEN))
+        .header("I-Twilio-Idempotency-Token", key)
+        .form(&[("To", "+380501234567"), ("From", "CITY"), ("Body", body)])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(response).await;
+    assert_eq!(status, 201, "{body}");
+    body["sid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn twilio_creates_a_message_for_every_request_with_the_same_key() {
+    let mock = TwilioMock::start().await;
+    let first = send_sms(&mock, "delivery-1", "water off").await;
+    let second = send_sms(&mock, "delivery-1", "water off").await;
+    assert_ne!(first, second);
+    let sids: Vec<String> = mock.messages().into_iter().map(|m| m.sid).collect();
+    assert_eq!(sids, [first, second]);
+    assert_eq!(mock.accepted(), 2);
+    assert_eq!(mock.repeated_keys(), 1);
+
+    // Another notice to the same number is a message, not a duplicate.
+    send_sms(&mock, "delivery-2", "water back").await;
+    let tally = mock.tally();
+    assert_eq!((tally.messages(), tally.recipients()), (3, 1));
+    assert_eq!(tally.duplicates(), 1);
+    assert_eq!(tally.duplicated(), [("+380501234567".to_owned(), 2)]);
+    assert_eq!(
+        tally.missing(["+380501234567", "+380670000000"]),
+        ["+380670000000"]
+    );
+    assert_eq!(mock.repeated_keys(), 1);
+    assert_eq!(mock.call_tally().messages(), 0);
+}
+
+#[tokio::test]
+async fn fcm_tally_ignores_the_ttl_a_resend_changes() {
+    let mock = FcmMock::start().await;
+    let bearer = mock.issue_token();
+    let url = format!(
+        "{}/v1/projects/{}/messages:send",
+        mock.base_url(),
+        FcmMock::PROJECT_ID
+    );
+    let message = |token: &str, body: &str, ttl: &str| {
+        serde_json::json!({"message": {
+            "token": token,
+            "notification": {"title": "Water", "body": body},
+            "android": {"ttl": ttl},
+        }})
+    };
+    let sends = [
+        message("tok-a", "off", "600s"),
+        message("tok-a", "off", "590s"),
+        message("tok-a", "back", "600s"),
+        message("tok-b", "off", "600s"),
+    ];
+    for payload in &sends {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(&bearer)
+            .header("content-type", "application/json")
+            .body(payload.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let tally = mock.tally();
+    assert_eq!((tally.messages(), tally.recipients()), (4, 2));
+    assert_eq!((tally.count("tok-a"), tally.duplicates()), (3, 1));
+}
+
 #[tokio::test]
 async fn fcm_rejects_unsigned_assertions_and_unknown_bearers() {
     let mock = FcmMock::start().await;
@@ -148,6 +231,11 @@ async fn smtp_sink_unstuffs_dots_and_bounces() {
     expect("RCPT TO:<b@example.com>", "250").await;
     expect("DATA", "354").await;
     expect("Subject: hi\r\n\r\n..leading dot\r\n.", "250").await;
+    // The same mail again with a Date: the resident reads it twice.
+    expect("MAIL FROM:<a@example.com>", "250").await;
+    expect("RCPT TO:<b@example.com>", "250").await;
+    expect("DATA", "354").await;
+    expect("Date: now\r\nSubject: hi\r\n\r\n..leading dot\r\n.", "250").await;
     expect("RSET", "250").await;
     expect("QUIT", "221").await;
 
@@ -156,4 +244,10 @@ async fn smtp_sink_unstuffs_dots_and_bounces() {
     assert_eq!(mail.to, ["b@example.com"]);
     assert_eq!(mail.header("subject").as_deref(), Some("hi"));
     assert_eq!(mail.body_text(), ".leading dot\r\n");
+    let tally = sink.tally();
+    assert_eq!((tally.messages(), tally.duplicates()), (2, 1));
+    assert_eq!(
+        tally.missing(["b@example.com", "x@bounce.invalid"]),
+        ["x@bounce.invalid"]
+    );
 }

@@ -520,3 +520,35 @@ pub fn notice_body(kind: &str, area: Value) -> Value {
 
 #[allow(unused_imports)] // not every test binary uses the mocks
 pub use tocsin_testkit::Providers;
+
+/// For one notice: every `expected` recipient got it, nobody else did,
+/// and nobody got a second, different text. Prints and returns the extra
+/// identical copies, which a fault may cause only for sends in flight.
+pub fn assert_no_loss(tally: &tocsin_testkit::Tally, expected: &[String], what: &str) -> usize {
+    let missing = tally.missing(expected.iter().map(String::as_str));
+    assert!(
+        missing.is_empty(),
+        "{what}: {} recipients got nothing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(
+        tally.recipients(),
+        expected.len(),
+        "{what}: unexpected recipients"
+    );
+    let duplicates = tally.duplicates();
+    let duplicated = tally.duplicated();
+    eprintln!(
+        "{what}: {} messages to {} recipients, {duplicates} duplicates {:?}",
+        tally.messages(),
+        tally.recipients(),
+        &duplicated[..duplicated.len().min(5)]
+    );
+    assert_eq!(
+        tally.messages(),
+        expected.len() + duplicates,
+        "{what}: a recipient got two different texts"
+    );
+    duplicates
+}

@@ -148,15 +148,19 @@ async fn sms_form_auth_and_idempotency_headers() {
 }
 
 #[tokio::test]
-async fn resend_after_a_lost_answer_is_deduplicated() {
+async fn a_resend_with_the_same_key_is_a_second_message() {
     let mock = TwilioMock::start().await;
     let channel = sms_channel(&mock, TwilioMock::AUTH_TOKEN);
     let msg = message(ChannelKind::Sms, TO, sms("hello"));
     let first = channel.send(&msg).await.unwrap();
     let second = channel.send(&msg).await.unwrap();
-    assert_eq!(first, second);
-    assert_eq!(mock.messages().len(), 1);
-    assert_eq!(mock.duplicates(), 1);
+    // The gateway does not deduplicate: the resident gets two SMS.
+    assert_ne!(first.provider_id, second.provider_id);
+    assert_eq!(mock.messages().len(), 2);
+    let tally = mock.tally();
+    assert_eq!((tally.count(TO), tally.duplicates()), (2, 1));
+    assert_eq!(tally.duplicated(), vec![(TO.to_owned(), 2)]);
+    assert_eq!(mock.repeated_keys(), 1);
 }
 
 #[tokio::test]

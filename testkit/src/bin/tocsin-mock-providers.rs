@@ -1,6 +1,8 @@
 //! Runs every mock provider (FCM, APNs, Twilio SMS and voice, SMTP) until
 //! Ctrl-C, writes the Tocsin configuration that points at them, and prints
-//! what each received on exit — for load checks against real wire formats.
+//! per channel the messages, recipients and duplicate copies every five
+//! seconds and on exit, then who got duplicates — for load checks against
+//! real wire formats.
 //!
 //! ```sh
 //! cargo run --release -p tocsin-testkit --bin tocsin-mock-providers -- /tmp/mocks.toml
@@ -8,6 +10,8 @@
 //! ```
 
 use std::time::Duration;
+
+use tocsin_testkit::Tally;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -24,21 +28,50 @@ async fn main() -> std::io::Result<()> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
-            _ = tick.tick() => report(&providers),
+            _ = tick.tick() => report(&providers.tallies()),
         }
     }
-    report(&providers);
+    let tallies = providers.tallies();
+    report(&tallies);
+    list_duplicated(&tallies);
     Ok(())
 }
 
-fn report(p: &tocsin_testkit::Providers) {
-    println!(
-        "fcm {} · apns {} · sms {} · calls {} · email {} · resent with the same key {}",
-        p.fcm.messages().len(),
-        p.apns.requests().len(),
-        p.twilio.messages().len(),
-        p.twilio.calls().len(),
-        p.smtp.mails().len(),
-        p.twilio.duplicates(),
-    );
+/// Most duplicated recipients listed per channel at exit.
+const LISTED: usize = 20;
+
+/// One line: per channel the messages, recipients and duplicate copies.
+fn report(tallies: &[(&str, Tally)]) {
+    let parts: Vec<String> = tallies
+        .iter()
+        .map(|(channel, t)| {
+            format!(
+                "{channel} {} to {} · {} duplicates",
+                t.messages(),
+                t.recipients(),
+                t.duplicates()
+            )
+        })
+        .collect();
+    println!("{}", parts.join("  |  "));
+}
+
+/// The recipients that got identical copies, most copies first.
+fn list_duplicated(tallies: &[(&str, Tally)]) {
+    for (channel, tally) in tallies {
+        let duplicated = tally.duplicated();
+        if duplicated.is_empty() {
+            continue;
+        }
+        println!(
+            "{channel}: {} recipients got a message more than once",
+            duplicated.len()
+        );
+        for (recipient, copies) in duplicated.iter().take(LISTED) {
+            println!("  {recipient}  {copies} copies");
+        }
+        if duplicated.len() > LISTED {
+            println!("  … and {} more", duplicated.len() - LISTED);
+        }
+    }
 }
