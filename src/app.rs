@@ -35,7 +35,8 @@ use crate::store::{self, Store, StoreError};
 /// How long shutdown waits for in-flight sends before giving up; what is
 /// unfinished then is re-queued (embedded) or redelivered (cluster).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often `serve` looks for deliveries a broker outage left pending.
+/// How often `serve` looks for deliveries a broker outage left pending or
+/// whose claim's lease ran out.
 const SWEEP_PERIOD: Duration = Duration::from_secs(5);
 /// How often waiting messages (cascade steps, quiet hours) are looked at.
 /// How often the scheduler (checks, digest, reminders) looks at the clock.
@@ -296,7 +297,16 @@ impl Core {
 
 /// Re-publishes what the queue does not hold: every unfinished delivery
 /// for the in-process queue, only never-published ones for the broker.
-async fn requeue(dispatcher: &Dispatcher) {
+/// With the in-process queue this process is the only sender, so the
+/// leases of the one before it are void: its workers are gone.
+async fn requeue(dispatcher: &Dispatcher, store: &dyn Store) {
+    if !dispatcher.queue().durable() {
+        match store.forget_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(leases = n, "claims of the previous run released"),
+            Err(e) => tracing::error!(error = %e, "releasing the previous run's claims failed"),
+        }
+    }
     match dispatcher.enqueue(dispatcher.restart_scope()).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(deliveries = n, "re-queued unfinished deliveries"),
@@ -395,15 +405,13 @@ impl Application {
         let running = self
             .run_workers
             .then(|| state.dispatcher.start(shutdown.clone()));
-        requeue(&state.dispatcher).await;
+        requeue(&state.dispatcher, state.store.as_ref()).await;
         state
             .dispatcher
             .spawn_release(RELEASE_PERIOD, shutdown.clone());
-        if !self.run_workers {
-            state
-                .dispatcher
-                .spawn_sweeper(SWEEP_PERIOD, shutdown.clone());
-        }
+        state
+            .dispatcher
+            .spawn_sweeper(SWEEP_PERIOD, shutdown.clone());
         crate::scheduler::spawn(state.clone(), SCHEDULER_PERIOD, shutdown.clone());
         let store = Arc::clone(&state.store);
         let app = api::router(state);

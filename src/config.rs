@@ -212,6 +212,10 @@ pub struct DispatchConfig {
     pub retry_base_secs: u64,
     /// Upper bound for one provider call, in seconds.
     pub send_timeout_secs: u64,
+    /// How long a claim holds its deliveries without a renewal, in
+    /// seconds: after a worker dies, what it held waits this long before
+    /// another worker sends it. Renewed every third of it.
+    pub lease_secs: u64,
 }
 
 impl Default for DispatchConfig {
@@ -222,6 +226,7 @@ impl Default for DispatchConfig {
             max_attempts: 5,
             retry_base_secs: 2,
             send_timeout_secs: 30,
+            lease_secs: 15,
         }
     }
 }

@@ -297,6 +297,12 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Requeue => {
             let core = tocsin::app::Core::build(config, false, None).await?;
+            // Its own in-process queue would hold the jobs only until it
+            // exits; the embedded service re-queues at its start.
+            anyhow::ensure!(
+                core.dispatcher.queue().durable(),
+                "requeue publishes to a broker ([amqp] url); the embedded service re-queues unfinished deliveries itself when it starts"
+            );
             let n = core
                 .dispatcher
                 .enqueue(tocsin::store::ToQueue::AllUnfinished)

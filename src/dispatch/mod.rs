@@ -17,7 +17,6 @@ mod writer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tocsin_channels::ChannelKind;
 use tokio::task::JoinHandle;
@@ -68,9 +67,11 @@ pub struct Dispatcher {
     /// installations sharing one provider account (staging and production)
     /// must never suppress each other's messages.
     instance: String,
-    /// Enqueue runs in progress; the sweeper waits for none, so it does not
-    /// publish a fan-out that is still being published.
-    enqueueing: AtomicUsize,
+    /// One enqueue at a time in this process: a notice's own, the release
+    /// loop's and the sweeper's would otherwise page the same pending rows
+    /// and publish them twice. (A second job is harmless — the claim's
+    /// lease stops it — but costs a claim per row.)
+    enqueueing: tokio::sync::Mutex<()>,
 }
 
 /// What the dispatcher works with, built by `app.rs`.
@@ -149,8 +150,13 @@ impl Dispatcher {
             bypass: bypass::QuietBypass::default(),
             clock,
             instance,
-            enqueueing: AtomicUsize::new(0),
+            enqueueing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// How long a claim holds its deliveries between renewals.
+    fn lease_term(&self) -> Duration {
+        Duration::from_secs(self.config.lease_secs.max(1))
     }
 
     pub fn queue(&self) -> &Arc<dyn Queue> {
@@ -162,10 +168,8 @@ impl Dispatcher {
     /// confirmed them: a crash in between leaves them `pending`, to be
     /// published again (a duplicate job is harmless, a lost one is not).
     pub async fn enqueue(&self, scope: ToQueue) -> Result<usize, DispatchError> {
-        self.enqueueing.fetch_add(1, Ordering::SeqCst);
-        let result = self.enqueue_pages(scope).await;
-        self.enqueueing.fetch_sub(1, Ordering::SeqCst);
-        result
+        let _one = self.enqueueing.lock().await;
+        self.enqueue_pages(scope).await
     }
 
     async fn enqueue_pages(&self, scope: ToQueue) -> Result<usize, DispatchError> {
@@ -340,8 +344,9 @@ impl Dispatcher {
         });
     }
 
-    /// With a broker, publishing can fail while it is away; the deliveries
-    /// then stay `pending`. This task publishes them once it is back.
+    /// Publishes what was left `pending`: deliveries whose publishing
+    /// failed while the broker was away, and those whose claim's lease ran
+    /// out because their worker died.
     pub fn spawn_sweeper(self: &Arc<Self>, period: Duration, shutdown: CancellationToken) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -350,10 +355,7 @@ impl Dispatcher {
                     _ = tokio::time::sleep(period) => {}
                     _ = shutdown.cancelled() => return,
                 }
-                if this.enqueueing.load(Ordering::SeqCst) > 0 {
-                    continue;
-                }
-                match crate::supervise::catch("sweeper", this.enqueue(ToQueue::AllPending)).await {
+                match crate::supervise::catch("sweeper", this.sweep()).await {
                     Some(Ok(0)) | None => {}
                     Some(Ok(n)) => {
                         tracing::info!(deliveries = n, "published deliveries left pending")
@@ -364,6 +366,24 @@ impl Dispatcher {
                 }
             }
         });
+    }
+
+    async fn sweep(&self) -> Result<usize, DispatchError> {
+        let expired = self.store.expire_leases().await?;
+        if expired > 0 {
+            tracing::warn!(
+                deliveries = expired,
+                "deliveries held by a worker that is gone go out again"
+            );
+        }
+        // A sweep behind an enqueue in progress would find nothing to do.
+        match self.enqueueing.try_lock() {
+            Ok(one) => {
+                drop(one);
+                self.enqueue(ToQueue::AllPending).await
+            }
+            Err(_) => Ok(0),
+        }
     }
 
     /// Starts one worker per channel and the outcome writer.

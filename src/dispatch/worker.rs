@@ -22,7 +22,7 @@ use crate::domain::{DeliveryId, EventId, Lane, NoticeKind};
 use crate::metrics;
 use crate::queue::{Job, Received};
 use crate::render::{MessageInput, RenderCache};
-use crate::store::{ClaimedDelivery, Notice, NoticeEvent, Outcome, OutcomeKind};
+use crate::store::{ClaimedDelivery, Lease, Notice, NoticeEvent, Outcome, OutcomeKind};
 
 /// How long a worker reuses a notice it has read; an update to the notice
 /// is a new event anyway, so this only bounds staleness of the old one.
@@ -224,7 +224,8 @@ impl Worker {
         lane: Lane,
         ids: &[DeliveryId],
     ) -> Option<Vec<(DeliveryId, Done)>> {
-        let claimed = match self.dispatcher.store.claim(ids).await {
+        let lease = Lease::new(self.dispatcher.lease_term());
+        let claimed = match self.dispatcher.store.claim(ids, lease).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(channel = %self.channel, error = %e, "claiming deliveries failed; the job goes back to the queue");
@@ -249,7 +250,7 @@ impl Worker {
         // repeat the sends whose answer arrived in the last few milliseconds,
         // not the whole batch. The provider permit is held until the
         // outcome is recorded, so those are at most `max_in_flight`.
-        let results: Vec<(DeliveryId, Done)> = futures::stream::iter(work)
+        let sends = futures::stream::iter(work)
             .map(|(d, ctx)| async move {
                 let id = d.id;
                 if abandon.load(Ordering::Relaxed) {
@@ -270,9 +271,41 @@ impl Worker {
                 (id, done)
             })
             .buffer_unordered(self.limiter.max_in_flight())
-            .collect()
-            .await;
+            .collect::<Vec<(DeliveryId, Done)>>();
+        let results = tokio::select! {
+            results = sends => results,
+            never = self.keep(lease, abandon) => match never {},
+        };
+        self.end(lease, &results).await;
         Some(results)
+    }
+
+    /// Renews `lease` while its deliveries are being sent (a rate wait can
+    /// outlast it). Once it cannot be renewed another claim may take them,
+    /// so nothing more is sent under it; never returns.
+    async fn keep(&self, lease: Lease, abandon: &AtomicBool) -> std::convert::Infallible {
+        loop {
+            tokio::time::sleep(lease.term / 3).await;
+            let renewed = self.dispatcher.store.renew_lease(lease).await;
+            if !matches!(renewed, Ok(true)) {
+                let error = renewed.err().map(|e| e.to_string());
+                tracing::error!(channel = %self.channel, ?error, "renewing a claim's lease failed; its unsent deliveries go back once it runs out");
+                abandon.store(true, Ordering::Relaxed);
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// Ends the lease of a chunk whose every outcome is recorded. One with
+    /// unrecorded deliveries is left to run out: they are `sending` still,
+    /// and go back to `pending` when it does.
+    async fn end(&self, lease: Lease, results: &[(DeliveryId, Done)]) {
+        if results.iter().any(|(_, d)| matches!(d, Done::Unrecorded)) {
+            return;
+        }
+        if let Err(e) = self.dispatcher.store.end_lease(lease).await {
+            tracing::warn!(channel = %self.channel, error = %e, "ending a claim's lease failed; it runs out on its own");
+        }
     }
 
     /// Schedules retries and re-publishes what was given back; returns

@@ -67,7 +67,8 @@ impl DeliveryState {
 
     /// The allowed transitions. `Sending → Queued` is a retry; `Sending →
     /// Delivered` happens when a receipt overtakes our own record of the
-    /// provider's answer.
+    /// provider's answer; `Sending → Pending` when a claim's lease ran out
+    /// (its worker is gone) and the delivery is to be published again.
     pub fn can_become(self, next: DeliveryState) -> bool {
         matches!(
             (self, next),
@@ -75,7 +76,7 @@ impl DeliveryState {
                 | (Queued, Sending | Failed | Expired | Suppressed)
                 | (
                     Sending,
-                    Queued | Sent | Delivered | Failed | Expired | Acknowledged
+                    Pending | Queued | Sent | Delivered | Failed | Expired | Acknowledged
                 )
                 | (Sent, Delivered | Failed | Acknowledged)
                 | (Suppressed, Pending | Expired)

@@ -325,10 +325,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: u32,
     ) -> StoreResult<Vec<QueuedDelivery>>;
     async fn mark_queued(&self, ids: &[DeliveryId]) -> StoreResult<()>;
-    /// Moves unfinished deliveries to `sending` and returns them; ids that
-    /// are already sent or final are skipped, which is what makes a
-    /// re-delivered queue job harmless.
-    async fn claim(&self, ids: &[DeliveryId]) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Moves claimable deliveries to `sending` under `lease` and returns
+    /// them. Ids that are final, or held by another claim whose lease has
+    /// not run out, are skipped: a second job for the same rows sends
+    /// nothing twice.
+    async fn claim(&self, ids: &[DeliveryId], lease: Lease) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Extends `lease` by its term; false if it is gone (it ran out and
+    /// was expired, so its deliveries may be another claim's now).
+    async fn renew_lease(&self, lease: Lease) -> StoreResult<bool>;
+    /// Ends `lease` once every delivery it held has its outcome recorded.
+    async fn end_lease(&self, lease: Lease) -> StoreResult<()>;
+    /// Deliveries still `sending` under a lease that ran out (their
+    /// worker is gone) become `pending` again, to be published; returns
+    /// how many.
+    async fn expire_leases(&self) -> StoreResult<u64>;
+    /// Drops every lease: for the one process of the embedded mode at its
+    /// start, when whoever held them is known to be gone.
+    async fn forget_leases(&self) -> StoreResult<u64>;
     /// Records many outcomes in one transaction.
     async fn record_outcomes(&self, outcomes: &[Outcome]) -> StoreResult<()>;
     /// Applies a provider receipt or a resident acknowledgement.

@@ -263,6 +263,36 @@ pub struct DueDelivery {
     pub ends: Option<DateTime<Utc>>,
 }
 
+/// A claim's hold on the deliveries it took: until the lease runs out no
+/// other claim takes them, so a second job for the same rows (a
+/// redelivery, a sweep, `tocsin requeue`) finds them taken instead of
+/// sending them again. The owner renews it while it works; a lease that
+/// ran out means its worker is gone (docs/ARCHITECTURE.md, "One message
+/// per contact").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// Names the claim: only it may renew the lease.
+    pub token: i64,
+    /// How long the hold lasts from the claim or the latest renewal.
+    pub term: std::time::Duration,
+}
+
+impl Lease {
+    /// A lease with a token no other claim has.
+    pub fn new(term: std::time::Duration) -> Self {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("the OS has randomness");
+        Self {
+            token: i64::from_le_bytes(bytes),
+            term,
+        }
+    }
+
+    pub(crate) fn term_ms(&self) -> i64 {
+        i64::try_from(self.term.as_millis()).unwrap_or(i64::MAX / 4)
+    }
+}
+
 /// A delivery a worker now owns (state `sending`), with what it needs to
 /// render and send it.
 #[derive(Debug, Clone)]

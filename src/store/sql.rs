@@ -135,6 +135,17 @@ pub(crate) fn state_list(states: &[DeliveryState]) -> String {
         .join(",")
 }
 
+/// SQL that is true when a claim may take the delivery (`alias` is its
+/// table's prefix, `now` the current epoch ms as SQL): waiting to be sent,
+/// or `sending` with no live lease (its claim's lease ran out, or it was
+/// claimed before leases existed).
+pub(crate) fn claimable(alias: &str, now: &str) -> String {
+    format!(
+        "({alias}state IN ('pending', 'queued') OR ({alias}state = 'sending' AND NOT EXISTS (\
+         SELECT 1 FROM delivery_leases l WHERE l.token = {alias}leased_by AND l.until >= {now})))"
+    )
+}
+
 /// SQL that is true when the delivery may move to `v.next` from its
 /// current state, built from the state machine so it never drifts from it.
 /// `v` is the batch of outcomes (`id, next, provider_id, error, at`).

@@ -87,6 +87,7 @@ both!(
     an_invalid_address_retires_the_contact_for_later_notices,
     concurrent_events_get_distinct_seqs,
     concurrent_claims_hand_out_a_queued_delivery_once,
+    a_lease_holds_until_it_runs_out,
     bulk_import_returns_ids_in_input_order,
     a_duplicate_organisation_name_is_a_conflict,
     deleting_a_resident_blanks_their_history,
@@ -140,6 +141,11 @@ pub(super) fn notice() -> NewNotice {
         alert: None,
         ignore_opt_outs: false,
     }
+}
+
+/// A fresh claim's lease, long enough to outlast any test.
+pub(crate) fn lease() -> Lease {
+    Lease::new(std::time::Duration::from_secs(600))
 }
 
 pub(super) fn outcome(d: &ClaimedDelivery, kind: OutcomeKind) -> Outcome {
@@ -197,7 +203,7 @@ async fn fan_out_respects_categories_and_claims_are_idempotent(s: &dyn Store) {
     assert_eq!((n.recipients, e.deliveries), (1, 2));
 
     let ids = event_deliveries(s, &e).await;
-    let claimed = s.claim(&ids).await.unwrap();
+    let claimed = s.claim(&ids, lease()).await.unwrap();
     assert_eq!(claimed.len(), 2);
     assert!(
         claimed
@@ -222,7 +228,7 @@ async fn fan_out_respects_categories_and_claims_are_idempotent(s: &dyn Store) {
     .await
     .unwrap();
     // A re-delivered job claims only what is still unfinished.
-    let again = s.claim(&ids).await.unwrap();
+    let again = s.claim(&ids, lease()).await.unwrap();
     assert_eq!(
         again.iter().map(|c| c.id).collect::<Vec<_>>(),
         vec![claimed[1].id]
@@ -233,8 +239,12 @@ async fn fan_out_respects_categories_and_claims_are_idempotent(s: &dyn Store) {
         (d.state, d.error.as_deref()),
         (DeliveryState::Sending, Some("503"))
     );
-    // `sending` stays claimable for a job re-delivered after a crash.
-    let recovered = s.claim(&ids).await.unwrap();
+    // While its claim holds it, a `sending` delivery is nobody else's.
+    assert!(s.claim(&ids, lease()).await.unwrap().is_empty());
+    // After a crash (the embedded start forgets every lease) a re-delivered
+    // job takes it.
+    s.forget_leases().await.unwrap();
+    let recovered = s.claim(&ids, lease()).await.unwrap();
     assert_eq!(
         recovered
             .iter()
@@ -254,7 +264,7 @@ async fn a_receipt_that_overtakes_the_record_is_not_undone(s: &dyn Store) {
         .unwrap();
     let (_, e) = s.create_notice(&notice(), &ids).await.unwrap();
     let queued = event_deliveries(s, &e).await;
-    let claimed = s.claim(&[queued[0]]).await.unwrap().remove(0);
+    let claimed = s.claim(&[queued[0]], lease()).await.unwrap().remove(0);
 
     // The delivery receipt arrives before the worker records the answer.
     let r = s
@@ -308,7 +318,10 @@ async fn an_invalid_address_retires_the_contact_for_later_notices(s: &dyn Store)
         .await
         .unwrap();
     let (_, e) = s.create_notice(&notice(), &ids).await.unwrap();
-    let claimed = s.claim(&event_deliveries(s, &e).await).await.unwrap();
+    let claimed = s
+        .claim(&event_deliveries(s, &e).await, lease())
+        .await
+        .unwrap();
     let sms = claimed
         .iter()
         .find(|c| c.channel == ChannelKind::Sms)
@@ -371,9 +384,7 @@ async fn concurrent_events_get_distinct_seqs(s: &dyn Store) {
 }
 
 /// Two claims of the same queued deliveries at once: each delivery goes to
-/// exactly one of them as a first attempt. A claim that started after the
-/// other had committed may take it again (attempt 2: the crash-recovery
-/// rule for `sending`), but two claims never both get attempt 1.
+/// exactly one of them, whichever way the two interleave.
 async fn concurrent_claims_hand_out_a_queued_delivery_once(s: &dyn Store) {
     let residents: Vec<NewResident> = (0..300).map(numbered).collect();
     let ids = s.insert_residents(&residents).await.unwrap();
@@ -383,7 +394,7 @@ async fn concurrent_claims_hand_out_a_queued_delivery_once(s: &dyn Store) {
     let mut reversed = deliveries.clone();
     reversed.reverse();
 
-    let (a, b) = futures::join!(s.claim(&deliveries), s.claim(&reversed));
+    let (a, b) = futures::join!(s.claim(&deliveries, lease()), s.claim(&reversed, lease()));
     let (a, b) = (a.unwrap(), b.unwrap());
     let mut attempts: BTreeMap<DeliveryId, Vec<i64>> = BTreeMap::new();
     for c in a.iter().chain(&b) {
@@ -392,11 +403,54 @@ async fn concurrent_claims_hand_out_a_queued_delivery_once(s: &dyn Store) {
     assert_eq!(attempts.len(), deliveries.len(), "every delivery claimed");
     for (id, mut got) in attempts {
         got.sort_unstable();
-        assert!(
-            got == [1] || got == [1, 2],
-            "delivery {id}: attempts {got:?}"
-        );
+        assert_eq!(got, [1], "delivery {id}: attempts {got:?}");
     }
+}
+
+/// A claim holds its deliveries while its lease is renewed; once the lease
+/// runs out they go back to `pending` for another worker, and a lease
+/// ended with every outcome recorded leaves nothing behind.
+async fn a_lease_holds_until_it_runs_out(s: &dyn Store) {
+    use std::time::Duration;
+    let residents: Vec<NewResident> = (0..3).map(numbered).collect();
+    let ids = s.insert_residents(&residents).await.unwrap();
+    let (_, e) = s.create_notice(&notice(), &ids).await.unwrap();
+    let deliveries = event_deliveries(s, &e).await;
+    let short = Lease::new(Duration::from_millis(300));
+    let claimed = s.claim(&deliveries, short).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    s.record_outcomes(&[outcome(
+        &claimed[0],
+        OutcomeKind::Sent { provider_id: None },
+    )])
+    .await
+    .unwrap();
+    // Renewed past its first term: still held, nothing expires.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(s.renew_lease(short).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.expire_leases().await.unwrap(), 0);
+    let other = lease();
+    assert!(s.claim(&deliveries, other).await.unwrap().is_empty());
+    s.end_lease(other).await.unwrap();
+    // Run out: the two unsent ones are pending again, the sent one stays.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(s.expire_leases().await.unwrap(), 2);
+    assert!(!s.renew_lease(short).await.unwrap(), "a gone lease renewed");
+    let states = |id| async move { s.get_delivery(id).await.unwrap().unwrap().state };
+    assert_eq!(states(claimed[0].id).await, DeliveryState::Sent);
+    assert_eq!(states(claimed[1].id).await, DeliveryState::Pending);
+    let next = Lease::new(Duration::from_secs(600));
+    let again = s.claim(&deliveries, next).await.unwrap();
+    assert_eq!(again.len(), 2);
+    let sent: Vec<Outcome> = again
+        .iter()
+        .map(|c| outcome(c, OutcomeKind::Sent { provider_id: None }))
+        .collect();
+    s.record_outcomes(&sent).await.unwrap();
+    s.end_lease(next).await.unwrap();
+    assert_eq!(s.expire_leases().await.unwrap(), 0);
+    assert_eq!(s.forget_leases().await.unwrap(), 0, "an ended lease stayed");
 }
 
 async fn bulk_import_returns_ids_in_input_order(s: &dyn Store) {
@@ -490,7 +544,7 @@ async fn deleting_a_resident_blanks_their_history(s: &dyn Store) {
     let (n, e) = s.create_notice(&notice(), &ids).await.unwrap();
     let deliveries = event_deliveries(s, &e).await;
     // The first resident's SMS went out; their email is still pending.
-    let sent = s.claim(&deliveries[..1]).await.unwrap();
+    let sent = s.claim(&deliveries[..1], lease()).await.unwrap();
     s.record_outcomes(&[outcome(&sent[0], OutcomeKind::Sent { provider_id: None })])
         .await
         .unwrap();
@@ -568,7 +622,10 @@ async fn audience_counts_are_what_the_fan_out_writes(s: &dyn Store) {
     let ids = s.insert_residents(&residents).await.unwrap();
     // Retire the last resident's only contact, as a provider would.
     let (_, e) = s.create_notice(&notice(), &ids[4..]).await.unwrap();
-    let claimed = s.claim(&event_deliveries(s, &e).await).await.unwrap();
+    let claimed = s
+        .claim(&event_deliveries(s, &e).await, lease())
+        .await
+        .unwrap();
     let invalid = OutcomeKind::InvalidAddress {
         reason: "21211".into(),
     };

@@ -6,7 +6,7 @@
 //! `domain::delivery` is the only place transitions are defined.
 //!
 //! Unlike SQLite, several workers write at once. `claim` is therefore a
-//! compare-and-set (see `claim_on`), and the batch statements sort their
+//! compare-and-set under a lease (see `claim_on`), and the batch statements sort their
 //! ids so concurrent batches lock rows in the same order; a deadlock that
 //! still happens is retried.
 
@@ -20,11 +20,11 @@ use crate::domain::{
     ContactId, DeliveryId, DeliveryState, EventId, Lane, Language, NoticeId, ResidentId,
 };
 use crate::store::sql::{
-    corrupt, from_ms, ms, opt_from_ms, outcome_assignments, report_stamp, state_list,
+    claimable, corrupt, from_ms, ms, opt_from_ms, outcome_assignments, report_stamp, state_list,
 };
 use crate::store::{
-    ClaimedDelivery, Counts, DeliveryFilter, DeliveryRecord, DeliverySummary, Outcome, OutcomeKind,
-    QueuedDelivery, ReportResult, StoreResult, ToQueue,
+    ClaimedDelivery, Counts, DeliveryFilter, DeliveryRecord, DeliverySummary, Lease, Outcome,
+    OutcomeKind, QueuedDelivery, ReportResult, StoreResult, ToQueue,
 };
 
 const RECORD_COLUMNS: &str = "d.id, d.notice_id, e.seq, e.kind, d.resident_id, d.contact_id, \
@@ -65,37 +65,45 @@ fn sorted_ids(ids: &[DeliveryId]) -> Vec<i64> {
     ids
 }
 
-/// Moves `sending`-able deliveries to `sending` and returns them, by id.
+/// Epoch milliseconds on the database clock: leases are judged by one
+/// clock, whichever machine a worker runs on.
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/// Moves claimable deliveries to `sending` under `lease` and returns
+/// them, by id; the lease row is written by the same statement.
 ///
-/// `sending` stays claimable, as in SQLite: after a crash the re-queued
-/// `sending` rows have no worker any more. What PostgreSQL adds is that two
-/// claims running at the same time cannot both take a delivery: `seen` is
-/// read with the statement's snapshot, and the UPDATE requires `attempts`
-/// (incremented by every claim) to be unchanged. A claim that waited on the
-/// row lock of a concurrent claim re-checks the row after that claim
-/// commits, finds `attempts` moved on and skips the row. So a delivery is
-/// handed out again only to a claim that started after the previous claim
-/// had committed — a re-delivered job, never a race.
+/// Two claims running at the same time cannot both take a delivery: `seen`
+/// is read with the statement's snapshot, and the UPDATE requires
+/// `attempts` (incremented by every claim) to be unchanged. A claim that
+/// waited on the row lock of a concurrent claim re-checks the row after
+/// that claim commits, finds `attempts` moved on and skips the row. A
+/// claim that starts later sees the other's live lease and skips it too.
 pub(crate) async fn claim_on(
     conn: &mut PgConnection,
     ids: &[i64],
+    lease: Lease,
     now: i64,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    let unfinished = state_list(&DeliveryState::UNFINISHED);
     let rows = sqlx::query(&format!(
-        "WITH seen AS MATERIALIZED (
-             SELECT id, attempts FROM deliveries WHERE id = ANY($2) AND state IN ({unfinished})
+        "WITH lease AS (
+             INSERT INTO delivery_leases (token, until, ids) VALUES ($3, {NOW_MS} + $4, $2)
+         ), seen AS MATERIALIZED (
+             SELECT id, attempts FROM deliveries d WHERE id = ANY($2) AND {claimable}
          ), claimed AS (
-             UPDATE deliveries d SET state = 'sending', attempts = d.attempts + 1, updated_at = $1
+             UPDATE deliveries d SET state = 'sending', attempts = d.attempts + 1,
+                    updated_at = $1, leased_by = $3
              FROM seen
-             WHERE d.id = seen.id AND d.attempts = seen.attempts AND d.state IN ({unfinished})
+             WHERE d.id = seen.id AND d.attempts = seen.attempts AND {claimable}
              RETURNING d.id, d.notice_id, d.event_id, d.contact_id, d.channel, d.address,
                        d.language, d.attempts - d.yields AS counted, d.created_at
          )
-         SELECT * FROM claimed ORDER BY id"
+         SELECT * FROM claimed ORDER BY id",
+        claimable = claimable("d.", NOW_MS),
     ))
     .bind(now)
     .bind(ids)
+    .bind(lease.token)
+    .bind(lease.term_ms())
     .fetch_all(conn)
     .await?;
     rows.iter()
@@ -183,10 +191,7 @@ impl PgStore {
             ),
             ToQueue::AllPending => (format!("{select} pending AND {order}"), None),
             ToQueue::AllUnfinished => (
-                format!(
-                    "{select} state IN ({}) AND {order}",
-                    state_list(&DeliveryState::UNFINISHED)
-                ),
+                format!("{select} {} AND {order}", claimable("", NOW_MS)),
                 None,
             ),
         };
@@ -238,13 +243,59 @@ impl PgStore {
     pub(super) async fn deliveries_claim(
         &self,
         ids: &[DeliveryId],
+        lease: Lease,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let ids = sorted_ids(ids);
         retry_on_deadlock(|| async {
             let mut conn = self.pool.acquire().await?;
-            claim_on(&mut conn, &ids, ms(Utc::now())).await
+            claim_on(&mut conn, &ids, lease, ms(Utc::now())).await
         })
         .await
+    }
+
+    pub(super) async fn deliveries_renew_lease(&self, lease: Lease) -> StoreResult<bool> {
+        let done = sqlx::query(&format!(
+            "UPDATE delivery_leases SET until = {NOW_MS} + $2 WHERE token = $1"
+        ))
+        .bind(lease.token)
+        .bind(lease.term_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn deliveries_end_lease(&self, lease: Lease) -> StoreResult<()> {
+        sqlx::query("DELETE FROM delivery_leases WHERE token = $1")
+            .bind(lease.token)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// One statement: the leases that ran out are removed and their
+    /// deliveries still `sending` become `pending`, together.
+    pub(super) async fn deliveries_expire_leases(&self) -> StoreResult<u64> {
+        let done = sqlx::query(&format!(
+            "WITH gone AS (
+                 DELETE FROM delivery_leases WHERE until < {NOW_MS} RETURNING token, ids
+             ), held AS (
+                 SELECT gone.token, i.id FROM gone, unnest(gone.ids) AS i(id) ORDER BY i.id
+             )
+             UPDATE deliveries d SET state = 'pending', updated_at = $1
+             FROM held
+             WHERE d.id = held.id AND d.leased_by = held.token AND d.state = 'sending'"
+        ))
+        .bind(ms(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub(super) async fn deliveries_forget_leases(&self) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM delivery_leases")
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// All outcomes in one transaction of two statements: one `UPDATE …

@@ -161,6 +161,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "enrolment",
         include_str!("../../../migrations/postgres/0014_enrolment.sql"),
     ),
+    (
+        15,
+        "delivery leases",
+        include_str!("../../../migrations/postgres/0015_delivery_leases.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -534,8 +539,20 @@ impl Store for PgStore {
     async fn mark_queued(&self, ids: &[DeliveryId]) -> StoreResult<()> {
         self.deliveries_mark_queued(ids).await
     }
-    async fn claim(&self, ids: &[DeliveryId]) -> StoreResult<Vec<ClaimedDelivery>> {
-        self.deliveries_claim(ids).await
+    async fn claim(&self, ids: &[DeliveryId], lease: Lease) -> StoreResult<Vec<ClaimedDelivery>> {
+        self.deliveries_claim(ids, lease).await
+    }
+    async fn renew_lease(&self, lease: Lease) -> StoreResult<bool> {
+        self.deliveries_renew_lease(lease).await
+    }
+    async fn end_lease(&self, lease: Lease) -> StoreResult<()> {
+        self.deliveries_end_lease(lease).await
+    }
+    async fn expire_leases(&self) -> StoreResult<u64> {
+        self.deliveries_expire_leases().await
+    }
+    async fn forget_leases(&self) -> StoreResult<u64> {
+        self.deliveries_forget_leases().await
     }
     async fn record_outcomes(&self, outcomes: &[Outcome]) -> StoreResult<()> {
         self.deliveries_record(outcomes).await

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use super::{SqliteStore, corrupt, from_ms, id_array, ms, opt_from_ms, state_list};
 use crate::domain::DeliveryState;
 use crate::domain::{ContactId, DeliveryId, EventId, Lane, Language, NoticeId, ResidentId};
-use crate::store::sql::{outcome_assignments, report_stamp};
+use crate::store::sql::{claimable, outcome_assignments, report_stamp};
 use crate::store::{
-    ClaimedDelivery, Counts, DeliveryFilter, DeliveryRecord, DeliverySummary, Outcome, OutcomeKind,
-    QueuedDelivery, ReportResult, StoreResult, ToQueue,
+    ClaimedDelivery, Counts, DeliveryFilter, DeliveryRecord, DeliverySummary, Lease, Outcome,
+    OutcomeKind, QueuedDelivery, ReportResult, StoreResult, ToQueue,
 };
 
 const RECORD_COLUMNS: &str = "d.id, d.notice_id, e.seq, e.kind, d.resident_id, d.contact_id, \
@@ -84,7 +84,7 @@ async fn transition(
 fn to_queue_sql(scope: ToQueue) -> String {
     let states = match scope {
         ToQueue::Event(_) | ToQueue::AllPending => "state = 'pending'".to_owned(),
-        ToQueue::AllUnfinished => format!("state IN ({})", state_list(&DeliveryState::UNFINISHED)),
+        ToQueue::AllUnfinished => claimable("", "?4"),
     };
     format!(
         "SELECT id, channel, lane, resident_id, event_id FROM deliveries
@@ -137,12 +137,15 @@ impl SqliteStore {
             ToQueue::Event(event) => Some(event.0),
             ToQueue::AllPending | ToQueue::AllUnfinished => None,
         };
-        let rows = sqlx::query(&to_queue_sql(scope))
+        let sql = to_queue_sql(scope);
+        let mut query = sqlx::query(&sql)
             .bind(event)
             .bind(after.0)
-            .bind(i64::from(limit))
-            .fetch_all(self.settled().await?)
-            .await?;
+            .bind(i64::from(limit));
+        if scope == ToQueue::AllUnfinished {
+            query = query.bind(ms(Utc::now()));
+        }
+        let rows = query.fetch_all(self.settled().await?).await?;
         rows.iter()
             .map(|r| {
                 let channel: String = r.get(1);
@@ -172,20 +175,33 @@ impl SqliteStore {
     pub(super) async fn deliveries_claim(
         &self,
         ids: &[DeliveryId],
+        lease: Lease,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        // `sending` is claimable too: after a crash those are re-queued and
-        // their worker is gone. This is the at-least-once window.
-        let unfinished = state_list(&DeliveryState::UNFINISHED);
+        // One writer: a claim is atomic against every other claim, and the
+        // lease row is written before the rows it covers.
+        let now = ms(Utc::now());
+        let ids = id_array(ids.iter().map(|d| d.0));
+        let mut conn = self.writer.lock().await?;
+        sqlx::query("INSERT INTO delivery_leases (token, until, ids) VALUES (?, ?, ?)")
+            .bind(lease.token)
+            .bind(now + lease.term_ms())
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await?;
         let rows = sqlx::query(&format!(
-            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?
-             WHERE id IN (SELECT value FROM json_each(?)) AND state IN ({unfinished})
+            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?1,
+                    leased_by = ?2
+             WHERE id IN (SELECT value FROM json_each(?3)) AND {}
              RETURNING id, notice_id, event_id, contact_id, channel, address, language,
-                       attempts - yields, created_at"
+                       attempts - yields, created_at",
+            claimable("", "?1")
         ))
-        .bind(ms(Utc::now()))
-        .bind(id_array(ids.iter().map(|d| d.0)))
-        .fetch_all(&mut *self.writer.lock().await?)
+        .bind(now)
+        .bind(lease.token)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
         .await?;
+        drop(conn);
         rows.iter()
             .map(|r| {
                 let channel: String = r.get(4);
@@ -203,6 +219,54 @@ impl SqliteStore {
                 })
             })
             .collect()
+    }
+
+    pub(super) async fn deliveries_renew_lease(&self, lease: Lease) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE delivery_leases SET until = ? WHERE token = ?")
+            .bind(ms(Utc::now()) + lease.term_ms())
+            .bind(lease.token)
+            .execute(&mut *self.writer.lock().await?)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn deliveries_end_lease(&self, lease: Lease) -> StoreResult<()> {
+        sqlx::query("DELETE FROM delivery_leases WHERE token = ?")
+            .bind(lease.token)
+            .execute(&mut *self.writer.lock().await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Through the writer, so an outcome logged for a delivery is folded
+    /// before its lease is judged.
+    pub(super) async fn deliveries_expire_leases(&self) -> StoreResult<u64> {
+        let now = ms(Utc::now());
+        let mut conn = self.writer.lock().await?;
+        let mut tx = conn.begin().await?;
+        let done = sqlx::query(
+            "UPDATE deliveries SET state = 'pending', updated_at = ?1
+             FROM (SELECT l.token, j.value AS id FROM delivery_leases l, json_each(l.ids) j
+                   WHERE l.until < ?1) AS gone
+             WHERE deliveries.id = gone.id AND deliveries.leased_by = gone.token
+               AND deliveries.state = 'sending'",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM delivery_leases WHERE until < ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    pub(super) async fn deliveries_forget_leases(&self) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM delivery_leases")
+            .execute(&mut *self.writer.lock().await?)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Appended to the outcome log when this process owns it; otherwise

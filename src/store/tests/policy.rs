@@ -5,7 +5,9 @@
 use std::time::Duration;
 use tocsin_channels::ChannelKind;
 
-use super::{event_deliveries, notice, numbered, outcome, pg_done, pg_store, sqlite_store, update};
+use super::{
+    event_deliveries, lease, notice, numbered, outcome, pg_done, pg_store, sqlite_store, update,
+};
 use crate::domain::pace::Pace;
 use crate::domain::text::Text;
 use crate::domain::{DeliveryState, EventKind};
@@ -55,14 +57,14 @@ async fn a_yielded_claim_does_not_count_as_an_attempt(s: &dyn Store) {
     let ids = s.insert_residents(&[numbered(1)]).await.unwrap();
     let (_, e) = s.create_notice(&notice(), &ids).await.unwrap();
     let ids = event_deliveries(s, &e).await;
-    let first = s.claim(&ids).await.unwrap();
+    let first = s.claim(&ids, lease()).await.unwrap();
     assert_eq!(first[0].attempts, 1);
     s.record_outcomes(&[outcome(&first[0], OutcomeKind::Yielded)])
         .await
         .unwrap();
     let d = s.get_delivery(ids[0]).await.unwrap().unwrap();
     assert_eq!(d.state, DeliveryState::Queued);
-    let second = s.claim(&ids).await.unwrap();
+    let second = s.claim(&ids, lease()).await.unwrap();
     assert_eq!(second[0].attempts, 1, "a yielded claim counted");
 }
 
@@ -74,11 +76,11 @@ async fn an_update_supersedes_unsent_messages_of_earlier_events(s: &dyn Store) {
     let (n, published) = s.create_notice(&notice(), &ids).await.unwrap();
     let first = event_deliveries(s, &published).await;
     // One sent, one in a worker's hands, one still waiting in the queue.
-    let sent = s.claim(&first[..1]).await.unwrap();
+    let sent = s.claim(&first[..1], lease()).await.unwrap();
     s.record_outcomes(&[outcome(&sent[0], OutcomeKind::Sent { provider_id: None })])
         .await
         .unwrap();
-    s.claim(&first[1..2]).await.unwrap();
+    s.claim(&first[1..2], lease()).await.unwrap();
     s.mark_queued(&first[2..]).await.unwrap();
 
     let (_, updated) = s
@@ -124,7 +126,7 @@ async fn expiry_and_expired_outcomes_are_recorded(s: &dyn Store) {
         Some(ends.timestamp_millis())
     );
     let ids = event_deliveries(s, &e).await;
-    let claimed = s.claim(&ids).await.unwrap();
+    let claimed = s.claim(&ids, lease()).await.unwrap();
     let reason = "the notice ended".to_owned();
     s.record_outcomes(&[outcome(&claimed[0], OutcomeKind::Expired { reason })])
         .await
@@ -149,7 +151,7 @@ async fn one_outage_reaches_each_resident_once(s: &dyn Store) {
     // The first notice reaches resident 1; resident 2's message still waits.
     let (_, first) = s.create_notice(&about("main-12"), &ids[..2]).await.unwrap();
     let first_ids = event_deliveries(s, &first).await;
-    let sent = s.claim(&first_ids[..1]).await.unwrap();
+    let sent = s.claim(&first_ids[..1], lease()).await.unwrap();
     s.record_outcomes(&[outcome(&sent[0], OutcomeKind::Sent { provider_id: None })])
         .await
         .unwrap();

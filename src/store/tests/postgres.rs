@@ -12,7 +12,8 @@ use crate::store::sql::ms;
 
 /// A claim that waits on the row locks of a running claim gets nothing
 /// once that claim commits; a claim that starts afterwards (a re-delivered
-/// job) takes the deliveries again, as attempt 2.
+/// job) takes nothing while that claim's lease holds, and everything, as
+/// attempt 2, once its owner is known to be gone.
 #[tokio::test]
 async fn a_claim_waiting_on_a_running_claim_skips_its_deliveries() {
     let Some((db, s)) = pg_store().await else {
@@ -26,11 +27,13 @@ async fn a_claim_waiting_on_a_running_claim_skips_its_deliveries() {
 
     let raw: Vec<i64> = deliveries.iter().map(|d| d.0).collect();
     let mut running = s.pool().begin().await.unwrap();
-    let first = claim_on(&mut running, &raw, ms(Utc::now())).await.unwrap();
+    let first = claim_on(&mut running, &raw, lease(), ms(Utc::now()))
+        .await
+        .unwrap();
     assert_eq!(first.len(), 20);
 
     let (other, ids2) = (s.clone(), deliveries.clone());
-    let waiting = tokio::spawn(async move { other.claim(&ids2).await });
+    let waiting = tokio::spawn(async move { other.claim(&ids2, lease()).await });
     // Until the second claim is blocked on the first one's row locks.
     let mut blocked = false;
     for _ in 0..500 {
@@ -52,7 +55,11 @@ async fn a_claim_waiting_on_a_running_claim_skips_its_deliveries() {
     let second = waiting.await.unwrap().unwrap();
     assert!(second.is_empty(), "{second:?}");
 
-    let redelivered = s.claim(&deliveries).await.unwrap();
+    // While the first claim's lease holds, a re-delivered job takes
+    // nothing; once its worker is known to be gone, it takes them all.
+    assert!(s.claim(&deliveries, lease()).await.unwrap().is_empty());
+    s.forget_leases().await.unwrap();
+    let redelivered = s.claim(&deliveries, lease()).await.unwrap();
     assert_eq!(redelivered.len(), 20);
     assert!(redelivered.iter().all(|c| c.attempts == 2));
     pg_done(db, s).await;
@@ -317,7 +324,7 @@ async fn script(s: &dyn Store) -> Vec<Value> {
     out.push(json!(pages));
     let all = event_deliveries(s, &e1).await;
     s.mark_queued(&all[..20]).await.unwrap();
-    let mut claimed = s.claim(&all[5..25]).await.unwrap();
+    let mut claimed = s.claim(&all[5..25], lease()).await.unwrap();
     // Written "now" by each backend: compare everything else.
     for c in &mut claimed {
         c.created_at = chrono::DateTime::UNIX_EPOCH;

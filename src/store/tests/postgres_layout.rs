@@ -46,7 +46,7 @@ async fn claims_and_outcomes_update_deliveries_in_place() {
     let deliveries = event_deliveries(&s, &e).await;
     assert_eq!(deliveries.len(), 300);
     s.mark_queued(&deliveries).await.unwrap();
-    let claimed = s.claim(&deliveries).await.unwrap();
+    let claimed = s.claim(&deliveries, lease()).await.unwrap();
     assert_eq!(claimed.len(), 300);
     let outcomes: Vec<Outcome> = claimed
         .iter()

@@ -9,7 +9,7 @@ use super::*;
 use crate::domain::DeliveryState::*;
 use crate::domain::ResidentId;
 use crate::store::sqlite::SqliteStore;
-use crate::store::tests::{event_deliveries, notice, numbered, outcome};
+use crate::store::tests::{event_deliveries, lease, notice, numbered, outcome};
 use crate::store::{ClaimedDelivery, Store};
 
 /// A store at `path` with three residents (SMS) and one notice, its
@@ -26,7 +26,10 @@ async fn claimed_for(path: &Path) -> (SqliteStore, Vec<ClaimedDelivery>, Vec<Res
         .await
         .unwrap();
     let (_, e) = s.create_notice(&notice(), &ids).await.unwrap();
-    let claimed = s.claim(&event_deliveries(&s, &e).await).await.unwrap();
+    let claimed = s
+        .claim(&event_deliveries(&s, &e).await, lease())
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 3);
     (s, claimed, ids)
 }
@@ -150,7 +153,7 @@ async fn a_folded_line_is_not_applied_again_after_a_restart() {
         .unwrap();
     // Claimed again: the yielded attempt was given back, so this is the
     // first that counts. The yield's line is folded and still in the file.
-    let again = s.claim(&[d.id]).await.unwrap();
+    let again = s.claim(&[d.id], lease()).await.unwrap();
     assert_eq!(again[0].attempts, 1);
     drop(s);
     assert!(!segment_files(&path).is_empty());
@@ -161,7 +164,9 @@ async fn a_folded_line_is_not_applied_again_after_a_restart() {
         Sending,
         "the old yield did not move the second attempt back to queued"
     );
-    let third = s.claim(&[d.id]).await.unwrap();
+    // As the embedded service does at its start.
+    s.forget_leases().await.unwrap();
+    let third = s.claim(&[d.id], lease()).await.unwrap();
     assert_eq!(third[0].attempts, 2, "the yield was refunded once");
 }
 
