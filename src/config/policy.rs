@@ -16,8 +16,10 @@ use crate::domain::quiet::QuietHours;
 pub struct ChannelRate {
     /// Sustained messages (calls) per second across the whole cluster.
     pub per_second: Option<f64>,
-    /// Messages that may go at once after an idle spell; defaults to one
-    /// second's worth.
+    /// Messages that may go at once after an idle spell, at most
+    /// `per_second`. No rolling second carries more than `per_second`
+    /// either way, so a burst lowers the sustained rate to about
+    /// `per_second - burst + 1`; defaults to 1 (an even pace).
     pub burst: Option<u32>,
     /// Provider calls in flight at once (a voice gateway's concurrent
     /// calls); defaults to `dispatch.concurrency`.
@@ -29,8 +31,7 @@ pub struct ChannelRate {
 
 impl ChannelRate {
     pub fn burst(&self) -> u32 {
-        self.burst
-            .unwrap_or_else(|| self.per_second.map_or(1, |r| r.ceil().max(1.0) as u32))
+        self.burst.unwrap_or(1)
     }
 }
 
@@ -66,6 +67,13 @@ impl RatesConfig {
             if r.burst == Some(0) || r.max_in_flight == Some(0) {
                 return Err(format!(
                     "rates.{kind}.burst and max_in_flight must be at least 1"
+                ));
+            }
+            if let (Some(burst), Some(rate)) = (r.burst, r.per_second)
+                && f64::from(burst) > rate.floor().max(1.0)
+            {
+                return Err(format!(
+                    "rates.{kind}.burst ({burst}) must not exceed per_second ({rate}): no one-second window may carry more than per_second"
                 ));
             }
             if let Some(p) = r.price

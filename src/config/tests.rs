@@ -99,7 +99,7 @@ emergency = [
     )
     .unwrap();
     c.validate().unwrap();
-    assert_eq!(c.rates.sms.burst(), 30);
+    assert_eq!(c.rates.sms.burst(), 1, "an even pace unless told");
     assert_eq!(
         c.policy
             .cascade(crate::domain::NoticeKind::Emergency)

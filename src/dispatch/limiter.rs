@@ -21,16 +21,6 @@ use crate::config::ChannelRate;
 use crate::domain::pace::{Pace, Slots};
 use crate::store::Store;
 
-/// Providers count requests as they arrive, and between our decision to
-/// send and the arrival lie a database round trip (cluster mode) and the
-/// network, which vary by tens of milliseconds on a busy machine. So the
-/// pace runs 2 % under `per_second` and the burst is smaller by what the
-/// rate sends in `JITTER`: a one-second window at the provider then holds
-/// at most rate + burst even when sends bunch by that much (measured
-/// without: 60 and 61 requests in a second at 50/s + 10).
-const HEADROOM: f64 = 0.98;
-const JITTER: Duration = Duration::from_millis(50);
-
 /// Where the pace is kept.
 #[derive(Debug)]
 enum Shared {
@@ -69,15 +59,17 @@ impl Limiter {
         concurrency: usize,
         store: Option<Arc<dyn Store>>,
     ) -> Self {
+        // No rolling second at the provider may carry more than
+        // `per_second` (docs/ARCHITECTURE.md, "Rate limits"). In memory the
+        // pace starts without its burst: this process cannot know what the
+        // one before it sent in its last second.
         let pace = rate.per_second.map(|r| {
+            let pace = Pace::within_window(r, rate.burst());
             let shared = match store {
                 Some(s) => Shared::Store(s),
-                None => Shared::Local(Mutex::new(Slots::default())),
+                None => Shared::Local(Mutex::new(pace.start(0))),
             };
-            // The burst gives up what arrives within the jitter allowance.
-            let allowance = (r * JITTER.as_secs_f64()).ceil() as u32;
-            let burst = rate.burst().saturating_sub(allowance).max(1);
-            (Pace::new(r * HEADROOM, burst), shared)
+            (pace, shared)
         });
         let max_in_flight = rate.max_in_flight.unwrap_or(concurrency).max(1);
         Self {

@@ -24,7 +24,39 @@ pub struct Slots {
     pub paused_until: i64,
 }
 
+/// How much the arrival of a request at the provider may lag our decision
+/// to send it, relative to the others (a database round trip in the
+/// cluster mode, the network, a busy machine). A one-second window at the
+/// provider then spans at most this much more of our own sends.
+pub const ARRIVAL_JITTER_US: i64 = 25_000;
+
 impl Pace {
+    /// The pace of an account that accepts at most `per_second` requests
+    /// in any rolling second, with `burst` of them allowed at once after an
+    /// idle spell.
+    ///
+    /// GCRA lets at most `ceil(W / interval) + burst - 1` sends into any
+    /// window of length `W`; with `W` one second plus the arrival jitter,
+    /// that is at most `per_second` when the interval is
+    /// `(1 s + jitter) / (per_second - burst + 1)`. So a burst is paid for
+    /// with a slower sustained rate; the default burst of 1 gives the
+    /// fullest even pace. `burst` must not exceed `per_second` (checked
+    /// when the configuration loads); a rate below one per second allows
+    /// one at a time.
+    pub fn within_window(per_second: f64, burst: u32) -> Self {
+        let cap = per_second.floor().max(1.0);
+        let burst = f64::from(burst.max(1)).min(cap);
+        let window_us = 1_000_000.0 + ARRIVAL_JITTER_US as f64;
+        let interval_us = (window_us / (cap - burst + 1.0))
+            .max(1_000_000.0 / per_second)
+            .ceil() as i64;
+        Self {
+            interval_us,
+            tolerance_us: interval_us * (burst as i64 - 1),
+        }
+    }
+
+    /// A plain GCRA: `per_second` sustained, `burst` at once.
     pub fn new(per_second: f64, burst: u32) -> Self {
         // Rounded up, so the real rate never exceeds the configured one.
         let interval_us = (1_000_000.0 / per_second).ceil().max(1.0) as i64;
@@ -43,6 +75,16 @@ impl Pace {
         }
         s.tat = s.tat.max(now) + self.interval_us;
         Ok(())
+    }
+
+    /// The state of a pace that must not burst at once: a process that
+    /// restarts cannot know what it sent just before, so it starts as if
+    /// its burst were spent (one send now, then the sustained rate).
+    pub fn start(&self, now: i64) -> Slots {
+        Slots {
+            tat: now + self.tolerance_us,
+            paused_until: 0,
+        }
     }
 
     /// Nothing goes before `until`, and no burst right after it either: a
@@ -118,6 +160,79 @@ mod tests {
         // And the long-run rate is the configured one.
         let in_last_5s = times.iter().filter(|&&t| t >= 5_000_000).count();
         assert!((249..=251).contains(&in_last_5s), "{in_last_5s}");
+    }
+
+    /// Sends whenever allowed, each arriving up to the jitter late (a
+    /// pattern that alternates on-time and late), from a fresh start.
+    fn arrivals(pace: Pace, span_us: i64) -> Vec<i64> {
+        let mut s = pace.start(0);
+        let mut out = Vec::new();
+        let mut now = 0;
+        while now < span_us {
+            match pace.take(&mut s, now) {
+                Ok(()) => {
+                    let late = if out.len() % 2 == 0 {
+                        ARRIVAL_JITTER_US
+                    } else {
+                        0
+                    };
+                    out.push(now + late);
+                }
+                Err(wait) => now += wait,
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn no_rolling_second_carries_more_than_the_rate() {
+        for (rate, burst) in [
+            (1.0, 1),
+            (2.0, 1),
+            (20.0, 1),
+            (50.0, 10),
+            (500.0, 1),
+            (500.0, 500),
+        ] {
+            let pace = Pace::within_window(rate, burst);
+            let times = arrivals(pace, 5_000_000);
+            let busiest = max_in_window(&times, 1_000_000);
+            assert!(
+                busiest <= rate as usize,
+                "{rate}/s burst {burst}: {busiest}"
+            );
+            // Not far below the rate either: jitter and burst cost little.
+            let last_3s = times
+                .iter()
+                .filter(|&&t| t >= 2_000_000 && t < 5_000_000)
+                .count();
+            let floor = (rate - f64::from(burst) + 1.0) * 3.0 * 0.96;
+            assert!(
+                last_3s as f64 >= floor.floor(),
+                "{rate}/s burst {burst}: {last_3s} in 3 s"
+            );
+        }
+    }
+
+    #[test]
+    fn a_burst_goes_at_once_after_an_idle_spell() {
+        let pace = Pace::within_window(50.0, 10);
+        let mut s = pace.start(0);
+        assert_eq!(pace.take(&mut s, 0), Ok(()));
+        // At the start, the burst is spent.
+        assert!(pace.take(&mut s, 0).is_err());
+        let later = 10_000_000;
+        for _ in 0..10 {
+            assert_eq!(pace.take(&mut s, later), Ok(()));
+        }
+        assert!(pace.take(&mut s, later).is_err());
+    }
+
+    #[test]
+    fn a_slow_rate_sends_one_at_a_time() {
+        let pace = Pace::within_window(0.5, 1);
+        assert_eq!((pace.interval_us, pace.tolerance_us), (2_000_000, 0));
     }
 
     #[test]
