@@ -115,3 +115,30 @@ async fn sigterm_finishes_in_flight_sends_and_exits_cleanly() {
         "a graceful stop records every answer it got"
     );
 }
+
+/// The pace of a restarted process starts without a burst: it cannot know
+/// what the one before it sent in its last second, and no rolling second
+/// at the provider may carry more than `per_second`.
+#[tokio::test]
+async fn a_restart_mid_fan_out_keeps_to_the_rate() {
+    const RATE: usize = 20;
+    let p = Providers::start().await;
+    let config = p.config(&format!("[rates.sms]\nper_second = {RATE}\nburst = 5\n"));
+    let mut app = TestApp::spawn_with_config(&config).await;
+    let zone = city_with_sms_residents(&app).await;
+    let id = app
+        .publish(notice_body("planned", json!({"zones": [zone]})))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    assert!(p.twilio.wait_for(RATE, Duration::from_secs(30)).await);
+    app.kill().await;
+    app.restart().await;
+    let s = app.wait_settled(id).await;
+    assert_eq!(s["by_state"]["sent"], RESIDENTS as i64, "{s}");
+    let times: Vec<_> = p.twilio.arrivals().iter().map(|a| a.at).collect();
+    let busiest = support::busiest_second(&times);
+    eprintln!("busiest second across the restart: {busiest} (limit {RATE})");
+    assert!(busiest <= RATE, "{busiest} requests in one second");
+    assert!(assert_each_number_reached(&p, "restart at a pace") <= 4);
+}

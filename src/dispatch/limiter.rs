@@ -12,9 +12,10 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tocsin_channels::ChannelKind;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::ChannelRate;
@@ -24,7 +25,9 @@ use crate::store::Store;
 /// Where the pace is kept.
 #[derive(Debug)]
 enum Shared {
-    Local(Mutex<Slots>),
+    /// `None` until the first send, which starts the pace with its burst
+    /// spent.
+    Local(Mutex<Option<Slots>>),
     Store(Arc<dyn Store>),
 }
 
@@ -42,6 +45,20 @@ pub struct Limiter {
     /// for a slot: a slot reserved before a 429 arrived must not be used.
     paused_until: Mutex<Option<Instant>>,
     epoch: Instant,
+    /// A process's first call to a paced provider also opens the
+    /// connection and can arrive long after its slot, bunching with the
+    /// calls behind it. So it goes alone, and once answered it takes a
+    /// second slot, which the pace then counts from where it arrived.
+    warmed: AtomicBool,
+    warming: Arc<tokio::sync::Mutex<bool>>,
+}
+
+/// Leave to call the provider; held until the outcome is recorded.
+#[derive(Debug)]
+pub struct Permit {
+    _call: OwnedSemaphorePermit,
+    /// Only on the first call of a paced channel: the others wait.
+    warming: Option<OwnedMutexGuard<bool>>,
 }
 
 /// Why `acquire` returned without a permit.
@@ -61,13 +78,13 @@ impl Limiter {
     ) -> Self {
         // No rolling second at the provider may carry more than
         // `per_second` (docs/ARCHITECTURE.md, "Rate limits"). In memory the
-        // pace starts without its burst: this process cannot know what the
-        // one before it sent in its last second.
+        // pace starts at the first send without its burst: this process
+        // cannot know what the one before it sent in its last second.
         let pace = rate.per_second.map(|r| {
             let pace = Pace::within_window(r, rate.burst());
             let shared = match store {
                 Some(s) => Shared::Store(s),
-                None => Shared::Local(Mutex::new(pace.start(0))),
+                None => Shared::Local(Mutex::new(None)),
             };
             (pace, shared)
         });
@@ -80,6 +97,8 @@ impl Limiter {
             max_in_flight,
             paused_until: Mutex::new(None),
             epoch: Instant::now(),
+            warmed: AtomicBool::new(false),
+            warming: Arc::new(tokio::sync::Mutex::new(false)),
         }
     }
 
@@ -104,14 +123,12 @@ impl Limiter {
 
     /// Waits for a slot. `preempted` is asked before every wait, so a
     /// delivery that waited while urgent work arrived gives way to it.
-    pub async fn acquire(
-        &self,
-        preempted: impl Fn() -> bool,
-    ) -> Result<OwnedSemaphorePermit, Refusal> {
-        let permit = Arc::clone(&self.in_flight)
+    pub async fn acquire(&self, preempted: impl Fn() -> bool) -> Result<Permit, Refusal> {
+        let call = Arc::clone(&self.in_flight)
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
+        let warming = self.first_call(&preempted).await?;
         let _turn = self.turn.lock().await;
         loop {
             if preempted() {
@@ -119,10 +136,53 @@ impl Limiter {
             }
             let wait = self.take().await;
             if wait.is_zero() {
-                return Ok(permit);
+                return Ok(Permit {
+                    _call: call,
+                    warming,
+                });
             }
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// The guard of the first call of a paced channel; `None` once that
+    /// call was answered (or for an unpaced channel).
+    async fn first_call(
+        &self,
+        preempted: &impl Fn() -> bool,
+    ) -> Result<Option<OwnedMutexGuard<bool>>, Refusal> {
+        if self.pace.is_none() || self.warmed.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        // While the first call is out, urgent work still preempts.
+        let guard = loop {
+            if preempted() {
+                return Err(Refusal::Preempted);
+            }
+            let lock = Arc::clone(&self.warming).lock_owned();
+            if let Ok(guard) = tokio::time::timeout(Duration::from_millis(50), lock).await {
+                break guard;
+            }
+        };
+        Ok((!*guard).then_some(guard))
+    }
+
+    /// Called once the provider answered the call `permit` allowed: after
+    /// the first call, takes its second slot and lets the others go.
+    pub async fn answered(&self, permit: &mut Permit) {
+        let Some(mut first) = permit.warming.take() else {
+            return;
+        };
+        let _turn = self.turn.lock().await;
+        loop {
+            let wait = self.take().await;
+            if wait.is_zero() {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        *first = true;
+        self.warmed.store(true, Ordering::Release);
     }
 
     /// Takes a slot now (zero) or says how long until one may be taken.
@@ -138,7 +198,8 @@ impl Limiter {
             Shared::Local(slots) => {
                 let now = self.local_us();
                 let mut s = slots.lock().unwrap_or_else(|e| e.into_inner());
-                match pace.take(&mut s, now) {
+                let s = s.get_or_insert_with(|| pace.start(now));
+                match pace.take(s, now) {
                     Ok(()) => Duration::ZERO,
                     Err(wait) => Duration::from_micros(u64::try_from(wait).unwrap_or(0)),
                 }
@@ -178,8 +239,9 @@ impl Limiter {
         let retry_us = i64::try_from(retry_after.as_micros()).unwrap_or(i64::MAX / 4);
         match shared {
             Shared::Local(slots) => {
-                let until = self.local_us() + retry_us;
-                pace.pause(&mut slots.lock().unwrap_or_else(|e| e.into_inner()), until);
+                let now = self.local_us();
+                let mut s = slots.lock().unwrap_or_else(|e| e.into_inner());
+                pace.pause(s.get_or_insert_with(|| pace.start(now)), now + retry_us);
             }
             Shared::Store(store) => {
                 if let Err(e) = store.pause_rate(self.channel, *pace, retry_after).await {
@@ -251,5 +313,35 @@ mod tests {
         );
         drop(a);
         assert!(limiter.acquire(|| false).await.is_ok());
+    }
+}
+#[cfg(test)]
+mod start_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_limiter_calls_once_alone_then_without_a_burst() {
+        let rate = ChannelRate {
+            per_second: Some(20.0),
+            burst: Some(5),
+            ..Default::default()
+        };
+        let limiter = Limiter::new(ChannelKind::Sms, &rate, 4, None);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let started = Instant::now();
+        let mut first = limiter.acquire(|| false).await.unwrap();
+        // Until the first call is answered, nobody else calls.
+        let second = tokio::time::timeout(Duration::from_millis(10), limiter.acquire(|| false));
+        assert!(second.await.is_err(), "a call went beside the first");
+        limiter.answered(&mut first).await;
+        drop(first);
+        for _ in 0..2 {
+            let mut p = limiter.acquire(|| false).await.unwrap();
+            limiter.answered(&mut p).await;
+        }
+        // The first call's two slots and two more at the sustained pace,
+        // no burst (an interval is 64 ms at 20/s with a burst of 5).
+        let paced = started.elapsed();
+        assert!(paced >= Duration::from_millis(190), "{paced:?}");
     }
 }

@@ -12,10 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tocsin_channels::{Address, ChannelKind, OutboundMessage, SendError};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use super::limiter::{Limiter, Refusal};
+use super::limiter::{Limiter, Permit, Refusal};
 use super::retry::{self, Failure, Next};
 use super::{Dispatcher, OutcomeWriter};
 use crate::domain::{DeliveryId, EventId, Lane, NoticeKind};
@@ -361,14 +360,14 @@ impl Worker {
         d: ClaimedDelivery,
         ctx: &EventContext,
         lane: Lane,
-    ) -> Option<(Outcome, Option<Duration>, Option<OwnedSemaphorePermit>)> {
+    ) -> Option<(Outcome, Option<Duration>, Option<Permit>)> {
         let ended = || retry::expiry(&ctx.notice, &ctx.event).is_some_and(|end| end <= Utc::now());
         if ended() {
             return Some((self.finish(&d, expired()), None, None));
         }
         let queue = &self.dispatcher.queue;
         let channel = self.channel;
-        let permit = match self
+        let mut permit = match self
             .limiter
             .acquire(|| queue.waiting_above(channel, lane) || self.busy_above(lane))
             .await
@@ -381,6 +380,7 @@ impl Worker {
             return Some((self.finish(&d, expired()), None, None));
         }
         let (outcome, retry_in) = self.deliver(d, ctx).await;
+        self.limiter.answered(&mut permit).await;
         Some((outcome, retry_in, Some(permit)))
     }
 
