@@ -1,5 +1,6 @@
 //! Delivery policy against a mock Twilio gateway that timestamps every
-//! request: the provider rate limit per one-second window, a provider-wide
+//! request: each message once while notices and a cascade overlap, the
+//! provider rate limit per rolling second, a provider-wide
 //! pause on 429 + Retry-After, an emergency overtaking a routine backlog,
 //! expiry at the end of the works and a closing message stopping what the
 //! first message had not yet reached.
@@ -8,7 +9,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::{Backend, Providers, TestApp, notice_body, rect};
+use support::{Backend, Providers, TestApp, busiest_second, notice_body, rect};
 
 /// Registers `count` residents with SMS numbers `+380{prefix}{i:07}` in a
 /// new zone and returns the zone.
@@ -38,42 +39,6 @@ fn in_zone(kind: &str, zone: i64) -> Value {
     notice_body(kind, json!({"zones": [zone]}))
 }
 
-/// The most requests in ten consecutive 100 ms windows of the mock's
-/// count (the issue's measure), counted from the first request.
-fn busiest_second_by_100ms(times: &[Instant]) -> usize {
-    let Some(first) = times.iter().min() else {
-        return 0;
-    };
-    let mut buckets = vec![0usize; 1];
-    for t in times {
-        let i = ((*t - *first).as_millis() / 100) as usize;
-        if i >= buckets.len() {
-            buckets.resize(i + 1, 0);
-        }
-        buckets[i] += 1;
-    }
-    buckets
-        .windows(10.min(buckets.len()))
-        .map(|w| w.iter().sum())
-        .max()
-        .unwrap_or(0)
-}
-
-/// The most requests the mock saw in any one-second window.
-fn busiest_second(times: &[Instant]) -> usize {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    let mut best = 0;
-    let mut start = 0;
-    for end in 0..sorted.len() {
-        while sorted[end] - sorted[start] >= Duration::from_secs(1) {
-            start += 1;
-        }
-        best = best.max(end - start + 1);
-    }
-    best
-}
-
 async fn no_second_exceeds_the_rate_limit(backend: Backend) {
     const RATE: usize = 50;
     const BURST: usize = 10;
@@ -95,15 +60,13 @@ async fn no_second_exceeds_the_rate_limit(backend: Backend) {
     assert_eq!(s["by_state"]["sent"], MESSAGES as i64, "{s}");
     let times: Vec<Instant> = p.twilio.arrivals().iter().map(|a| a.at).collect();
     assert_eq!(times.len(), MESSAGES);
-    let busiest = busiest_second_by_100ms(&times);
-    eprintln!(
-        "busiest second: {busiest} requests by 100 ms windows, {} sliding (limit {RATE}/s + burst {BURST})",
-        busiest_second(&times)
-    );
-    assert!(busiest <= RATE + BURST, "{busiest} requests in one second");
+    // Any rolling second, the first one (burst and all) included.
+    let busiest = busiest_second(&times);
+    eprintln!("busiest second: {busiest} requests (limit {RATE}/s, burst {BURST})");
+    assert!(busiest <= RATE, "{busiest} requests in one second");
     // And the limit was not met by sending far below it.
     assert!(
-        busiest >= RATE,
+        busiest >= RATE - BURST,
         "only {busiest} requests in the busiest second"
     );
 }
@@ -243,7 +206,76 @@ async fn closing_stops_what_the_first_message_had_not_reached(backend: Backend) 
     assert_eq!(p.twilio.messages().len() as i64, sent_first + 40);
 }
 
+/// Several notices published close together while a cascade releases the
+/// email step of the earlier ones: the release loop's publishing and each
+/// notice's own overlap, and no message may go out twice.
+async fn notices_close_together_with_a_cascade_send_each_message_once(backend: Backend) {
+    const RESIDENTS: usize = 60;
+    const NOTICES: usize = 10;
+    let p = Providers::start().await;
+    let cascade = r#"
+[policy.fallback]
+unplanned = [
+  { channels = ["sms"] },
+  { channels = ["email"], after_secs = 1, unless = "delivered" },
+]
+"#;
+    let app = TestApp::spawn_on(backend, &p.config(cascade)).await;
+    let zone = app
+        .create_zone("Місто", &rect(25.30, 50.70, 25.35, 50.75))
+        .await;
+    let lines: Vec<String> = (0..RESIDENTS)
+        .map(|i| {
+            json!({"language": "uk", "zones": [zone], "contacts": [
+                {"channel": "sms", "address": format!("+38066{i:07}")},
+                {"channel": "email", "address": format!("r{i}@lutsk.example")}]})
+            .to_string()
+        })
+        .collect();
+    let r = app
+        .post_raw(
+            "/api/v1/residents/import",
+            "application/x-ndjson",
+            lines.join("\n"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let mut notices = Vec::new();
+    for k in 0..NOTICES {
+        let mut body = in_zone("unplanned", zone);
+        body["title"] = json!(format!("Ремонт водогону №{k}"));
+        notices.push(app.publish(body).await["id"].as_i64().unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let all = RESIDENTS * NOTICES;
+    assert!(
+        p.smtp.wait_for(all, Duration::from_secs(60)).await,
+        "{}",
+        app.logs()
+    );
+    for id in notices {
+        app.wait_settled(id).await;
+    }
+    // Late duplicates would arrive after the last first copy.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (channel, tally) in [("sms", p.twilio.tally()), ("email", p.smtp.tally())] {
+        eprintln!(
+            "{channel}: {} messages to {} recipients, {} duplicates",
+            tally.messages(),
+            tally.recipients(),
+            tally.duplicates()
+        );
+        assert_eq!(tally.duplicates(), 0, "{channel}: {:?}", tally.duplicated());
+        assert_eq!(
+            (tally.messages(), tally.recipients()),
+            (all, RESIDENTS),
+            "{channel}"
+        );
+    }
+}
+
 on_both_backends!(
+    notices_close_together_with_a_cascade_send_each_message_once,
     no_second_exceeds_the_rate_limit,
     retry_after_pauses_the_whole_provider,
     an_emergency_overtakes_a_routine_backlog,

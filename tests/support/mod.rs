@@ -257,6 +257,24 @@ impl TestApp {
             .expect("waiting for tocsin")
     }
 
+    /// Runs `tocsin <args>` on this app's data, configuration and
+    /// cluster, as an operator beside the running service would.
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(self.launch.dir.join("data"))
+            .env("RUST_LOG", "warn")
+            .env_remove("TOCSIN_CONFIG");
+        if let Some(c) = &self.launch.cluster {
+            cmd.envs(c.env());
+        }
+        if let Some(config) = &self.launch.config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.output().await.expect("running the tocsin CLI")
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("tocsin.log")).unwrap_or_default()
     }
@@ -551,4 +569,19 @@ pub fn assert_no_loss(tally: &tocsin_testkit::Tally, expected: &[String], what: 
         "{what}: a recipient got two different texts"
     );
     duplicates
+}
+
+/// The most requests in any rolling one-second window.
+pub fn busiest_second(times: &[std::time::Instant]) -> usize {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..sorted.len() {
+        while sorted[end] - sorted[start] >= Duration::from_secs(1) {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
 }
