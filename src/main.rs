@@ -64,8 +64,8 @@ enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Publish every unfinished delivery again (after a broker lost its
-    /// data). Duplicated jobs are harmless: already-sent deliveries are
-    /// skipped by the workers.
+    /// data). Duplicated jobs are harmless: deliveries already sent, or
+    /// held by a live worker's claim, are skipped.
     Requeue,
     /// Issue a new admin token, replacing the one generated at first start.
     AdminToken,

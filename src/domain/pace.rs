@@ -205,7 +205,7 @@ mod tests {
             // Not far below the rate either: jitter and burst cost little.
             let last_3s = times
                 .iter()
-                .filter(|&&t| t >= 2_000_000 && t < 5_000_000)
+                .filter(|t| (2_000_000..5_000_000).contains(*t))
                 .count();
             let floor = (rate - f64::from(burst) + 1.0) * 3.0 * 0.96;
             assert!(
