@@ -149,8 +149,13 @@ mod tests {
         }
         for s in DeliveryState::ALL {
             assert!(!s.can_become(s), "{s} -> itself");
-            // Only a message held through quiet hours goes back to pending.
-            assert_eq!(s.can_become(Pending), s == Suppressed, "{s} -> pending");
+            // Only a message held through quiet hours, or one whose claim's
+            // lease ran out, goes back to pending.
+            assert_eq!(
+                s.can_become(Pending),
+                matches!(s, Suppressed | Sending),
+                "{s} -> pending"
+            );
         }
     }
 
