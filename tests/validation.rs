@@ -124,6 +124,12 @@ async fn invalid_residents_name_the_field(backend: Backend) {
             "@",
         ),
         (
+            // A Lutsk landline: it takes calls, not texts.
+            json!({"language": "uk", "zones": [zone], "contacts": [{"channel": "sms", "address": "+380332724512"}]}),
+            "contacts[0].address",
+            "cannot receive SMS",
+        ),
+        (
             json!({"language": "uk", "zones": [zone], "contacts": [{"channel": "pager", "address": "1"}]}),
             "contacts[0].channel",
             "pager",
@@ -155,6 +161,9 @@ async fn invalid_residents_name_the_field(backend: Backend) {
         .create_resident(json!({"language": "uk", "zones": [zone], "contacts": [{"channel": "email", "address": "a@example.com"}]}))
         .await;
     assert_eq!(id, 1);
+    // The same landline is a fine voice contact.
+    app.create_resident(json!({"language": "uk", "zones": [zone], "contacts": [{"channel": "voice", "address": "+380332724512"}]}))
+        .await;
 }
 
 async fn an_import_with_one_bad_line_imports_nothing(backend: Backend) {

@@ -28,6 +28,10 @@ pub enum AddressError {
     PhoneUnparsable { reason: String },
     #[error("not a valid phone number for country code +{country_code}")]
     PhoneInvalid { country_code: u16 },
+    #[error(
+        "{number} is a fixed-line number and cannot receive SMS; give a mobile number (a landline can take voice calls)"
+    )]
+    PhoneFixedLine { number: String },
     #[error("email address has no '@'")]
     EmailNoAt,
     #[error("email address is longer than 254 characters")]
@@ -53,6 +57,24 @@ impl PhoneNumber {
     /// but insists on a leading `+`: a city service has residents from many
     /// countries, so guessing a default country would mis-route messages.
     pub fn parse(raw: &str) -> Result<Self, AddressError> {
+        Self::parse_typed(raw).map(|(number, _)| number)
+    }
+
+    /// A number that can receive a text. A fixed line cannot (numbering
+    /// plans say which ranges are fixed lines): an SMS to it is paid for
+    /// and read by nobody. Numbers a plan does not tell apart (the US's
+    /// "fixed line or mobile") are accepted.
+    pub fn parse_for_sms(raw: &str) -> Result<Self, AddressError> {
+        let (number, kind) = Self::parse_typed(raw)?;
+        if kind == phonenumber::Type::FixedLine {
+            return Err(AddressError::PhoneFixedLine {
+                number: number.masked(),
+            });
+        }
+        Ok(number)
+    }
+
+    fn parse_typed(raw: &str) -> Result<(Self, phonenumber::Type), AddressError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(AddressError::Empty {
@@ -95,7 +117,8 @@ impl PhoneNumber {
         if !(7..=15).contains(&stored) {
             return Err(AddressError::PhoneLength { digits: stored });
         }
-        Ok(PhoneNumber(e164))
+        let kind = number.number_type(&phonenumber::metadata::DATABASE);
+        Ok((PhoneNumber(e164), kind))
     }
 
     pub fn as_str(&self) -> &str {
@@ -273,7 +296,7 @@ impl Address {
         Ok(match kind {
             ChannelKind::Fcm => Address::Fcm(FcmToken::parse(raw)?),
             ChannelKind::Apns => Address::Apns(ApnsToken::parse(raw)?),
-            ChannelKind::Sms => Address::Sms(PhoneNumber::parse(raw)?),
+            ChannelKind::Sms => Address::Sms(PhoneNumber::parse_for_sms(raw)?),
             ChannelKind::Email => Address::Email(EmailAddress::parse(raw)?),
             ChannelKind::Voice => Address::Voice(PhoneNumber::parse(raw)?),
         })

@@ -138,3 +138,23 @@ fn debug_output_is_masked() {
     let fcm = Address::parse(ChannelKind::Fcm, "secret-device-token-123456").unwrap();
     assert!(!format!("{fcm:?}").contains("device-token"));
 }
+
+#[test]
+fn fixed_lines_are_refused_for_sms_and_accepted_for_voice() {
+    for landline in ["+380332724512", "+48 22 123 45 67"] {
+        let err = Address::parse(ChannelKind::Sms, landline).unwrap_err();
+        assert!(
+            matches!(err, AddressError::PhoneFixedLine { .. }),
+            "{landline}: {err}"
+        );
+        assert!(err.to_string().contains("cannot receive SMS"), "{err}");
+        assert!(
+            Address::parse(ChannelKind::Voice, landline).is_ok(),
+            "{landline}"
+        );
+    }
+    // Mobiles, and numbers whose plan cannot tell (the US), stay accepted.
+    for mobile in ["+380501234567", "+48 601 234 567", "+1 201 555 0123"] {
+        assert!(Address::parse(ChannelKind::Sms, mobile).is_ok(), "{mobile}");
+    }
+}
