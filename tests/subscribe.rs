@@ -221,6 +221,35 @@ async fn codes_are_limited_per_address_and_per_minute() {
     }
 }
 
+/// The per-address limit counts an address however its letters are
+/// cased: four spellings of one mailbox are one mailbox.
+#[tokio::test]
+async fn the_address_limit_ignores_letter_case() {
+    let app = TestApp::spawn().await;
+    let zone = app
+        .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
+        .await;
+    let spellings = [
+        "victim@example.com",
+        "Victim@example.com",
+        "VICTIM@example.com",
+        "ViCtim@Example.com",
+    ];
+    for (i, address) in spellings.iter().enumerate() {
+        let body = json!({"language": "uk", "zones": [zone], "categories": ["water"],
+                          "contact": {"channel": "email", "address": address}});
+        let r = anonymous_post(&app, "/api/v1/public/subscriptions", &body).await;
+        let expect = if i < 3 { 202 } else { 429 };
+        assert_eq!(r.status, expect, "{address}: {r:?}");
+    }
+    let mails = app.outbox("channel=email").await;
+    assert!(
+        mails.iter().all(|m| m["address"] == "victim@example.com"),
+        "{mails:?}"
+    );
+    assert_eq!(mails.len(), 3);
+}
+
 #[tokio::test]
 async fn bad_subscriptions_name_the_field_and_send_nothing() {
     let (app, zone) = start().await;

@@ -145,8 +145,11 @@ impl fmt::Debug for PhoneNumber {
     }
 }
 
-/// An email address; the domain is lowercased, the local part kept as given
-/// (it is case-sensitive in principle).
+/// An email address, lowercased whole. The local part is case-sensitive
+/// in principle, but no mail service a resident uses treats it so, and
+/// people write `Olena@` and `olena@` for one mailbox: one address must be
+/// one identity for limits and de-duplication (`VICTIM@` must not earn a
+/// fourth code).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct EmailAddress(String);
 
@@ -164,7 +167,7 @@ impl EmailAddress {
         let Some((local, domain)) = trimmed.rsplit_once('@') else {
             return Err(AddressError::EmailNoAt);
         };
-        let normalized = format!("{local}@{}", domain.to_lowercase());
+        let normalized = format!("{}@{}", local.to_lowercase(), domain.to_lowercase());
         normalized
             .parse::<lettre::Address>()
             .map_err(|e| AddressError::EmailInvalid {

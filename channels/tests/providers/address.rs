@@ -69,9 +69,20 @@ fn invalid_phone_numbers_are_rejected() {
 }
 
 #[test]
-fn emails_are_validated_and_domain_lowercased() {
+fn emails_are_validated_and_lowercased() {
     let email = EmailAddress::parse("  Olena.K@Lviv.Example.COM ").unwrap();
-    assert_eq!(email.as_str(), "Olena.K@lviv.example.com");
+    assert_eq!(email.as_str(), "olena.k@lviv.example.com");
+    for variant in [
+        "victim@example.com",
+        "Victim@example.com",
+        "VICTIM@EXAMPLE.COM",
+        "ViCtim@example.com",
+    ] {
+        assert_eq!(
+            EmailAddress::parse(variant).unwrap().as_str(),
+            "victim@example.com"
+        );
+    }
     assert_eq!(
         EmailAddress::parse("olena.example.com")
             .unwrap_err()
