@@ -70,7 +70,18 @@ pub struct Config {
     pub digest: DigestConfig,
     /// The journal's HMAC key (see `config::journal`).
     pub journal: JournalConfig,
+    pub metrics: MetricsConfig,
     pub testing: TestingConfig,
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// When set, a scraper sends `Authorization: Bearer <token>`
+    /// (`TOCSIN_METRICS__TOKEN`); without it `/metrics` answers everyone,
+    /// as most exporters do, and is to be limited at the network.
+    pub token: Option<Secret>,
 }
 
 /// More runtime threads than any machine Tocsin runs on has cores; a
@@ -101,6 +112,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             digest: DigestConfig::default(),
             journal: JournalConfig::default(),
+            metrics: MetricsConfig::default(),
             testing: TestingConfig::default(),
         }
     }
@@ -503,6 +515,14 @@ impl Config {
         }
         self.rates.validate().map_err(ConfigError::Invalid)?;
         self.journal.validate().map_err(ConfigError::Invalid)?;
+        if self
+            .metrics
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16)
+        {
+            return invalid("metrics.token must be at least 16 characters".into());
+        }
         self.policy.validate().map_err(ConfigError::Invalid)?;
         if self.simulated.outbox_capacity == 0 {
             return invalid("simulated.outbox_capacity must be at least 1".into());

@@ -265,3 +265,45 @@ async fn changing_the_configured_admin_token_revokes_the_old_one() {
     assert_eq!(status("second-admin-token-0123456789").await, 200);
     assert_eq!(status("first-admin-token-0123456789").await, 401);
 }
+
+/// With `[metrics] token`, `/metrics` answers only a scraper that sends
+/// it: how busy the city's alerting is is not for everyone.
+#[tokio::test]
+async fn metrics_need_the_configured_token() {
+    const TOKEN: &str = "metrics-scraper-token-0123456789";
+    let app = TestApp::spawn_with_config(&format!("[metrics]\ntoken = \"{TOKEN}\"\n")).await;
+    let get = |bearer: Option<&str>| {
+        let mut req = app.client().get(app.url("/metrics"));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        req.send()
+    };
+    for bearer in [
+        None,
+        Some(ADMIN_TOKEN),
+        Some("metrics-scraper-token-012345678"),
+    ] {
+        let r = get(bearer).await.unwrap();
+        assert_eq!(r.status(), 401, "{bearer:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    }
+    let r = get(Some(TOKEN)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("tocsin_"));
+    // A token too short to be a secret is refused at start.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tocsin.toml");
+    std::fs::write(&config, "[metrics]\ntoken = \"short\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metrics.token"));
+}

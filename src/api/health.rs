@@ -2,12 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::{ApiError, AppState};
 use crate::app::Core;
+use crate::config::MetricsConfig;
 use crate::domain::auth::Territory;
 use crate::domain::{OrgId, ZoneId};
 use crate::queue::Queue;
@@ -104,9 +105,13 @@ fn exposition(text: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// Prometheus text format. No personal data is in it, so like most
-/// exporters it needs no token; restrict it at the network level.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text format. No personal data is in it, but it tells an
+/// outsider how busy the city's alerting is and what it pays for; with
+/// `[metrics] token` only a scraper that sends it may read it.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !scraper_allowed(&state.config.metrics, &headers) {
+        return ApiError::Unauthorized.into_response();
+    }
     exposition(
         state
             .metrics
@@ -115,6 +120,28 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     )
 }
 
-pub async fn core_metrics(State(core): State<Core>) -> Response {
+pub async fn core_metrics(State(core): State<Core>, headers: HeaderMap) -> Response {
+    if !scraper_allowed(&core.config.metrics, &headers) {
+        return ApiError::Unauthorized.into_response();
+    }
     exposition(core.metrics.render(core.dispatcher.queue().as_ref()).await)
+}
+
+/// Whether the request carries the configured metrics token, compared in
+/// constant time (digests of equal length); true when none is set.
+fn scraper_allowed(config: &MetricsConfig, headers: &HeaderMap) -> bool {
+    use sha2::{Digest, Sha256};
+    let Some(token) = &config.token else {
+        return true;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let (a, b) = (Sha256::digest(given), Sha256::digest(token.expose()));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
