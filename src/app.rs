@@ -377,6 +377,7 @@ impl Application {
             renderer: core.renderer,
             metrics: core.metrics,
             counts: Arc::default(),
+            streams: Arc::default(),
             clock: match &core.test_clock {
                 Some(c) => Arc::clone(c) as Arc<dyn Clock>,
                 None => Arc::new(SystemClock),

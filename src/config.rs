@@ -257,6 +257,10 @@ pub struct LimitsConfig {
     /// One-time codes the public subscription form may send per minute,
     /// all addresses together: each is an SMS the city pays for.
     pub codes_per_minute: u32,
+    /// Console live streams open at once, all callers together.
+    pub live_streams: usize,
+    /// Console live streams one token (or signed-in session) may hold.
+    pub live_streams_per_token: usize,
 }
 
 impl Default for LimitsConfig {
@@ -267,6 +271,8 @@ impl Default for LimitsConfig {
             max_body_bytes: 2 * 1024 * 1024,
             max_import_bytes: 256 * 1024 * 1024,
             codes_per_minute: 20,
+            live_streams: 1_000,
+            live_streams_per_token: 16,
         }
     }
 }

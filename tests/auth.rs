@@ -307,3 +307,57 @@ async fn metrics_need_the_configured_token() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("metrics.token"));
 }
+
+/// Live streams are capped per token and in total: one token cannot hold
+/// thousands open (each costs memory and counting), and the cap frees as
+/// streams close.
+#[tokio::test]
+async fn live_streams_are_capped_per_token_and_in_total() {
+    let app =
+        TestApp::spawn_with_config("[limits]\nlive_streams = 3\nlive_streams_per_token = 2\n")
+            .await;
+    let r = app
+        .post("/api/v1/organisations", &json!({"name": "Луцькводоканал"}))
+        .await;
+    let org = r.body["token"].as_str().unwrap().to_owned();
+    let open = |token: String| {
+        let req = app
+            .client()
+            .get(app.url("/api/v1/notices/live"))
+            .bearer_auth(token);
+        async move { req.send().await.unwrap() }
+    };
+    let a1 = open(ADMIN_TOKEN.into()).await;
+    let a2 = open(ADMIN_TOKEN.into()).await;
+    assert_eq!((a1.status().as_u16(), a2.status().as_u16()), (200, 200));
+    let refused = open(ADMIN_TOKEN.into()).await;
+    assert_eq!(refused.status(), 429);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_requests", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("this token"),
+        "{body}"
+    );
+    let o1 = open(org.clone()).await;
+    assert_eq!(o1.status(), 200);
+    let full = open(org.clone()).await;
+    assert_eq!(full.status(), 429, "a fourth stream in total");
+    // Closing a stream frees its slot (once the server sees it gone).
+    drop(a1);
+    let mut again = None;
+    for _ in 0..100 {
+        let r = open(org.clone()).await;
+        if r.status() == 200 {
+            again = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(again.is_some(), "the closed stream's slot never came back");
+    // Other requests are not affected by the cap.
+    assert_eq!(app.get("/healthz").await.status, 200);
+    drop((a2, o1));
+}

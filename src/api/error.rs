@@ -51,6 +51,9 @@ pub enum ApiError {
     /// Too many tries of a secret (a password, a one-time code).
     #[error("{0}")]
     TooManyAttempts(String),
+    /// More of something costly at once than the service allows.
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -91,6 +94,7 @@ impl ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::WrongCredentials => (StatusCode::UNAUTHORIZED, "wrong_credentials"),
             Self::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),

@@ -21,6 +21,7 @@ use super::counts::EVERY;
 use super::error::ApiError;
 use super::extract::{Caller, IdPath};
 use super::notices::{notice_json, summary_json, visible_notice};
+use super::streams::StreamSlot;
 use crate::domain::NoticeId;
 use crate::domain::auth::Principal;
 use crate::store::Notice;
@@ -28,9 +29,21 @@ use crate::store::Notice;
 const TICKS: usize = 1_800;
 const LISTED: u32 = 50;
 
-/// Events named `event`, each time `read` gives something new.
+/// A slot for one more stream of `caller`, or 429 past the caps.
+fn slot(state: &AppState, caller: &Principal) -> Result<StreamSlot, ApiError> {
+    let limits = &state.config.limits;
+    state.streams.take(
+        caller.token,
+        limits.live_streams,
+        limits.live_streams_per_token,
+    )
+}
+
+/// Events named `event`, each time `read` gives something new; `slot` is
+/// held until the stream ends or the client goes.
 fn changes<F, Fut>(
     state: AppState,
+    slot: StreamSlot,
     event: &'static str,
     read: F,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
@@ -39,8 +52,8 @@ where
     Fut: Future<Output = Result<Value, ApiError>> + Send,
 {
     let ticks = futures::stream::unfold(
-        (state, read, None::<String>, 0usize),
-        |(state, read, last, tick)| async move {
+        (state, read, None::<String>, 0usize, slot),
+        |(state, read, last, tick, slot)| async move {
             if tick >= TICKS {
                 return None;
             }
@@ -56,7 +69,7 @@ where
             };
             let changed = now.filter(|n| last.as_ref() != Some(n));
             let next = changed.clone().or(last);
-            Some((changed, (state, read, next, tick + 1)))
+            Some((changed, (state, read, next, tick + 1, slot)))
         },
     );
     let events = futures::StreamExt::filter_map(ticks, move |e| async move {
@@ -71,7 +84,8 @@ pub async fn progress(
     IdPath(id): IdPath,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = visible_notice(&state, &caller, id).await?.id;
-    Ok(changes(state, "summary", move |state| async move {
+    let slot = slot(&state, &caller.0)?;
+    Ok(changes(state, slot, "summary", move |state| async move {
         let notice = state
             .store
             .get_notice(id)
@@ -85,7 +99,8 @@ pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    Ok(changes(state, "notices", move |state| {
+    let slot = slot(&state, &caller)?;
+    Ok(changes(state, slot, "notices", move |state| {
         let caller = caller.clone();
         async move { newest(&state, &caller).await }
     }))

@@ -20,6 +20,7 @@ mod preview;
 mod public;
 mod residents;
 mod session;
+pub mod streams;
 mod subscribe;
 mod testing;
 mod web;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Delivery counts shared by the console's live streams.
     pub counts: Arc<counts::SharedCounts>,
+    /// The live streams open now, capped (`[limits] live_streams`).
+    pub streams: Arc<streams::StreamSlots>,
     pub test_clock: Option<Arc<AdjustableClock>>,
     /// The policy clock (the test clock when there is one): schedules and
     /// the scheduler run on it.
