@@ -32,22 +32,11 @@ async fn fan_out_of(app: &TestApp, count: usize) -> i64 {
     let zone = app
         .create_zone("Місто", &rect(25.0, 50.5, 25.6, 51.0))
         .await;
-    let lines: Vec<String> = numbers(count)
-        .into_iter()
-        .map(|number| {
-            json!({"language": "uk", "zones": [zone],
-                "contacts": [{"channel": "sms", "address": number}]})
-            .to_string()
-        })
-        .collect();
-    let r = app
-        .post_raw(
-            "/api/v1/residents/import",
-            "application/x-ndjson",
-            lines.join("\n"),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
+    app.import_residents(numbers(count).into_iter().map(|number| {
+        json!({"language": "uk", "zones": [zone],
+            "contacts": [{"channel": "sms", "address": number}]})
+    }))
+    .await;
     let created = app
         .publish(notice_body("unplanned", json!({"zones": [zone]})))
         .await;

@@ -17,21 +17,11 @@ async fn residents(app: &TestApp, name: &str, prefix: &str, count: usize, lon: f
     let zone = app
         .create_zone(name, &rect(lon, 50.70, lon + 0.05, 50.75))
         .await;
-    let lines: Vec<String> = (0..count)
-        .map(|i| {
-            json!({"language": "uk", "zones": [zone],
-                "contacts": [{"channel": "sms", "address": format!("+380{prefix}{i:07}")}]})
-            .to_string()
-        })
-        .collect();
-    let r = app
-        .post_raw(
-            "/api/v1/residents/import",
-            "application/x-ndjson",
-            lines.join("\n"),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
+    app.import_residents((0..count).map(|i| {
+        json!({"language": "uk", "zones": [zone],
+            "contacts": [{"channel": "sms", "address": format!("+380{prefix}{i:07}")}]})
+    }))
+    .await;
     zone
 }
 
@@ -224,22 +214,12 @@ unplanned = [
     let zone = app
         .create_zone("Місто", &rect(25.30, 50.70, 25.35, 50.75))
         .await;
-    let lines: Vec<String> = (0..RESIDENTS)
-        .map(|i| {
-            json!({"language": "uk", "zones": [zone], "contacts": [
-                {"channel": "sms", "address": format!("+38066{i:07}")},
-                {"channel": "email", "address": format!("r{i}@lutsk.example")}]})
-            .to_string()
-        })
-        .collect();
-    let r = app
-        .post_raw(
-            "/api/v1/residents/import",
-            "application/x-ndjson",
-            lines.join("\n"),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
+    app.import_residents((0..RESIDENTS).map(|i| {
+        json!({"language": "uk", "zones": [zone], "contacts": [
+            {"channel": "sms", "address": format!("+38066{i:07}")},
+            {"channel": "email", "address": format!("r{i}@lutsk.example")}]})
+    }))
+    .await;
     let mut notices = Vec::new();
     for k in 0..NOTICES {
         let mut body = in_zone("unplanned", zone);

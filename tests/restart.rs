@@ -14,22 +14,11 @@ async fn city_with_sms_residents(app: &TestApp) -> i64 {
     let zone = app
         .create_zone("Центр", &rect(25.30, 50.73, 25.35, 50.76))
         .await;
-    let lines: Vec<String> = numbers()
-        .into_iter()
-        .map(|number| {
-            json!({"language": "uk", "zones": [zone],
-                "contacts": [{"channel": "sms", "address": number}]})
-            .to_string()
-        })
-        .collect();
-    let r = app
-        .post_raw(
-            "/api/v1/residents/import",
-            "application/x-ndjson",
-            lines.join("\n"),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
+    app.import_residents(numbers().into_iter().map(|number| {
+        json!({"language": "uk", "zones": [zone],
+            "contacts": [{"channel": "sms", "address": number}]})
+    }))
+    .await;
     zone
 }
 

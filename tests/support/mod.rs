@@ -346,6 +346,19 @@ impl TestApp {
         r.body["id"].as_i64().expect("zone id")
     }
 
+    /// Imports `residents` (one JSON object each) as one NDJSON request.
+    pub async fn import_residents(&self, residents: impl IntoIterator<Item = Value>) {
+        let lines: Vec<String> = residents.into_iter().map(|r| r.to_string()).collect();
+        let r = self
+            .post_raw(
+                "/api/v1/residents/import",
+                "application/x-ndjson",
+                lines.join("\n"),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+
     pub async fn create_resident(&self, body: Value) -> i64 {
         let r = self.post("/api/v1/residents", &body).await;
         assert_eq!(r.status, 201, "{r:?}");
